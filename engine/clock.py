@@ -1,0 +1,44 @@
+"""One controllable clock for everything that needs the time.
+
+Engine code calls :func:`now` and never ``datetime.now`` directly, so tests and a demo mode can move time.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Clock:
+    """Wall clock by default; ``set``/``advance`` freeze it at a chosen instant."""
+
+    def __init__(self) -> None:
+        self._fixed: datetime | None = None
+
+    def now(self) -> datetime:
+        return self._fixed if self._fixed is not None else datetime.now(timezone.utc)
+
+    def set(self, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError("clock time must be timezone-aware")
+        self._fixed = when.astimezone(timezone.utc)
+
+    def advance(self, delta: timedelta) -> None:
+        self._fixed = self.now() + delta
+
+    def reset(self) -> None:
+        self._fixed = None
+
+
+clock = Clock()
+
+
+def now() -> datetime:
+    """The current time in UTC, from the shared clock."""
+    return clock.now()
+
+
+def local_today():
+    """Today's date in Asia/Shanghai."""
+    return now().astimezone(LOCAL_TZ).date()

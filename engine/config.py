@@ -1,0 +1,22 @@
+"""Settings from the environment, with defaults that run the whole service on one machine."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    process_dir: Path
+
+    @classmethod
+    def from_env(cls) -> "Settings":
+        default_db = f"sqlite:///{ROOT / 'var' / 'bangban.sqlite3'}"
+        return cls(
+            database_url=os.environ.get("DATABASE_URL", default_db),
+            process_dir=Path(os.environ.get("BANGBAN_PROCESS_DIR", ROOT / "processes")),
+        )

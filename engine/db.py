@@ -1,0 +1,81 @@
+"""Database connection and the unit of work: one transaction per use case, committed explicitly."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Connection, Engine
+
+from .repository import Repository
+
+
+def normalize_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalize_url(url)
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn, _record):
+            dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn):
+            # Writers take the write lock up front: SQLite then serialises them without deadlocks.
+            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+
+
+class UnitOfWork:
+    def __init__(self, conn: Connection, transaction):
+        self.conn = conn
+        self._transaction = transaction
+        self.repo = Repository(conn)
+        self.committed = False
+
+    def commit(self) -> None:
+        self._transaction.commit()
+        self.committed = True
+
+
+class Database:
+    def __init__(self, url: str):
+        self.url = normalize_url(url)
+        self.engine = make_engine(self.url)
+        self.is_sqlite = self.engine.dialect.name == "sqlite"
+
+    @contextmanager
+    def unit_of_work(self, write: bool = True) -> Iterator[UnitOfWork]:
+        """A transaction; rolled back unless the use case calls ``commit``."""
+        with self.engine.connect() as conn:
+            if write and self.is_sqlite:
+                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+            transaction = conn.begin()
+            uow = UnitOfWork(conn, transaction)
+            try:
+                yield uow
+            finally:
+                if not uow.committed and transaction.is_active:
+                    transaction.rollback()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

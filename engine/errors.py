@@ -1,0 +1,52 @@
+"""Errors a use case raises. Each carries a Chinese message for the user and an HTTP-like status."""
+from __future__ import annotations
+
+
+class BangbanError(Exception):
+    """Base class: ``message`` is shown to the user as it is."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, details: dict | list | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict:
+        out: dict = {"error": self.code, "message": self.message}
+        if self.details:
+            out["details"] = self.details
+        return out
+
+
+class InvalidInput(BangbanError):
+    status = 422
+    code = "invalid_input"
+
+
+class NotAuthenticated(BangbanError):
+    status = 401
+    code = "not_authenticated"
+
+
+class Forbidden(BangbanError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(BangbanError):
+    status = 404
+    code = "not_found"
+
+
+class Conflict(BangbanError):
+    status = 409
+    code = "conflict"
+
+
+class ProcessDefinitionError(BangbanError):
+    """The process files are wrong: a process owner has to fix them."""
+
+    status = 500
+    code = "process_definition_error"

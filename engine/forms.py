@@ -1,0 +1,127 @@
+"""Task forms: JSON Schema files from ``processes/forms``, validated and filled generically.
+
+Extensions a form may use (all optional):
+- ``x-options``: where the choices of a field come from: ``catalogue_items`` (service items) or
+  ``users:<role>`` (active users holding a role). They are turned into a plain ``enum`` before validation.
+- ``x-widget``: a hint for the renderer (``textarea``, ``radio``, ``select``, ``checkboxes``).
+- ``x-sections``: groups of fields with a heading.
+- ``x-case-var``: the field's value is also kept as a case-level variable (see ``runtime``).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+from .errors import InvalidInput
+
+MAX_FORM_FIELDS = 200
+_TYPE_NAMES = {"string": "文本", "number": "数字", "integer": "整数", "boolean": "是/否", "array": "列表", "object": "对象"}
+_FORMAT_NAMES = {"date": "日期（YYYY-MM-DD）", "date-time": "日期时间", "email": "电子邮箱"}
+
+OptionsProvider = Callable[[str], list[dict]]
+"""Given an ``x-options`` source, return ``[{"value": ..., "label": ..., "group": ...}]``."""
+
+
+def check_schema(schema: Any) -> list[str]:
+    """Problems that make a form file unusable (empty when it is fine)."""
+    problems: list[str] = []
+    if not isinstance(schema, dict):
+        return ["表单不是 JSON 对象"]
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        problems.append(f"不是有效的 JSON Schema：{exc.message}")
+    if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
+        problems.append("表单的根须为 type=object 并带 properties")
+    elif len(schema["properties"]) > MAX_FORM_FIELDS:
+        problems.append(f"表单字段超过 {MAX_FORM_FIELDS} 个")
+    return problems
+
+
+def resolve(schema: dict, options: OptionsProvider) -> dict:
+    """A copy of ``schema`` whose ``x-options`` fields carry their choices (``enum`` and ``x-choices``)."""
+    out = copy.deepcopy(schema)
+    for prop in out.get("properties", {}).values():
+        source = prop.get("x-options")
+        if not source:
+            continue
+        choices = options(source)
+        prop["x-choices"] = choices
+        values = [c["value"] for c in choices]
+        if prop.get("type") == "array":
+            prop.setdefault("items", {})["enum"] = values
+        else:
+            prop["enum"] = values
+    return out
+
+
+def field_title(schema: dict, name: str) -> str:
+    return schema.get("properties", {}).get(name, {}).get("title", name)
+
+
+def _message(error, schema: dict) -> tuple[str, str]:
+    path = [p for p in error.absolute_path]
+    field = str(path[0]) if path else ""
+    v = error.validator
+    if v == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        field = missing
+        return field, f"「{field_title(schema, missing)}」为必填项"
+    if v == "additionalProperties":
+        extras = sorted(set(error.instance) - set(schema.get("properties", {})))
+        return ",".join(extras), f"表单中有不允许的字段：{'、'.join(extras)}"
+    title = field_title(schema, field) if field else "表单"
+    val = error.validator_value
+    if v == "type":
+        names = val if isinstance(val, list) else [val]
+        return field, f"「{title}」应为{'或'.join(_TYPE_NAMES.get(n, n) for n in names)}"
+    if v == "maxLength":
+        return field, f"「{title}」不能超过 {val} 个字"
+    if v == "minLength":
+        return field, f"「{title}」不能少于 {val} 个字"
+    if v == "pattern":
+        return field, f"「{title}」格式不正确"
+    if v == "format":
+        return field, f"「{title}」应为{_FORMAT_NAMES.get(val, val)}"
+    if v == "enum":
+        return field, f"「{title}」的取值不在可选范围内"
+    if v == "const":
+        return field, f"请确认「{title}」"
+    if v == "minimum":
+        return field, f"「{title}」不能小于 {val}"
+    if v == "maximum":
+        return field, f"「{title}」不能大于 {val}"
+    if v == "minItems":
+        return field, f"「{title}」至少选择 {val} 项"
+    if v == "maxItems":
+        return field, f"「{title}」最多选择 {val} 项"
+    if v == "uniqueItems":
+        return field, f"「{title}」有重复的选项"
+    return field, f"「{title}」填写有误"
+
+
+def validate(schema: dict, data: Any) -> dict:
+    """Validate submitted data against a resolved schema.
+
+    Returns the data with every declared field present (``None`` where not given), so that gateway
+    conditions and scripts can always name a field. Raises :class:`InvalidInput` listing every problem.
+    """
+    if not isinstance(data, dict):
+        raise InvalidInput("提交的内容应为表单对象")
+    # Empty strings from HTML forms mean "not given".
+    cleaned = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() == "")}
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    problems: dict[str, str] = {}
+    for err in sorted(validator.iter_errors(cleaned), key=lambda e: list(e.absolute_path)):
+        if err.validator in ("if", "allOf", "then"):
+            continue
+        field, msg = _message(err, schema)
+        problems.setdefault(field or "_form", msg)
+    if problems:
+        raise InvalidInput("表单填写有误：" + "；".join(problems.values()), details=problems)
+    out = {name: None for name in schema.get("properties", {})}
+    out.update(cleaned)
+    return out

@@ -1,0 +1,164 @@
+"""Database schema (SQLAlchemy 2.x declarative). Queries live in :mod:`engine.repository`."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Unit(Base):
+    """An applicant unit (项目单位 / 企业)."""
+
+    __tablename__ = "units"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    credit_code: Mapped[str | None] = mapped_column(String(18))
+    address: Mapped[str | None] = mapped_column(String(200))
+    postcode: Mapped[str | None] = mapped_column(String(6))
+    leader_name: Mapped[str | None] = mapped_column(String(30))
+    leader_phone: Mapped[str | None] = mapped_column(String(20))
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(64))
+    roles: Mapped[str] = mapped_column(String(200))  # comma-separated role codes
+    department: Mapped[str | None] = mapped_column(String(32))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ProcessVersion(Base):
+    """A set of process files, stored once, identified by its content hash."""
+
+    __tablename__ = "process_versions"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    files: Mapped[dict] = mapped_column(JSON)  # {relative path: text}
+    author: Mapped[str] = mapped_column(String(64))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    activated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Case(Base):
+    """A 办件. ``state`` is the SpiffWorkflow state without its spec (JSON text)."""
+
+    __tablename__ = "cases"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), unique=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
+    process_id: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
+    unit_name: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))
+    stage: Mapped[str | None] = mapped_column(String(32))
+    lead_user: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+    event_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(Text)
+    case_vars: Mapped[dict] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_cases_unit_created", "unit_id", "created_at"),
+        Index("ix_cases_status_created", "status", "created_at"),
+        Index("ix_cases_created", "created_at"),
+    )
+
+
+class InboxTask(Base):
+    """A READY user task, projected from the workflow after every transition: lists query this table."""
+
+    __tablename__ = "inbox"
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    element_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    department: Mapped[str | None] = mapped_column(String(32))
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
+    stage: Mapped[str | None] = mapped_column(String(32))
+    form: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_inbox_case", "case_id"),
+        Index("ix_inbox_role_dept", "role", "department", "created_at"),
+        Index("ix_inbox_assignee", "assignee", "created_at"),
+        Index("ix_inbox_unit", "unit_id", "created_at"),
+    )
+
+
+class Event(Base):
+    """Append-only event log of a case; each event's hash covers its content and the previous hash."""
+
+    __tablename__ = "events"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(64))
+    task_name: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict] = mapped_column(JSON)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("case_id", "seq", name="uq_events_case_seq"), Index("ix_events_task", "task_id"))
+
+
+class Document(Base):
+    """A numbered document (委托书, 办结单, 终止单, 评价表 ...) issued by a task."""
+
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    number: Mapped[str] = mapped_column(String(64))
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    title: Mapped[str | None] = mapped_column(String(200))
+    data: Mapped[dict] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("kind", "number", name="uq_documents_kind_number"), Index("ix_documents_case", "case_id"))
+
+
+class Counter(Base):
+    """Gapless sequences: one row per kind and period (a day for case numbers, a year for documents)."""
+
+    __tablename__ = "counters"
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[int] = mapped_column(Integer)
+
+
+class CaseParty(Base):
+    """Who is involved in a case (``dept:<code>``, ``user:<username>``): scopes case lists of such roles."""
+
+    __tablename__ = "case_parties"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), primary_key=True)
+    party: Mapped[str] = mapped_column(String(100), primary_key=True)
+
+    __table_args__ = (Index("ix_case_parties_party", "party", "case_id"),)

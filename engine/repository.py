@@ -1,0 +1,210 @@
+"""All SQL of the service. Every query of every use case is a method here."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Iterable
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from .models import Case, CaseParty, Counter, Document, Event, InboxTask, ProcessVersion, Unit, User
+
+C, I, E, D, U, UN, V, P = (Case.__table__, InboxTask.__table__, Event.__table__, Document.__table__,
+                           User.__table__, Unit.__table__, ProcessVersion.__table__, CaseParty.__table__)
+
+CASE_LIST_COLUMNS = [C.c.id, C.c.case_no, C.c.title, C.c.unit_name, C.c.status, C.c.stage, C.c.lead_user,
+                     C.c.created_at, C.c.updated_at, C.c.process_id]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class Repository:
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    def _insert(self, table):
+        return (postgresql.insert(table) if self.dialect == "postgresql" else sqlite.insert(table))
+
+    # ---- users and units --------------------------------------------------------------------------------
+    def user_by_username(self, username: str):
+        return self.conn.execute(select(U).where(U.c.username == username)).first()
+
+    def user_by_id(self, user_id: int):
+        return self.conn.execute(select(U).where(U.c.id == user_id)).first()
+
+    def users_with_role(self, role: str) -> list:
+        rows = self.conn.execute(select(U.c.username, U.c.display_name, U.c.roles).where(U.c.active.is_(True))
+                                 .order_by(U.c.username)).all()
+        return [r for r in rows if role in r.roles.split(",")]
+
+    def display_names(self, usernames: Iterable[str]) -> dict[str, str]:
+        names = [u for u in set(usernames) if u]
+        if not names:
+            return {}
+        rows = self.conn.execute(select(U.c.username, U.c.display_name).where(U.c.username.in_(names)))
+        return {r.username: r.display_name for r in rows}
+
+    def insert_user(self, **values) -> int:
+        return self.conn.execute(insert(U).values(**values).returning(U.c.id)).scalar_one()
+
+    def insert_unit(self, **values) -> int:
+        return self.conn.execute(insert(UN).values(**values).returning(UN.c.id)).scalar_one()
+
+    def unit(self, unit_id: int):
+        return self.conn.execute(select(UN).where(UN.c.id == unit_id)).first()
+
+    def units(self) -> list:
+        return self.conn.execute(select(UN).order_by(UN.c.name)).all()
+
+    def unit_by_name(self, name: str):
+        return self.conn.execute(select(UN).where(UN.c.name == name)).first()
+
+    # ---- process versions -------------------------------------------------------------------------------
+    def version_by_hash(self, version_hash: str):
+        return self.conn.execute(select(V.c.id, V.c.hash).where(V.c.hash == version_hash)).first()
+
+    def version_files(self, version_id: int):
+        return self.conn.execute(select(V.c.id, V.c.hash, V.c.files).where(V.c.id == version_id)).first()
+
+    def insert_version(self, **values) -> int:
+        return self.conn.execute(insert(V).values(**values).returning(V.c.id)).scalar_one()
+
+    def activate_version(self, version_id: int, when: datetime) -> None:
+        self.conn.execute(update(V).where(V.c.id == version_id).values(activated_at=when))
+
+    def versions(self) -> list:
+        return self.conn.execute(select(V.c.id, V.c.hash, V.c.author, V.c.comment, V.c.created_at, V.c.activated_at)
+                                 .order_by(V.c.id.desc())).all()
+
+    # ---- numbers ------------------------------------------------------------------------------------------
+    def next_number(self, kind: str, period: str) -> int:
+        """The next value of a gapless sequence, inside the caller's transaction (one statement)."""
+        stmt = self._insert(Counter.__table__).values(kind=kind, period=period, value=1)
+        stmt = stmt.on_conflict_do_update(index_elements=["kind", "period"],
+                                          set_={"value": Counter.__table__.c.value + 1})
+        return self.conn.execute(stmt.returning(Counter.__table__.c.value)).scalar_one()
+
+    # ---- cases --------------------------------------------------------------------------------------------
+    def insert_case(self, **values) -> int:
+        return self.conn.execute(insert(C).values(**values).returning(C.c.id)).scalar_one()
+
+    def case_for_update(self, case_id: int):
+        stmt = select(C).where(C.c.id == case_id)
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        return self.conn.execute(stmt).first()
+
+    def case_by_no(self, case_no: str, lock: bool = False):
+        stmt = select(C).where(C.c.case_no == case_no)
+        if lock and self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        return self.conn.execute(stmt).first()
+
+    def update_case(self, case_id: int, row_version: int, **values) -> None:
+        result = self.conn.execute(update(C).where(and_(C.c.id == case_id, C.c.row_version == row_version))
+                                   .values(row_version=row_version + 1, **values))
+        if result.rowcount != 1:
+            from .errors import Conflict
+            raise Conflict("办件已被他人同时修改，请刷新后重试")
+
+    def _visible(self, stmt, scope: dict):
+        """Restrict a case query to what a user may see (scope from ``access.case_scope``)."""
+        if scope.get("all"):
+            return stmt
+        conds = []
+        if scope.get("unit_id") is not None:
+            conds.append(C.c.unit_id == scope["unit_id"])
+        if scope.get("parties"):
+            conds.append(exists().where(and_(P.c.case_id == C.c.id, P.c.party.in_(scope["parties"]))))
+        if not conds:
+            return stmt.where(C.c.id.is_(None))
+        return stmt.where(or_(*conds))
+
+    def search_cases(self, scope: dict, q: str | None, unit: str | None, project: str | None,
+                     status: str | None, limit: int, offset: int) -> tuple[list, int]:
+        stmt = select(*CASE_LIST_COLUMNS)
+        count = select(func.count()).select_from(C)
+        filters = []
+        if q:
+            filters.append(C.c.case_no.like(f"%{_escape_like(q)}%", escape="\\"))
+        if unit:
+            filters.append(C.c.unit_name.like(f"%{_escape_like(unit)}%", escape="\\"))
+        if project:
+            filters.append(C.c.title.like(f"%{_escape_like(project)}%", escape="\\"))
+        if status:
+            filters.append(C.c.status == status)
+        if filters:
+            stmt, count = stmt.where(*filters), count.where(*filters)
+        stmt, count = self._visible(stmt, scope), self._visible(count, scope)
+        rows = self.conn.execute(stmt.order_by(C.c.created_at.desc(), C.c.id.desc()).limit(limit).offset(offset)).all()
+        total = self.conn.execute(count).scalar_one()
+        return rows, total
+
+    def case_visible(self, case_id: int, scope: dict) -> bool:
+        stmt = self._visible(select(C.c.id).where(C.c.id == case_id), scope)
+        return self.conn.execute(stmt).first() is not None
+
+    def add_parties(self, case_id: int, parties: Iterable[str]) -> None:
+        rows = [{"case_id": case_id, "party": p} for p in sorted(set(parties))]
+        if rows:
+            self.conn.execute(self._insert(P).values(rows).on_conflict_do_nothing())
+
+    # ---- inbox ----------------------------------------------------------------------------------------------
+    def replace_inbox(self, case_id: int, rows: list[dict]) -> None:
+        self.conn.execute(delete(I).where(I.c.case_id == case_id))
+        if rows:
+            self.conn.execute(insert(I), rows)
+
+    def inbox_task(self, task_id: str):
+        return self.conn.execute(select(I).where(I.c.task_id == task_id)).first()
+
+    def inbox_for_case(self, case_id: int) -> list:
+        return self.conn.execute(select(I).where(I.c.case_id == case_id).order_by(I.c.created_at)).all()
+
+    def inbox_for_user(self, roles: list[str], department: str | None, username: str, unit_id: int | None,
+                       limit: int = 200) -> list:
+        """READY tasks this user may act on: right role, and the department/assignee/unit rules."""
+        conds = []
+        for role in roles:
+            c = [I.c.role == role, or_(I.c.department.is_(None), I.c.department == department),
+                 or_(I.c.assignee.is_(None), I.c.assignee == username)]
+            if role == "applicant":
+                c.append(I.c.unit_id == unit_id)
+            conds.append(and_(*c))
+        if not conds:
+            return []
+        stmt = (select(I, C.c.case_no, C.c.title.label("case_title"), C.c.unit_name)
+                .join(C, C.c.id == I.c.case_id).where(or_(*conds)).order_by(I.c.created_at).limit(limit))
+        return self.conn.execute(stmt).all()
+
+    # ---- events and documents -----------------------------------------------------------------------------
+    def append_events(self, rows: list[dict]) -> None:
+        if rows:
+            self.conn.execute(insert(E), rows)
+
+    def events_for_case(self, case_id: int) -> list:
+        return self.conn.execute(select(E).where(E.c.case_id == case_id).order_by(E.c.seq)).all()
+
+    def insert_document(self, **values) -> int:
+        return self.conn.execute(insert(D).values(**values).returning(D.c.id)).scalar_one()
+
+    def documents_for_case(self, case_id: int) -> list:
+        return self.conn.execute(select(D.c.id, D.c.kind, D.c.number, D.c.issued_at, D.c.title)
+                                 .where(D.c.case_id == case_id).order_by(D.c.id)).all()
+
+    def document(self, case_id: int, doc_id: int):
+        return self.conn.execute(select(D).where(and_(D.c.case_id == case_id, D.c.id == doc_id))).first()
+
+    def table_counts(self) -> dict[str, Any]:
+        return {t.name: self.conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (C, I, E, D)}
+
+    def task_was_completed(self, task_id: str) -> bool:
+        return self.conn.execute(select(E.c.id).where(and_(E.c.task_id == task_id, E.c.type == "task_completed"))
+                                 .limit(1)).first() is not None
+
+    def first_event(self, case_id: int):
+        return self.conn.execute(select(E).where(and_(E.c.case_id == case_id, E.c.seq == 1))).first()

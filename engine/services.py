@@ -1,0 +1,457 @@
+"""Use cases of the 帮办代办 service. Each opens one unit of work, checks access, runs the case, commits.
+
+The web layer calls these and nothing else of the engine (besides errors and the Actor type).
+"""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from werkzeug.security import check_password_hash
+
+from . import access, forms
+from . import processes as process_files
+from .access import Actor
+from .clock import LOCAL_TZ, now
+from .db import Database, UnitOfWork
+from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from .events import EventBuffer
+from .processes import ProcessSet
+from .runtime import CaseRun, TaskInfo
+
+PAGE_SIZE = 20
+
+
+@dataclass
+class StartedCase:
+    case_no: str
+    status: str
+    tasks: list[dict]
+
+
+class Bangban:
+    """The service: a database and the process set new cases start on."""
+
+    def __init__(self, db: Database, current: ProcessSet, current_version_id: int):
+        self.db = db
+        self.current = current
+        self.current_version_id = current_version_id
+        self._versions: dict[int, ProcessSet] = {current_version_id: current}
+        self._lock = threading.Lock()
+
+    # ---- set-up ----------------------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, db: Database, files: dict[str, bytes], author: str = "system", comment: str = "") -> "Bangban":
+        """Register the process files as a version (once per content hash) and serve them for new cases."""
+        ps = process_files.load(files)
+        with db.unit_of_work() as uow:
+            row = uow.repo.version_by_hash(ps.hash)
+            at = now()
+            if row is None:
+                stored = {name: data.decode("utf-8") for name, data in files.items()}
+                version_id = uow.repo.insert_version(hash=ps.hash, files=stored, author=author, comment=comment,
+                                                     created_at=at, activated_at=at)
+            else:
+                version_id = row.id
+            uow.commit()
+        return cls(db, ps, version_id)
+
+    def version(self, version_id: int) -> ProcessSet:
+        ps = self._versions.get(version_id)
+        if ps is not None:
+            return ps
+        with self.db.unit_of_work(write=False) as uow:
+            row = uow.repo.version_files(version_id)
+        if row is None:
+            raise NotFound("流程版本不存在")
+        ps = process_files.load({name: text.encode("utf-8") for name, text in row.files.items()})
+        with self._lock:
+            self._versions[version_id] = ps
+        return ps
+
+    # ---- users -------------------------------------------------------------------------------------------------
+    def authenticate(self, username: str, password: str) -> Actor:
+        with self.db.unit_of_work(write=False) as uow:
+            row = uow.repo.user_by_username((username or "").strip())
+        if row is None or not row.active or not check_password_hash(row.password_hash, password or ""):
+            raise NotAuthenticated("用户名或密码错误")
+        return Actor.from_row(row)
+
+    def actor(self, user_id: int) -> Actor | None:
+        with self.db.unit_of_work(write=False) as uow:
+            row = uow.repo.user_by_id(user_id)
+        return Actor.from_row(row) if row is not None and row.active else None
+
+    def role_names(self) -> dict[str, str]:
+        return {code: r["name"] for code, r in self.current.manifest["roles"].items()}
+
+    def department_names(self) -> dict[str, str]:
+        return dict(self.current.catalogue.departments)
+
+    def units(self) -> list[dict]:
+        with self.db.unit_of_work(write=False) as uow:
+            return [dict(r._mapping) for r in uow.repo.units()]
+
+    # ---- forms -------------------------------------------------------------------------------------------------
+    def _options(self, uow: UnitOfWork, ps: ProcessSet):
+        def provide(source: str) -> list[dict]:
+            if source == "catalogue_items":
+                return ps.catalogue.options()
+            if source.startswith("users:"):
+                return [{"value": r.username, "label": r.display_name}
+                        for r in uow.repo.users_with_role(source.split(":", 1)[1])]
+            raise InvalidInput(f"未知的选项来源 {source}")
+        return provide
+
+    def _schema(self, uow: UnitOfWork, ps: ProcessSet, form_name: str) -> dict:
+        return forms.resolve(ps.form(form_name), self._options(uow, ps))
+
+    def start_form(self, actor: Actor, process_id: str) -> dict:
+        ps = self.current
+        proc = ps.process(process_id)
+        self._check_may_start(actor, proc)
+        with self.db.unit_of_work(write=False) as uow:
+            schema = self._schema(uow, ps, proc["start_form"])
+            defaults: dict = {}
+            if actor.unit_id is not None:
+                unit = uow.repo.unit(actor.unit_id)
+                if unit is not None:
+                    defaults = {"unit_name": unit.name, "unit_address": unit.address, "postcode": unit.postcode,
+                                "leader_name": unit.leader_name, "leader_phone": unit.leader_phone}
+            units = [] if actor.has("applicant") else [dict(r._mapping) for r in uow.repo.units()]
+        return {"process_id": process_id, "name": proc["name"], "schema": schema,
+                "defaults": {k: v for k, v in defaults.items() if v}, "units": units,
+                "needs_unit": not actor.has("applicant")}
+
+    def startable_processes(self, actor: Actor) -> list[dict]:
+        return [{"id": pid, "name": p["name"]} for pid, p in self.current.manifest["processes"].items()
+                if set(actor.roles) & set(p.get("start_roles", []))]
+
+    @staticmethod
+    def _check_may_start(actor: Actor, proc: dict) -> None:
+        if not set(actor.roles) & set(proc.get("start_roles", [])):
+            raise Forbidden("您的角色不能提交申请")
+
+    # ---- starting a case ------------------------------------------------------------------------------------------
+    def start_case(self, actor: Actor, process_id: str, form_data: dict, unit_id: int | None = None) -> StartedCase:
+        """Submit an application: validates the start form, runs the process to its first tasks, numbers the case."""
+        ps = self.current
+        proc = ps.process(process_id)
+        access.check_read_only(actor, ps.manifest["roles"])
+        self._check_may_start(actor, proc)
+        if actor.has("applicant"):
+            unit_id = actor.unit_id
+        if unit_id is None:
+            raise InvalidInput("请选择申请单位")
+        with self.db.unit_of_work() as uow:
+            unit = uow.repo.unit(int(unit_id))
+            if unit is None:
+                raise InvalidInput("申请单位不存在")
+            data = forms.validate(self._schema(uow, ps, proc["start_form"]), form_data)
+            run = CaseRun.start(ps, process_id, data)
+            at = now()
+            local = at.astimezone(LOCAL_TZ)
+            case_no = self._issue_number(uow, ps, "case", local)
+            ready = run.ready_tasks()
+            title = str(data.get(proc.get("title_field", "")) or proc["name"])[:200]
+            events = EventBuffer(case_no, None, 0, "")
+            events.add("case_started", at, actor, self._acting_role(actor, proc.get("start_roles", [])),
+                       {"process": process_id, "version": ps.hash, "unit_id": unit.id, "form": data})
+            status = run.status()
+            case_id = uow.repo.insert_case(
+                case_no=case_no, version_id=self._version_id(uow, ps), process_id=process_id, title=title,
+                unit_id=unit.id, unit_name=unit.name, status=status, stage=run.stage(None, ready),
+                lead_user=run.lead(), created_by=actor.id, created_at=at, updated_at=at, row_version=1,
+                event_seq=0, last_hash="", state=run.dump(), case_vars=run.case_vars)
+            events.bind(case_id)
+            self._project(uow, case_id, unit.id, ready, [], at)
+            uow.repo.update_case(case_id, 1, event_seq=events.seq, last_hash=events.last_hash)
+            uow.repo.append_events(events.rows)
+            uow.commit()
+        return StartedCase(case_no, status, [self._task_dict(t) for t in ready])
+
+    def _version_id(self, uow: UnitOfWork, ps: ProcessSet) -> int:
+        if ps is self.current:
+            return self.current_version_id
+        return uow.repo.version_by_hash(ps.hash).id
+
+    @staticmethod
+    def _acting_role(actor: Actor, allowed: list[str]) -> str | None:
+        for role in actor.roles:
+            if role in allowed:
+                return role
+        return actor.roles[0] if actor.roles else None
+
+    def _issue_number(self, uow: UnitOfWork, ps: ProcessSet, kind: str, local: datetime) -> str:
+        rule = ps.manifest["numbers"][kind]
+        period = local.strftime("%Y%m%d") if rule.get("period") == "day" else local.strftime("%Y")
+        seq = uow.repo.next_number(kind, period)
+        return rule["format"].format(date=local, year=local.year, seq=seq)
+
+    # ---- the inbox ------------------------------------------------------------------------------------------------
+    def _project(self, uow: UnitOfWork, case_id: int, unit_id: int, ready: list[TaskInfo], existing: list,
+                 at: datetime) -> None:
+        """Bring the inbox rows of a case in line with its READY tasks; note who became involved."""
+        kept = {r.task_id: r for r in existing}
+        rows, parties = [], []
+        for t in ready:
+            rows.append({"task_id": t.id, "case_id": case_id, "element_id": t.element_id, "name": t.name[:100],
+                         "title": (t.title or None) and t.title[:200], "role": t.role or "", "department": t.department,
+                         "assignee": t.assignee, "unit_id": unit_id, "stage": t.stage, "form": t.form,
+                         "created_at": kept[t.id].created_at if t.id in kept else at})
+            parties += access.parties_of_task(t.role, t.department, t.assignee)
+        new_ids = {r["task_id"] for r in rows}
+        if set(kept) != new_ids or any(self._row_changed(kept[r["task_id"]], r) for r in rows if r["task_id"] in kept):
+            uow.repo.replace_inbox(case_id, rows)
+        uow.repo.add_parties(case_id, parties)
+
+    @staticmethod
+    def _row_changed(old, new: dict) -> bool:
+        return (old.assignee, old.department, old.title) != (new["assignee"], new["department"], new["title"])
+
+    def inbox(self, actor: Actor) -> list[dict]:
+        with self.db.unit_of_work(write=False) as uow:
+            rows = uow.repo.inbox_for_user(list(actor.roles), actor.department, actor.username, actor.unit_id)
+        return [self._inbox_dict(r) for r in rows]
+
+    def _inbox_dict(self, r) -> dict:
+        return {"task_id": r.task_id, "case_no": r.case_no, "case_title": r.case_title, "unit_name": r.unit_name,
+                "name": r.name, "title": r.title, "role": r.role, "role_name": self.role_names().get(r.role, r.role),
+                "department": r.department, "department_name": self.department_names().get(r.department or "", None),
+                "assignee": r.assignee, "stage": r.stage, "created_at": r.created_at}
+
+    @staticmethod
+    def _task_dict(t: TaskInfo) -> dict:
+        return {"task_id": t.id, "name": t.name, "title": t.title, "role": t.role, "department": t.department,
+                "assignee": t.assignee, "stage": t.stage, "form": t.form}
+
+    # ---- a task -------------------------------------------------------------------------------------------------
+    def _ready_row(self, uow: UnitOfWork, task_id: str):
+        row = uow.repo.inbox_task(task_id)
+        if row is None:
+            if uow.repo.task_was_completed(task_id):
+                raise Conflict("该待办已被办理，不能重复提交")
+            raise NotFound("待办不存在")
+        return row
+
+    def get_task(self, actor: Actor, task_id: str) -> dict:
+        """A ready task with its resolved form and initial values, for someone who may act on it."""
+        with self.db.unit_of_work(write=False) as uow:
+            row = self._ready_row(uow, task_id)
+            access.check_may_act(actor, row)
+            case = uow.repo.case_for_update(row.case_id)
+            ps = self.version(case.version_id)
+            run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
+            task = run.ready_task(task_id)
+            if task is None:
+                raise Conflict("该待办已被办理，请刷新")
+            schema = self._schema(uow, ps, task.form)
+        return {"task": self._task_dict(task), "schema": schema, "defaults": run.form_defaults(task),
+                "case": self._case_header(case, ps), "context": self._task_context(ps, task)}
+
+    @staticmethod
+    def _task_context(ps: ProcessSet, task: TaskInfo) -> list[tuple[str, str]]:
+        """Facts shown beside a form: the item it is about and any message that started this path."""
+        out = []
+        items = ps.manifest.get("items", {})
+        for value in task.data.values():
+            if isinstance(value, dict) and "department_name" in value and "limit_days" in value:
+                out.append(("服务事项", f"{value.get(items.get('task_title', 'name'))}（{value['department_name']}，"
+                                         f"时限{value['limit_days']}个工作日）"))
+        for key in ("termination", "termination_request"):
+            msg = task.data.get(key)
+            if isinstance(msg, dict) and msg.get("reason"):
+                out.append(("终止原因", msg["reason"] + (f"；{msg['remark']}" if msg.get("remark") else "")))
+        return out
+
+    def complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
+        """Complete a ready task; one transaction: check, validate, run, save, log, project."""
+        with self.db.unit_of_work() as uow:
+            row = self._ready_row(uow, task_id)
+            access.check_read_only(actor, self.current.manifest["roles"])
+            access.check_may_act(actor, row)
+            case = uow.repo.case_for_update(row.case_id)
+            ps = self.version(case.version_id)
+            data = forms.validate(self._schema(uow, ps, row.form), form_data)
+            run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
+            task = run.ready_task(task_id)
+            if task is None:
+                raise Conflict("该待办已被办理，不能重复提交")
+            access.check_may_act(actor, _TaskAccess(task, case.unit_id))
+            at = now()
+            events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
+            submitted = run.complete(task, actor.username, data)
+            events.add("task_completed", at, actor, task.role,
+                       {"form": data, "title": task.title, "stored": sorted(submitted)},
+                       task.id, task.element_id, task.name)
+            doc_kind = task.properties.get("document")
+            document = None
+            if doc_kind:
+                document = self._issue_document(uow, ps, case, run, actor, task, doc_kind, data, at, events)
+            self._save(uow, case, ps, run, events, at)
+            uow.commit()
+        return {"case_no": case.case_no, "document": document}
+
+    def _issue_document(self, uow, ps, case, run: CaseRun, actor: Actor, task: TaskInfo, kind: str, data: dict,
+                        at: datetime, events: EventBuffer) -> dict:
+        local = at.astimezone(LOCAL_TZ)
+        number = self._issue_number(uow, ps, kind, local)
+        current = run.data()
+        content = {"case_no": case.case_no, "project_name": case.title, "project_code": current.get("project_code"),
+                   "unit_name": case.unit_name, "issued_date": local.date().isoformat(), "issued_by": actor.display_name,
+                   "task": task.name, "title": task.title, "form": data,
+                   "form_titles": {k: forms.field_title(ps.form(task.form), k) for k in data}}
+        doc_id = uow.repo.insert_document(case_id=case.id, kind=kind, number=number, issued_at=at, issued_by=actor.id,
+                                          task_id=task.id, title=task.title, data=content)
+        events.add("document_issued", at, actor, task.role, {"kind": kind, "number": number, "document_id": doc_id},
+                   task.id, task.element_id, task.name)
+        return {"id": doc_id, "kind": kind, "number": number}
+
+    def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime) -> None:
+        status = run.status()
+        if status in ps.manifest.get("final_outcomes", []):
+            run.end_open_tasks()
+        ready = run.ready_tasks()
+        if status != case.status:
+            events.add("status_changed", at, None, None, {"from": case.status, "to": status})
+        self._project(uow, case.id, case.unit_id, ready, uow.repo.inbox_for_case(case.id), at)
+        uow.repo.update_case(case.id, case.row_version, state=run.dump(), case_vars=run.case_vars, status=status,
+                             stage=run.stage(case.stage, ready), lead_user=run.lead(), updated_at=at,
+                             event_seq=events.seq, last_hash=events.last_hash)
+        uow.repo.append_events(events.rows)
+
+    # ---- messages (termination) ----------------------------------------------------------------------------------
+    def case_actions(self, actor: Actor, case, ps: ProcessSet, run: CaseRun, ready_ids: set[str]) -> list[dict]:
+        out = []
+        for key, msg in ps.manifest.get("messages", {}).items():
+            if self._may_send(actor, case, run, msg) and run.accepts_message(msg["name"]) \
+                    and not (set(msg.get("blocked_by_ready", [])) & ready_ids):
+                out.append({"key": key, "label": msg.get("label", msg["name"]), "form": msg["form"]})
+        return out
+
+    @staticmethod
+    def _may_send(actor: Actor, case, run: CaseRun, msg: dict) -> bool:
+        roles = [r for r in msg.get("roles", []) if actor.has(r)]
+        if not roles:
+            return False
+        if roles == ["applicant"] or (len(roles) == 1 and roles[0] == "applicant"):
+            return actor.unit_id == case.unit_id
+        for var in msg.get("actor_vars", []):
+            who = run.case_vars.get(var)
+            if who:
+                return who == actor.username
+        return True
+
+    def message_form(self, actor: Actor, case_no: str, key: str) -> dict:
+        with self.db.unit_of_work(write=False) as uow:
+            case, ps, run, msg = self._message_context(uow, actor, case_no, key)
+            schema = self._schema(uow, ps, msg["form"])
+        return {"case": self._case_header(case, ps), "schema": schema, "label": msg.get("label", msg["name"]), "key": key}
+
+    def _message_context(self, uow: UnitOfWork, actor: Actor, case_no: str, key: str):
+        case = self._visible_case(uow, actor, case_no, lock=True)
+        ps = self.version(case.version_id)
+        msg = ps.manifest.get("messages", {}).get(key)
+        if msg is None:
+            raise NotFound("没有这项操作")
+        access.check_read_only(actor, ps.manifest["roles"])
+        run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
+        if not self._may_send(actor, case, run, msg):
+            raise Forbidden("您无权对本办件办理此操作")
+        ready_ids = {t.element_id for t in run.ready_tasks()}
+        if set(msg.get("blocked_by_ready", [])) & ready_ids:
+            raise Conflict("本办件已有待审核的终止申请，请先处理该申请")
+        if case.status != "active" or not run.accepts_message(msg["name"]):
+            raise Conflict("本办件当前不能办理此操作")
+        return case, ps, run, msg
+
+    def send_message(self, actor: Actor, case_no: str, key: str, form_data: dict) -> dict:
+        """Send one of the manifest's messages (申请终止, 决定终止) to a case, with its form."""
+        with self.db.unit_of_work() as uow:
+            case, ps, run, msg = self._message_context(uow, actor, case_no, key)
+            data = forms.validate(self._schema(uow, ps, msg["form"]), form_data)
+            at = now()
+            role = self._acting_role(actor, msg.get("roles", []))
+            payload = dict(data, by=actor.username, by_name=actor.display_name, role=role,
+                           at=at.astimezone(LOCAL_TZ).isoformat(timespec="seconds"))
+            events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
+            run.send(msg["name"], payload)
+            events.add(msg.get("event_type", "message"), at, actor, role, {"message": msg["name"], "form": data})
+            self._save(uow, case, ps, run, events, at)
+            uow.commit()
+        return {"case_no": case.case_no}
+
+    # ---- reading cases -----------------------------------------------------------------------------------------
+    def _visible_case(self, uow: UnitOfWork, actor: Actor, case_no: str, lock: bool = False):
+        case = uow.repo.case_by_no(str(case_no)[:32], lock=lock)
+        scope = access.case_scope(actor, self.current.manifest["roles"])
+        if case is None or not uow.repo.case_visible(case.id, scope):
+            raise NotFound("办件不存在或您无权查看")
+        return case
+
+    def search_cases(self, actor: Actor, q: str | None = None, unit: str | None = None, project: str | None = None,
+                     status: str | None = None, page: int = 1) -> dict:
+        page = max(1, min(int(page or 1), 10_000))
+        scope = access.case_scope(actor, self.current.manifest["roles"])
+        with self.db.unit_of_work(write=False) as uow:
+            rows, total = uow.repo.search_cases(scope, (q or "").strip()[:32] or None, (unit or "").strip()[:100] or None,
+                                                (project or "").strip()[:100] or None, status or None,
+                                                PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        outcomes = self.current.manifest.get("outcomes", {})
+        return {"cases": [dict(r._mapping, status_name=outcomes.get(r.status, r.status)) for r in rows],
+                "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE))}
+
+    def _case_header(self, case, ps: ProcessSet) -> dict:
+        outcomes = ps.manifest.get("outcomes", {})
+        return {"case_no": case.case_no, "title": case.title, "unit_name": case.unit_name, "status": case.status,
+                "status_name": outcomes.get(case.status, case.status), "stage": case.stage,
+                "created_at": case.created_at, "updated_at": case.updated_at, "version": ps.hash[:12],
+                "process_name": ps.manifest["processes"].get(case.process_id, {}).get("name", case.process_id)}
+
+    def get_case(self, actor: Actor, case_no: str) -> dict:
+        """Everything the case page shows: progress, items, open tasks, timeline, documents, actions."""
+        from .views import case_view
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            ps = self.version(case.version_id)
+            run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
+            inbox = uow.repo.inbox_for_case(case.id)
+            events = uow.repo.events_for_case(case.id)
+            documents = uow.repo.documents_for_case(case.id)
+            names = uow.repo.display_names([r.assignee for r in inbox] + [e.actor_name for e in events]
+                                           + [case.lead_user])
+            actions = self.case_actions(actor, case, ps, run, {r.element_id for r in inbox}) \
+                if case.status == "active" else []
+        return case_view(self, actor, case, ps, run, inbox, events, documents, names, actions)
+
+    def get_document(self, actor: Actor, case_no: str, doc_id: int) -> dict:
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            doc = uow.repo.document(case.id, int(doc_id))
+            if doc is None:
+                raise NotFound("单据不存在")
+        return dict(doc._mapping, case_no=case.case_no)
+
+    def application(self, actor: Actor, case_no: str) -> dict:
+        """The application form as submitted (for printing), with field titles."""
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            first = uow.repo.first_event(case.id)
+        ps = self.version(case.version_id)
+        schema = ps.form(ps.process(case.process_id)["start_form"])
+        from .views import display_fields
+        return {"case": self._case_header(case, ps), "schema": schema,
+                "fields": display_fields(ps, schema, first.payload.get("form", {})), "submitted_at": first.at}
+
+
+class _TaskAccess:
+    """Adapts a ready task to the shape ``access.check_may_act`` reads."""
+
+    def __init__(self, task: TaskInfo, unit_id: int):
+        self.role, self.department, self.assignee, self.unit_id = task.role, task.department, task.assignee, unit_id
+
+
+def dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -1,0 +1,202 @@
+"""Everything that touches SpiffWorkflow: parsing specs, running workflows, (de)serializing state.
+
+No other module imports SpiffWorkflow. The workflow state is stored *without* its spec, which is kept once
+per process version and parsed once per process (cached by the caller).
+"""
+from __future__ import annotations
+
+import builtins
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from lxml import etree
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.task import TaskState
+
+SERIALIZER_VERSION = BpmnWorkflowSerializer.VERSION if hasattr(BpmnWorkflowSerializer, "VERSION") else "spiff-3.2.0"
+
+SAFE_BUILTINS = {
+    name: getattr(builtins, name)
+    for name in (
+        "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "isinstance", "len", "list",
+        "map", "max", "min", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip",
+        "True", "False", "None",
+    )
+}
+
+WorkflowError = SpiffWorkflowException
+
+
+class BpmnBuildError(Exception):
+    """A diagram that SpiffWorkflow cannot build; ``line`` where known."""
+
+    def __init__(self, message: str, filename: str | None = None, line: int | None = None, element: str | None = None):
+        super().__init__(message)
+        self.message, self.filename, self.line, self.element = message, filename, line, element
+
+
+def build_specs(trees: dict[str, Any], process_ids: Iterable[str]) -> dict[str, tuple[Any, dict]]:
+    """Parse already-hardened lxml trees into ``{process_id: (spec, subprocess_specs)}``."""
+    parser = SpiffBpmnParser()
+    try:
+        for filename, tree in trees.items():
+            parser.add_bpmn_xml(tree, filename=filename)
+        out = {}
+        for pid in process_ids:
+            spec = parser.get_spec(pid)
+            out[pid] = (spec, parser.get_subprocess_specs(pid))
+        return out
+    except ValidationException as exc:
+        raise BpmnBuildError(str(getattr(exc, "message", exc)), getattr(exc, "file_name", None),
+                             getattr(exc, "line_number", None) or None, getattr(exc, "id", None)) from exc
+    except (SpiffWorkflowException, KeyError, AttributeError, ValueError, TypeError, etree.LxmlError) as exc:
+        raise BpmnBuildError(f"{type(exc).__name__}: {exc}") from exc
+
+
+def process_ids_in(tree) -> list[str]:
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
+    return [p.get("id") for p in tree.xpath("//bpmn:process[@isExecutable='true' or not(@isExecutable)]", namespaces=ns)]
+
+
+def make_script_engine(helpers: dict[str, Callable]) -> PythonScriptEngine:
+    env_globals = {"__builtins__": SAFE_BUILTINS}
+    env_globals.update(helpers)
+    return PythonScriptEngine(environment=TaskDataEnvironment(env_globals))
+
+
+# ---- serialization without the spec -------------------------------------------------------------------
+
+_registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+_converter = BpmnWorkflowConverter(BpmnWorkflow, _registry)
+
+
+def dump_state(wf: BpmnWorkflow) -> dict:
+    """The workflow's state as a JSON-ready dict, without its spec."""
+    dct = WorkflowConverter.to_dict(_converter, wf)
+    dct["subprocesses"] = _converter.mapping_to_dict(wf.subprocesses)
+    dct["bpmn_events"] = _registry.convert(wf.bpmn_events)
+    return dct
+
+
+def load_state(dct: dict, spec, subprocess_specs: dict, script_engine) -> BpmnWorkflow:
+    """Rebuild a workflow from :func:`dump_state` output (the dict is consumed)."""
+    wf = BpmnWorkflow(spec, subprocess_specs, deserializing=True)
+    wf.tasks = _converter.mapping_from_dict(dct["tasks"], UUID, workflow=wf)
+    wf.task_tree = wf.tasks.get(UUID(dct["root"]))
+    _converter.set_default_attributes(wf, dct)
+    _converter.subprocesses_from_dict(dct["subprocesses"], wf)
+    wf.bpmn_events = _registry.restore(dct.pop("bpmn_events", []))
+    wf.script_engine = script_engine
+    return wf
+
+
+# ---- running ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReadyTask:
+    """What the rest of the engine needs to know about a READY user task."""
+
+    id: str
+    element_id: str
+    name: str
+    lane: str | None
+    properties: dict
+    data: dict
+    multi_instance: bool
+
+
+def new_workflow(spec, subprocess_specs, script_engine, start_data: dict) -> BpmnWorkflow:
+    wf = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)
+    start = wf.get_tasks(state=TaskState.READY)[0]
+    start.data.update(start_data)
+    wf.do_engine_steps()
+    return wf
+
+
+def properties_of(task_spec) -> dict:
+    ext = getattr(task_spec, "extensions", None) or {}
+    return ext.get("properties", {}) or {}
+
+
+def _in_multi_instance(task) -> bool:
+    parent = task.parent
+    while parent is not None:
+        if isinstance(parent.task_spec, MultiInstanceTask):
+            return True
+        parent = parent.parent
+    wf = task.workflow
+    top = wf.top_workflow
+    if wf is not top:
+        owner = top.get_task_from_id(wf.parent_task_id) if wf.parent_task_id else None
+        return owner is not None and _in_multi_instance(owner)
+    return False
+
+
+def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
+    out = []
+    for t in wf.get_tasks(state=TaskState.READY, manual=True):
+        spec = t.task_spec
+        out.append(ReadyTask(str(t.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, spec.lane,
+                             properties_of(spec), t.data, _in_multi_instance(t)))
+    return out
+
+
+def find_ready_task(wf: BpmnWorkflow, task_id: str):
+    try:
+        task = wf.get_task_from_id(UUID(task_id))
+    except (ValueError, KeyError, TypeError):
+        return None
+    if task is None or task.state != TaskState.READY or not task.task_spec.manual:
+        return None
+    return task
+
+
+def complete_task(wf: BpmnWorkflow, task, data: dict) -> None:
+    task.data.update(data)
+    task.run()
+    wf.do_engine_steps()
+
+
+def send_message(wf: BpmnWorkflow, name: str, payload: dict) -> None:
+    wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
+    wf.do_engine_steps()
+
+
+def waiting_message_names(wf: BpmnWorkflow) -> set[str]:
+    names = set()
+    for t in wf.waiting_events():
+        names.add(t.get("name") if isinstance(t, dict) else getattr(t, "name", None))
+    return names
+
+
+def evaluate(wf: BpmnWorkflow, expression: str, context: dict) -> Any:
+    return wf.script_engine.environment.evaluate(expression, dict(context))
+
+
+def reached_outcomes(wf: BpmnWorkflow) -> list[str]:
+    """``outcome`` properties of the end events this case has reached."""
+    found = []
+    for t in wf.get_tasks(state=TaskState.COMPLETED):
+        outcome = properties_of(t.task_spec).get("outcome")
+        if outcome:
+            found.append(outcome)
+    return found
+
+
+def completed_elements(wf: BpmnWorkflow) -> list[str]:
+    return [t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id]
+
+
+def cancel(wf: BpmnWorkflow) -> None:
+    wf.cancel()

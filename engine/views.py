@@ -1,0 +1,153 @@
+"""Read models: a case as the case page and the API show it. Built from rows and the loaded workflow."""
+from __future__ import annotations
+
+from typing import Any
+
+from .clock import LOCAL_TZ
+from .processes import ProcessSet
+
+EVENT_LABELS = {
+    "case_started": "提交申请",
+    "task_completed": "办理",
+    "document_issued": "出具单据",
+    "status_changed": "状态变更",
+    "termination_requested": "申请终止",
+    "termination_decided": "决定终止",
+    "message": "消息",
+}
+
+
+def fmt_value(ps: ProcessSet, prop: dict, value: Any) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, list):
+        if prop.get("x-options") == "catalogue_items":
+            return "、".join(ps.catalogue.items.get(v, {}).get("name", str(v)) for v in value)
+        return "、".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "；".join(f"{k}：{v}" for k, v in value.items())
+    return str(value)
+
+
+def display_fields(ps: ProcessSet, schema: dict, data: dict) -> list[dict]:
+    """``[{name, title, value}]`` for the fields of ``schema`` that have a value, in schema order."""
+    out = []
+    props = schema.get("properties", {})
+    for name, prop in props.items():
+        if name in data and data[name] not in (None, "", []):
+            out.append({"name": name, "title": prop.get("title", name), "value": fmt_value(ps, prop, data[name])})
+    return out
+
+
+def _stage_progress(ps: ProcessSet, case) -> list[dict]:
+    stages = ps.stages
+    current = stages.index(case.stage) if case.stage in stages else -1
+    out = []
+    for i, name in enumerate(stages):
+        if case.status == "completed":
+            state = "done"
+        elif i < current:
+            state = "done"
+        elif i == current:
+            state = {"active": "current", "terminated": "stopped", "refused": "stopped"}.get(case.status, "current")
+        else:
+            state = "todo"
+        out.append({"name": name, "state": state})
+    return out
+
+
+def _items(ps: ProcessSet, run, inbox) -> list[dict]:
+    cfg = ps.manifest.get("items", {})
+    data = run.data()
+    results = {r.get(cfg.get("key", "code")): r for r in (data.get(cfg.get("results", "item_results")) or [])}
+    items = data.get(cfg.get("collection", "items"))
+    if not items:
+        items = ps.catalogue.items_for(data.get("service_items") or [])
+        pending_state = "待分派"
+    else:
+        pending_state = "办理中"
+    open_by_title: dict[str, list] = {}
+    for r in inbox:
+        if r.title:
+            open_by_title.setdefault(r.title, []).append(r)
+    out = []
+    for item in items:
+        code = item.get(cfg.get("key", "code"))
+        result = results.get(code)
+        label = item.get(cfg.get("task_title", "name"))
+        tasks = open_by_title.get(label, [])
+        if result:
+            state = result.get("decision") or "已办结"
+        elif tasks:
+            state = "、".join(f"{t.name}中" for t in tasks)
+        else:
+            state = pending_state
+        out.append({"code": code, "name": item.get("name"), "department": item.get("department"),
+                    "department_name": item.get("department_name") or ps.catalogue.departments.get(item.get("department")),
+                    "limit_days": item.get("limit_days"), "state": state,
+                    "licence_no": (result or {}).get("licence_no"), "refusal_reason": (result or {}).get("refusal_reason")})
+    return out
+
+
+def _form_of_event(ps: ProcessSet, e) -> dict | None:
+    if e.type == "case_started":
+        return ps.form(ps.process(e.payload.get("process", "")).get("start_form", ""))
+    if e.type == "task_completed" and e.element_id:
+        for spec, subs in ps.specs.values():
+            for s in [spec, *subs.values()]:
+                ts = s.task_specs.get(e.element_id)
+                if ts is not None:
+                    form = (getattr(ts, "extensions", {}) or {}).get("properties", {}).get("formJsonSchemaFilename")
+                    return ps.forms.get(form) if form else None
+    if e.type in ("termination_requested", "termination_decided"):
+        for msg in ps.manifest.get("messages", {}).values():
+            if msg["name"] == e.payload.get("message"):
+                return ps.forms.get(msg["form"])
+    return None
+
+
+def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str, str]) -> list[dict]:
+    out = []
+    outcomes = ps.manifest.get("outcomes", {})
+    for e in events:
+        form = _form_of_event(ps, e)
+        fields = display_fields(ps, form, e.payload.get("form", {})) if form else []
+        summary = ""
+        if e.type == "document_issued":
+            summary = f"{e.payload.get('kind')} {e.payload.get('number')}"
+        elif e.type == "status_changed":
+            summary = f"{outcomes.get(e.payload.get('from'), e.payload.get('from'))} → {outcomes.get(e.payload.get('to'), e.payload.get('to'))}"
+        task_name = e.task_name or ""
+        if e.payload.get("title"):
+            task_name += f"（{e.payload['title']}）"
+        out.append({"seq": e.seq, "type": e.type, "label": EVENT_LABELS.get(e.type, e.type), "task": task_name,
+                    "actor": names.get(e.actor_name or "", e.actor_name) if e.actor_name else "系统",
+                    "role": role_names.get(e.role or "", e.role or ""), "at": e.at, "fields": fields, "summary": summary,
+                    "hash": e.hash})
+    return out
+
+
+def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, documents, names, actions) -> dict:
+    role_names = {code: r["name"] for code, r in ps.manifest["roles"].items()}
+    departments = ps.catalogue.departments
+    from .access import may_act
+    open_tasks = [{"task_id": r.task_id, "name": r.name, "title": r.title, "role_name": role_names.get(r.role, r.role),
+                   "department_name": departments.get(r.department or "", None),
+                   "assignee_name": names.get(r.assignee or "", r.assignee) if r.assignee else None,
+                   "stage": r.stage, "created_at": r.created_at,
+                   "mine": may_act(actor, r.role, r.department, r.assignee, r.unit_id)} for r in inbox]
+    header = service._case_header(case, ps)
+    header["lead_name"] = names.get(case.lead_user or "", case.lead_user) if case.lead_user else None
+    return {
+        "case": header,
+        "stages": _stage_progress(ps, case),
+        "items": _items(ps, run, inbox),
+        "open_tasks": open_tasks,
+        "timeline": timeline(ps, events, names, role_names),
+        "documents": [dict(d._mapping) for d in documents],
+        "actions": actions,
+        "completed_elements": run.completed_elements(),
+        "local_tz": str(LOCAL_TZ),
+    }

@@ -1,0 +1,68 @@
+"""Fixtures: a fresh database per test (SQLite file, or a PostgreSQL schema when BANGBAN_TEST_DATABASE_URL is set)."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine import processes
+from engine.access import Actor
+from engine.clock import clock
+from engine.db import Database, normalize_url
+from engine.demo import load_demo
+from engine.migrate import upgrade
+from engine.services import Bangban
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("BANGBAN_TEST_DATABASE_URL")
+FAST_HASH = "pbkdf2:sha256:1000"
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        return
+    schema = "t_" + uuid.uuid4().hex[:12]
+    admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    with admin.connect() as c:
+        c.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    admin.dispose()
+
+
+@pytest.fixture
+def db(db_url):
+    upgrade(normalize_url(db_url))
+    database = Database(db_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def process_files():
+    return processes.read_dir(ROOT / "processes")
+
+
+@pytest.fixture
+def svc(db, process_files):
+    service = Bangban.open(db, process_files)
+    load_demo(db, service.current.catalogue, hash_method=FAST_HASH)
+    return service
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock():
+    yield
+    clock.reset()
+
+
+def actor(svc: Bangban, username: str) -> Actor:
+    with svc.db.unit_of_work(write=False) as uow:
+        return Actor.from_row(uow.repo.user_by_username(username))
