@@ -4,7 +4,7 @@ Engine code calls :func:`now` and never ``datetime.now`` directly, so tests and 
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -17,12 +17,12 @@ class Clock:
         self._fixed: datetime | None = None
 
     def now(self) -> datetime:
-        return self._fixed if self._fixed is not None else datetime.now(timezone.utc)
+        return self._fixed if self._fixed is not None else datetime.now(UTC)
 
     def set(self, when: datetime) -> None:
         if when.tzinfo is None:
             raise ValueError("clock time must be timezone-aware")
-        self._fixed = when.astimezone(timezone.utc)
+        self._fixed = when.astimezone(UTC)
 
     def advance(self, delta: timedelta) -> None:
         self._fixed = self.now() + delta

@@ -1,9 +1,9 @@
 """Database connection and the unit of work: one transaction per use case, committed explicitly."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine

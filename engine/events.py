@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def canonical(value) -> str:
@@ -13,8 +13,8 @@ def canonical(value) -> str:
 def stamp(at: datetime) -> str:
     """A time as it enters a hash: UTC, microseconds, whatever the database gives back (naive = UTC)."""
     if at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def event_hash(prev_hash: str, case_no: str, seq: int, type_: str, at: datetime, actor: str | None,

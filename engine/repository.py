@@ -1,8 +1,9 @@
 """All SQL of the service. Every query of every use case is a method here."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -10,7 +11,7 @@ from sqlalchemy.engine import Connection
 
 from .models import Case, CaseParty, Counter, Document, Event, InboxTask, ProcessVersion, Unit, User
 
-C, I, E, D, U, UN, V, P = (Case.__table__, InboxTask.__table__, Event.__table__, Document.__table__,
+C, IB, E, D, U, UN, V, P = (Case.__table__, InboxTask.__table__, Event.__table__, Document.__table__,
                            User.__table__, Unit.__table__, ProcessVersion.__table__, CaseParty.__table__)
 
 CASE_LIST_COLUMNS = [C.c.id, C.c.case_no, C.c.title, C.c.unit_name, C.c.status, C.c.stage, C.c.lead_user,
@@ -155,30 +156,30 @@ class Repository:
 
     # ---- inbox ----------------------------------------------------------------------------------------------
     def replace_inbox(self, case_id: int, rows: list[dict]) -> None:
-        self.conn.execute(delete(I).where(I.c.case_id == case_id))
+        self.conn.execute(delete(IB).where(IB.c.case_id == case_id))
         if rows:
-            self.conn.execute(insert(I), rows)
+            self.conn.execute(insert(IB), rows)
 
     def inbox_task(self, task_id: str):
-        return self.conn.execute(select(I).where(I.c.task_id == task_id)).first()
+        return self.conn.execute(select(IB).where(IB.c.task_id == task_id)).first()
 
     def inbox_for_case(self, case_id: int) -> list:
-        return self.conn.execute(select(I).where(I.c.case_id == case_id).order_by(I.c.created_at)).all()
+        return self.conn.execute(select(IB).where(IB.c.case_id == case_id).order_by(IB.c.created_at)).all()
 
     def inbox_for_user(self, roles: list[str], department: str | None, username: str, unit_id: int | None,
                        limit: int = 200) -> list:
         """READY tasks this user may act on: right role, and the department/assignee/unit rules."""
         conds = []
         for role in roles:
-            c = [I.c.role == role, or_(I.c.department.is_(None), I.c.department == department),
-                 or_(I.c.assignee.is_(None), I.c.assignee == username)]
+            c = [IB.c.role == role, or_(IB.c.department.is_(None), IB.c.department == department),
+                 or_(IB.c.assignee.is_(None), IB.c.assignee == username)]
             if role == "applicant":
-                c.append(I.c.unit_id == unit_id)
+                c.append(IB.c.unit_id == unit_id)
             conds.append(and_(*c))
         if not conds:
             return []
-        stmt = (select(I, C.c.case_no, C.c.title.label("case_title"), C.c.unit_name)
-                .join(C, C.c.id == I.c.case_id).where(or_(*conds)).order_by(I.c.created_at).limit(limit))
+        stmt = (select(IB, C.c.case_no, C.c.title.label("case_title"), C.c.unit_name)
+                .join(C, C.c.id == IB.c.case_id).where(or_(*conds)).order_by(IB.c.created_at).limit(limit))
         return self.conn.execute(stmt).all()
 
     # ---- events and documents -----------------------------------------------------------------------------
@@ -200,7 +201,7 @@ class Repository:
         return self.conn.execute(select(D).where(and_(D.c.case_id == case_id, D.c.id == doc_id))).first()
 
     def table_counts(self) -> dict[str, Any]:
-        return {t.name: self.conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (C, I, E, D)}
+        return {t.name: self.conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (C, IB, E, D)}
 
     def task_was_completed(self, task_id: str) -> bool:
         return self.conn.execute(select(E.c.id).where(and_(E.c.task_id == task_id, E.c.type == "task_completed"))

@@ -6,8 +6,9 @@ per process version and parsed once per process (cached by the caller).
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 from uuid import UUID
 
 from lxml import etree

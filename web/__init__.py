@@ -1,0 +1,75 @@
+"""Thin Flask layer: parses input, calls one engine use case, renders the result. No business rule lives here."""
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import date, datetime
+from pathlib import Path
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+from engine import processes
+from engine.config import ROOT, Settings
+from engine.db import Database
+from engine.services import Bangban
+
+MAX_REQUEST_BYTES = 256 * 1024
+
+
+def _secret_key() -> str:
+    key = os.environ.get("BANGBAN_SECRET_KEY")
+    if key:
+        return key
+    path = ROOT / "var" / "secret_key"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+class JSONProvider(DefaultJSONProvider):
+    ensure_ascii = False
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, datetime):
+            from .filters import as_utc
+            return as_utc(o).isoformat()
+        if isinstance(o, date):
+            return o.isoformat()
+        return DefaultJSONProvider.default(o)
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(__name__)
+    app.json_provider_class = JSONProvider
+    app.json = JSONProvider(app)
+    app.config.update(
+        SECRET_KEY=None,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        JSON_AS_ASCII=False,
+    )
+    if test_config:
+        app.config.update(test_config)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key()
+
+    service = app.config.get("BANGBAN_SERVICE")
+    if service is None:
+        settings = Settings.from_env()
+        service = Bangban.open(Database(app.config.get("DATABASE_URL") or settings.database_url),
+                               processes.read_dir(Path(app.config.get("PROCESS_DIR") or settings.process_dir)))
+    app.extensions["bangban"] = service
+
+    from . import api, auth, errors, filters, views
+    auth.init_app(app)
+    filters.init_app(app)
+    errors.init_app(app)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    return app

@@ -1,0 +1,118 @@
+"""JSON API: the same use cases as the pages (documented in web/static/openapi.json)."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request, session
+
+from engine.errors import InvalidInput
+
+from .auth import login_required, service
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+def _body() -> dict:
+    if not request.is_json:
+        raise InvalidInput("请求体应为 JSON（Content-Type: application/json）")
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("请求体应为 JSON 对象")
+    return body
+
+
+def _actor_dict(actor) -> dict:
+    names = service().role_names()
+    return {"id": actor.id, "username": actor.username, "display_name": actor.display_name,
+            "roles": list(actor.roles), "role_names": [names.get(r, r) for r in actor.roles],
+            "department": actor.department, "unit_id": actor.unit_id}
+
+
+@bp.post("/login")
+def login():
+    body = _body()
+    actor = service().authenticate(str(body.get("username", ""))[:64], str(body.get("password", ""))[:128])
+    session.clear()
+    session["uid"] = actor.id
+    return jsonify(_actor_dict(actor))
+
+
+@bp.post("/logout")
+def logout():
+    session.clear()
+    return jsonify({"ok": True})
+
+
+@bp.get("/me")
+@login_required
+def me():
+    return jsonify(_actor_dict(g.actor))
+
+
+@bp.get("/tasks")
+@login_required
+def tasks():
+    return jsonify({"tasks": service().inbox(g.actor)})
+
+
+@bp.get("/tasks/<task_id>")
+@login_required
+def task(task_id: str):
+    return jsonify(service().get_task(g.actor, task_id))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@login_required
+def complete(task_id: str):
+    return jsonify(service().complete_task(g.actor, task_id, _body()))
+
+
+@bp.get("/processes/<process_id>/start-form")
+@login_required
+def start_form(process_id: str):
+    return jsonify(service().start_form(g.actor, process_id))
+
+
+@bp.post("/cases")
+@login_required
+def start_case():
+    body = _body()
+    unit_id = body.get("unit_id")
+    if unit_id is not None and not isinstance(unit_id, int):
+        raise InvalidInput("unit_id 应为整数")
+    data = body.get("data")
+    if not isinstance(data, dict):
+        raise InvalidInput("data 应为申请表对象")
+    process_id = str(body.get("process") or next(iter(service().current.manifest["processes"])))
+    started = service().start_case(g.actor, process_id, data, unit_id=unit_id)
+    return jsonify({"case_no": started.case_no, "status": started.status, "tasks": started.tasks}), 201
+
+
+@bp.get("/cases")
+@login_required
+def cases():
+    a = request.args
+    page = a.get("page", "1")
+    return jsonify(service().search_cases(g.actor, q=a.get("q"), unit=a.get("unit"), project=a.get("project"),
+                                          status=a.get("status"), page=int(page) if page.isdigit() else 1))
+
+
+@bp.get("/cases/<case_no>")
+@login_required
+def case(case_no: str):
+    return jsonify(service().get_case(g.actor, case_no))
+
+
+@bp.post("/cases/<case_no>/messages/<key>")
+@login_required
+def message(case_no: str, key: str):
+    return jsonify(service().send_message(g.actor, case_no, key, _body()))
+
+
+@bp.get("/cases/<case_no>/documents/<int:doc_id>")
+@login_required
+def document(case_no: str, doc_id: int):
+    return jsonify(service().get_document(g.actor, case_no, doc_id))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return current_app.send_static_file("openapi.json")
