@@ -93,6 +93,9 @@ class Repository:
     def insert_case(self, **values) -> int:
         return self.conn.execute(insert(C).values(**values).returning(C.c.id)).scalar_one()
 
+    def case_by_id(self, case_id: int):
+        return self.conn.execute(select(C).where(C.c.id == case_id)).first()
+
     def case_for_update(self, case_id: int):
         stmt = select(C).where(C.c.id == case_id)
         if self.dialect == "postgresql":

@@ -241,7 +241,7 @@ class Bangban:
         with self.db.unit_of_work(write=False) as uow:
             row = self._ready_row(uow, task_id)
             access.check_may_act(actor, row)
-            case = uow.repo.case_for_update(row.case_id)
+            case = uow.repo.case_by_id(row.case_id)
             ps = self.version(case.version_id)
             run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
             task = run.ready_task(task_id)
