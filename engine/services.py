@@ -164,10 +164,9 @@ class Bangban:
                 case_no=case_no, version_id=self._version_id(uow, ps), process_id=process_id, title=title,
                 unit_id=unit.id, unit_name=unit.name, status=status, stage=run.stage(None, ready),
                 lead_user=run.lead(), created_by=actor.id, created_at=at, updated_at=at, row_version=1,
-                event_seq=0, last_hash="", state=run.dump(), case_vars=run.case_vars)
+                event_seq=events.seq, last_hash=events.last_hash, state=run.dump(), case_vars=run.case_vars)
             events.bind(case_id)
             self._project(uow, case_id, unit.id, ready, [], at)
-            uow.repo.update_case(case_id, 1, event_seq=events.seq, last_hash=events.last_hash)
             uow.repo.append_events(events.rows)
             uow.commit()
         return StartedCase(case_no, status, [self._task_dict(t) for t in ready])

@@ -1,0 +1,81 @@
+"""Two people at the same moment: one task completed twice, many cases numbered at once, a failed transaction."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from engine.errors import Conflict
+from engine.repository import Repository
+from tests.conftest import actor
+
+APPLICATION = {
+    "unit_name": "武陟县华瑞食品有限公司", "postcode": "454950", "unit_address": "武陟县产业集聚区华瑞路8号",
+    "leader_name": "张华瑞", "leader_phone": "0391-7221001", "handler_name": "张三", "handler_phone": "13800000000",
+    "project_name": "年产万吨食品项目", "fund_source": "国内企业投资", "land_nature": "出让", "key_project": "否",
+    "commission_scope": "全部", "construction_started": "否", "service_items": ["hp", "xf"], "channel": "综合窗口",
+    "service_mode": "现场服务", "declaration": True, "commitment": True,
+}
+
+
+def _race(n: int, fn):
+    barrier = threading.Barrier(n)
+    results: list = [None] * n
+
+    def run(i):
+        barrier.wait()
+        try:
+            results[i] = fn(i)
+        except Exception as exc:  # noqa: BLE001 - the outcome is what we assert on
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_two_agents_complete_the_same_task_at_once(svc):
+    started = svc.start_case(actor(svc, "huarui"), "bangban_case", APPLICATION)
+    task_id = started.tasks[0]["task_id"]
+    with svc.db.unit_of_work(write=False) as uow:
+        before = uow.repo.case_by_no(started.case_no).row_version
+    agents = [actor(svc, "agent1"), actor(svc, "agent2")]
+    results = _race(2, lambda i: svc.complete_task(agents[i], task_id,
+                                                   {"review_decision": "受理", "authorization_checked": True}))
+    ok = [r for r in results if isinstance(r, dict)]
+    conflicts = [r for r in results if isinstance(r, Conflict)]
+    assert len(ok) == 1 and len(conflicts) == 1, results
+    with svc.db.unit_of_work(write=False) as uow:
+        case = uow.repo.case_by_no(started.case_no)
+        events = uow.repo.events_for_case(case.id)
+    assert [e.type for e in events].count("task_completed") == 1
+    assert case.row_version == before + 1
+
+
+def test_cases_started_at_once_get_distinct_gapless_numbers(svc):
+    applicant = actor(svc, "huarui")
+    results = _race(6, lambda i: svc.start_case(applicant, "bangban_case", APPLICATION).case_no)
+    assert all(isinstance(r, str) for r in results), results
+    seqs = sorted(int(r[-4:]) for r in results)
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    assert len({r[:14] for r in results}) == 1
+
+
+def test_a_failed_transaction_leaves_no_gap_in_numbers(svc, monkeypatch):
+    applicant = actor(svc, "huarui")
+    first = svc.start_case(applicant, "bangban_case", APPLICATION).case_no
+
+    def broken(self, **values):
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as m:
+        m.setattr(Repository, "insert_case", broken)
+        with pytest.raises(RuntimeError):
+            svc.start_case(applicant, "bangban_case", APPLICATION)
+    second = svc.start_case(applicant, "bangban_case", APPLICATION).case_no
+    assert int(second[-4:]) == int(first[-4:]) + 1
+    with svc.db.unit_of_work(write=False) as uow:
+        assert uow.repo.table_counts()["cases"] == 2
