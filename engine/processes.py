@@ -143,6 +143,18 @@ class ProcessSet:
         return self.manifest.get("stages", [])
 
     @cached_property
+    def _field_titles(self) -> dict[str, str]:
+        titles: dict[str, str] = {}
+        for schema in self.forms.values():
+            for name, prop in schema.get("properties", {}).items():
+                titles.setdefault(name, prop.get("title", name))
+        return titles
+
+    def field_title(self, name: str) -> str:
+        """The title a form gives to a field name (the name itself if no form has it)."""
+        return self._field_titles.get(name, name)
+
+    @cached_property
     def case_var_fields(self) -> set[str]:
         """Form fields marked ``x-case-var``: kept at case level once submitted."""
         out = set()

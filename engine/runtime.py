@@ -12,6 +12,7 @@ meaning; nothing here knows any particular task:
 - ``document``: a kind of numbered document (manifest ``numbers``) issued when the task completes.
 - ``form_key``: keep the submitted form under this one key instead of merging its fields into the task data.
 - ``form_defaults``: an expression giving initial values for the form.
+- ``show``: comma-separated variables shown beside the form (e.g. what a department asked to be corrected).
 End events may carry ``outcome`` (completed / refused / terminated): the case's status when reached.
 
 Expressions see the task's data overlaid with the case variables (``record_actor`` results and form fields

@@ -252,17 +252,23 @@ class Bangban:
 
     @staticmethod
     def _task_context(ps: ProcessSet, task: TaskInfo) -> list[tuple[str, str]]:
-        """Facts shown beside a form: the item it is about and any message that started this path."""
-        out = []
-        items = ps.manifest.get("items", {})
-        for value in task.data.values():
-            if isinstance(value, dict) and "department_name" in value and "limit_days" in value:
-                out.append(("服务事项", f"{value.get(items.get('task_title', 'name'))}（{value['department_name']}，"
-                                         f"时限{value['limit_days']}个工作日）"))
-        for key in ("termination", "termination_request"):
-            msg = task.data.get(key)
-            if isinstance(msg, dict) and msg.get("reason"):
-                out.append(("终止原因", msg["reason"] + (f"；{msg['remark']}" if msg.get("remark") else "")))
+        """Facts shown beside a form: the variables its ``show`` property names (an item, a request, a message)."""
+        out: list[tuple[str, str]] = []
+        for name in filter(None, (n.strip() for n in task.properties.get("show", "").split(","))):
+            value = task.data.get(name)
+            if value in (None, "", [], {}):
+                continue
+            item = ps.catalogue.items.get(value.get("code")) if isinstance(value, dict) else None
+            if item is not None:
+                out.append(("服务事项", f"{item['name']}（{ps.catalogue.departments[item['department']]}，"
+                                         f"时限{item['limit_days']}个工作日）"))
+                if item.get("materials"):
+                    out.append(("申报材料", "、".join(item["materials"])))
+            elif isinstance(value, dict):
+                out += [(ps.field_title(k), str(v)) for k, v in value.items()
+                        if v not in (None, "") and ps.field_title(k) != k]
+            else:
+                out.append((ps.field_title(name), str(value)))
         return out
 
     def complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
@@ -300,6 +306,7 @@ class Bangban:
         current = run.data()
         content = {"case_no": case.case_no, "project_name": case.title, "project_code": current.get("project_code"),
                    "unit_name": case.unit_name, "issued_date": local.date().isoformat(), "issued_by": actor.display_name,
+                   "lead": run.lead(),
                    "task": task.name, "title": task.title, "form": data,
                    "form_titles": {k: forms.field_title(ps.form(task.form), k) for k in data}}
         doc_id = uow.repo.insert_document(case_id=case.id, kind=kind, number=number, issued_at=at, issued_by=actor.id,
