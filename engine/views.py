@@ -118,7 +118,8 @@ def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str
         if e.type == "document_issued":
             summary = f"{e.payload.get('kind')} {e.payload.get('number')}"
         elif e.type == "status_changed":
-            summary = f"{outcomes.get(e.payload.get('from'), e.payload.get('from'))} → {outcomes.get(e.payload.get('to'), e.payload.get('to'))}"
+            before, after = e.payload.get("from"), e.payload.get("to")
+            summary = f"{outcomes.get(before, before)} → {outcomes.get(after, after)}"
         task_name = e.task_name or ""
         if e.payload.get("title"):
             task_name += f"（{e.payload['title']}）"
