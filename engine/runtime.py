@@ -149,10 +149,13 @@ class CaseRun:
                 return self.case_vars[var]
         return None
 
-    def data(self) -> dict:
-        """The data of the most recent task: what the case knows now."""
-        last = self.wf.last_task
-        return dict(last.data) if last is not None else {}
+    def value(self, name: str):
+        """What the case knows now of a variable: its value in the most recently completed task that has it."""
+        return rt.latest_value(self.wf, name)
+
+    def values(self, name: str) -> list:
+        """Every value a variable took in completed tasks (one per multi-instance child, and repeats)."""
+        return rt.all_values(self.wf, name)
 
     def completed_elements(self) -> list[str]:
         return rt.completed_elements(self.wf)
@@ -183,8 +186,12 @@ class CaseRun:
         if not self.wf.completed:
             rt.cancel(self.wf)
 
-    def accepts_message(self, name: str) -> bool:
-        return name in rt.waiting_message_names(self.wf)
+    def accepts_message(self, name: str, while_waiting_for: str | None = None) -> bool:
+        """Whether ``name`` would be caught now; ``while_waiting_for`` also requires that message to be awaited."""
+        waiting = rt.waiting_message_names(self.wf)
+        if while_waiting_for and while_waiting_for not in waiting:
+            return False
+        return name in waiting or name in rt.triggering_message_names(self.wf)
 
     def send(self, name: str, payload: dict) -> None:
         if not self.accepts_message(name):

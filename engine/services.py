@@ -303,8 +303,7 @@ class Bangban:
                         at: datetime, events: EventBuffer) -> dict:
         local = at.astimezone(LOCAL_TZ)
         number = self._issue_number(uow, ps, kind, local)
-        current = run.data()
-        content = {"case_no": case.case_no, "project_name": case.title, "project_code": current.get("project_code"),
+        content = {"case_no": case.case_no, "project_name": case.title, "project_code": run.value("project_code"),
                    "unit_name": case.unit_name, "issued_date": local.date().isoformat(), "issued_by": actor.display_name,
                    "lead": run.lead(),
                    "task": task.name, "title": task.title, "form": data,
@@ -332,7 +331,7 @@ class Bangban:
     def case_actions(self, actor: Actor, case, ps: ProcessSet, run: CaseRun, ready_ids: set[str]) -> list[dict]:
         out = []
         for key, msg in ps.manifest.get("messages", {}).items():
-            if self._may_send(actor, case, run, msg) and run.accepts_message(msg["name"]) \
+            if self._may_send(actor, case, run, msg) and run.accepts_message(msg["name"], msg.get("while_waiting_for")) \
                     and not (set(msg.get("blocked_by_ready", [])) & ready_ids):
                 out.append({"key": key, "label": msg.get("label", msg["name"]), "form": msg["form"]})
         return out
@@ -369,7 +368,7 @@ class Bangban:
         ready_ids = {t.element_id for t in run.ready_tasks()}
         if set(msg.get("blocked_by_ready", [])) & ready_ids:
             raise Conflict("本办件已有待审核的终止申请，请先处理该申请")
-        if case.status != "active" or not run.accepts_message(msg["name"]):
+        if case.status != "active" or not run.accepts_message(msg["name"], msg.get("while_waiting_for")):
             raise Conflict("本办件当前不能办理此操作")
         return case, ps, run, msg
 

@@ -81,10 +81,29 @@ _registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
 _converter = BpmnWorkflowConverter(BpmnWorkflow, _registry)
 
 
+def _reachable_subprocesses(wf: BpmnWorkflow) -> dict:
+    """Subprocesses still attached to a task of the case. An interrupted subprocess leaves its nested
+    subprocesses behind in ``wf.subprocesses``; they are dropped on load, so they are not saved either."""
+    found: dict = {}
+
+    def walk(workflow) -> None:
+        for task_id in workflow.tasks:
+            sp = wf.subprocesses.get(task_id)
+            if sp is not None and task_id not in found:
+                found[task_id] = sp
+                walk(sp)
+
+    walk(wf)
+    return found
+
+
 def dump_state(wf: BpmnWorkflow) -> dict:
     """The workflow's state as a JSON-ready dict, without its spec."""
     dct = WorkflowConverter.to_dict(_converter, wf)
-    dct["subprocesses"] = _converter.mapping_to_dict(wf.subprocesses)
+    reachable = _reachable_subprocesses(wf)
+    if len(reachable) != len(wf.subprocesses):
+        wf.subprocesses = reachable
+    dct["subprocesses"] = _converter.mapping_to_dict(reachable)
     dct["bpmn_events"] = _registry.convert(wf.bpmn_events)
     return dct
 
@@ -175,9 +194,21 @@ def send_message(wf: BpmnWorkflow, name: str, payload: dict) -> None:
 
 
 def waiting_message_names(wf: BpmnWorkflow) -> set[str]:
+    """Messages a catching event of the running case waits for."""
+    return {getattr(t, "name", None) for t in wf.waiting_events()}
+
+
+def triggering_message_names(wf: BpmnWorkflow) -> set[str]:
+    """Messages that start an event subprocess of the top-level process (SpiffWorkflow 3.2.0 only
+    triggers those at the top level); they may arrive any number of times while the case runs."""
+    if wf.completed:
+        return set()
     names = set()
-    for t in wf.waiting_events():
-        names.add(t.get("name") if isinstance(t, dict) else getattr(t, "name", None))
+    for spec_name in wf.spec.start.trigger_specs:
+        for ts in wf.subprocess_specs[spec_name].bpmn_start_events:
+            name = getattr(ts.event_definition, "name", None)
+            if name:
+                names.add(name)
     return names
 
 
@@ -188,7 +219,7 @@ def evaluate(wf: BpmnWorkflow, expression: str, context: dict) -> Any:
 def reached_outcomes(wf: BpmnWorkflow) -> list[str]:
     """``outcome`` properties of the end events this case has reached."""
     found = []
-    for t in wf.get_tasks(state=TaskState.COMPLETED):
+    for t in _completed(wf):
         outcome = properties_of(t.task_spec).get("outcome")
         if outcome:
             found.append(outcome)
@@ -196,8 +227,27 @@ def reached_outcomes(wf: BpmnWorkflow) -> list[str]:
 
 
 def completed_elements(wf: BpmnWorkflow) -> list[str]:
-    return [t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id]
+    return [t.task_spec.bpmn_id for t in _completed(wf) if t.task_spec.bpmn_id]
 
 
 def cancel(wf: BpmnWorkflow) -> None:
     wf.cancel()
+
+
+def latest_value(wf: BpmnWorkflow, name: str):
+    """The value of a variable in the most recently completed task that has it (any subprocess)."""
+    best = None
+    for t in _completed(wf):
+        if t.data.get(name) is not None and (best is None or t.last_state_change >= best.last_state_change):
+            best = t
+    return best.data[name] if best is not None else None
+
+
+def all_values(wf: BpmnWorkflow, name: str) -> list:
+    """Every value a variable has in completed tasks (e.g. each multi-instance child's result)."""
+    return [t.data[name] for t in _completed(wf) if t.data.get(name) is not None]
+
+
+def _completed(wf: BpmnWorkflow):
+    """Completed tasks of the case and all its subprocesses (a state filter would not descend into them)."""
+    return (t for t in wf.get_tasks() if t.state == TaskState.COMPLETED)

@@ -60,11 +60,13 @@ def _stage_progress(ps: ProcessSet, case) -> list[dict]:
 
 def _items(ps: ProcessSet, run, inbox) -> list[dict]:
     cfg = ps.manifest.get("items", {})
-    data = run.data()
-    results = {r.get(cfg.get("key", "code")): r for r in (data.get(cfg.get("results", "item_results")) or [])}
-    items = data.get(cfg.get("collection", "items"))
+    key = cfg.get("key", "code")
+    results = {r.get(key): r for r in run.values(cfg.get("result", "item_result")) if isinstance(r, dict)}
+    for r in run.value(cfg.get("results", "item_results")) or []:
+        results[r.get(key)] = r
+    items = run.value(cfg.get("collection", "items"))
     if not items:
-        items = ps.catalogue.items_for(data.get("service_items") or [])
+        items = ps.catalogue.items_for(run.value("service_items") or [])
         pending_state = "待分派"
     else:
         pending_state = "办理中"
