@@ -206,9 +206,11 @@ class Repository:
     def table_counts(self) -> dict[str, Any]:
         return {t.name: self.conn.execute(select(func.count()).select_from(t)).scalar_one() for t in (C, IB, E, D)}
 
-    def task_was_completed(self, task_id: str) -> bool:
-        return self.conn.execute(select(E.c.id).where(and_(E.c.task_id == task_id, E.c.type == "task_completed"))
-                                 .limit(1)).first() is not None
+    def last_task_event(self, task_id: str) -> str | None:
+        """The type of the last event about a task (``task_completed``, ``task_ended`` ...), if any."""
+        return self.conn.execute(select(E.c.type).where(and_(E.c.task_id == task_id,
+                                                             E.c.type.in_(("task_completed", "task_ended"))))
+                                 .order_by(E.c.id.desc()).limit(1)).scalar()
 
     def first_event(self, case_id: int):
         return self.conn.execute(select(E).where(and_(E.c.case_id == case_id, E.c.seq == 1))).first()

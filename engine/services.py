@@ -230,8 +230,11 @@ class Bangban:
     def _ready_row(self, uow: UnitOfWork, task_id: str):
         row = uow.repo.inbox_task(task_id)
         if row is None:
-            if uow.repo.task_was_completed(task_id):
+            last = uow.repo.last_task_event(task_id)
+            if last == "task_completed":
                 raise Conflict("该待办已被办理，不能重复提交")
+            if last == "task_ended":
+                raise Conflict("该待办已结束（办件已终止或流程已越过此步），无需再办理")
             raise NotFound("待办不存在")
         return row
 
@@ -295,7 +298,7 @@ class Bangban:
             document = None
             if doc_kind:
                 document = self._issue_document(uow, ps, case, run, actor, task, doc_kind, data, at, events)
-            self._save(uow, case, ps, run, events, at)
+            self._save(uow, case, ps, run, events, at, completed_task=task.id)
             uow.commit()
         return {"case_no": case.case_no, "document": document}
 
@@ -314,14 +317,21 @@ class Bangban:
                    task.id, task.element_id, task.name)
         return {"id": doc_id, "kind": kind, "number": number}
 
-    def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime) -> None:
+    def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime,
+              completed_task: str | None = None) -> None:
         status = run.status()
         if status in ps.manifest.get("final_outcomes", []):
             run.end_open_tasks()
         ready = run.ready_tasks()
+        existing = uow.repo.inbox_for_case(case.id)
+        ready_ids = {t.id for t in ready}
+        for r in existing:  # tasks that went away without being completed: interrupted or ended with the case
+            if r.task_id not in ready_ids and r.task_id != completed_task:
+                events.add("task_ended", at, None, r.role, {"title": r.title, "department": r.department,
+                                                            "assignee": r.assignee}, r.task_id, r.element_id, r.name)
         if status != case.status:
             events.add("status_changed", at, None, None, {"from": case.status, "to": status})
-        self._project(uow, case.id, case.unit_id, ready, uow.repo.inbox_for_case(case.id), at)
+        self._project(uow, case.id, case.unit_id, ready, existing, at)
         uow.repo.update_case(case.id, case.row_version, state=run.dump(), case_vars=run.case_vars, status=status,
                              stage=run.stage(case.stage, ready), lead_user=run.lead(), updated_at=at,
                              event_seq=events.seq, last_hash=events.last_hash)

@@ -9,6 +9,7 @@ from .processes import ProcessSet
 EVENT_LABELS = {
     "case_started": "提交申请",
     "task_completed": "办理",
+    "task_ended": "待办结束（未办理）",
     "document_issued": "出具单据",
     "status_changed": "状态变更",
     "termination_requested": "申请终止",

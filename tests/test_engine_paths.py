@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.errors import Conflict, Forbidden, NotFound
+from engine.errors import Conflict, Forbidden
 from engine.runtime import CaseRun
 from tests import helpers as h
 from tests.conftest import actor
@@ -324,7 +324,8 @@ def test_agent_terminates_during_acceptance(svc):
     before = len(h.events(svc, case_no))
 
     h.send(svc, "agent1", case_no, "termination", reason=SLIP_REASON, remark="相关产业政策调整，项目暂缓")
-    assert h.event_types(svc, case_no)[before:] == ["termination_decided"]
+    # the interrupted task is logged as ended, not completed
+    assert h.event_types(svc, case_no)[before:] == ["termination_decided", "task_ended"]
     assert h.open_tasks(svc, case_no) == [("办理终止手续", None)]
     assert h.inbox_names(svc, "agent1") == [("办理终止手续", None)]
     assert h.case_row(svc, case_no).status == "active"
@@ -386,7 +387,7 @@ def test_applicant_requests_termination_and_agent_agrees(svc):
     # Every department task has ended; only the termination slip is open.
     assert h.open_tasks(svc, case_no) == [("办理终止手续", None)]
     assert h.inbox_names(svc, "zb_sthj") == [] and h.inbox_names(svc, "zb_gdgs") == []
-    with pytest.raises(NotFound):
+    with pytest.raises(Conflict, match="已结束"):
         svc.complete_task(actor(svc, "zb_sthj"), old_tasks[HP], h.approve("迟到的批文"))
     slip_task = h.find_task(svc, "agent1", "办理终止手续")
     assert svc.get_task(actor(svc, "agent1"), slip_task["task_id"])["defaults"] == {"termination_reason": APPLICANT_REASON}
