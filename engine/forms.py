@@ -10,6 +10,8 @@ Extensions a form may use (all optional):
 from __future__ import annotations
 
 import copy
+import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +21,7 @@ from jsonschema.exceptions import SchemaError
 from .errors import InvalidInput
 
 MAX_FORM_FIELDS = 200
+MAX_FORM_CHARS = 64_000
 _TYPE_NAMES = {"string": "文本", "number": "数字", "integer": "整数", "boolean": "是/否", "array": "列表", "object": "对象"}
 _FORMAT_NAMES = {"date": "日期（YYYY-MM-DD）", "date-time": "日期时间", "email": "电子邮箱"}
 
@@ -116,11 +119,16 @@ def validate(schema: dict, data: Any) -> dict:
     cleaned = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() == "")}
     validator = Draft202012Validator(schema, format_checker=FormatChecker())
     problems: dict[str, str] = {}
+    for name, value in cleaned.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            problems[name] = f"「{field_title(schema, name)}」应为有效数字"
     for err in sorted(validator.iter_errors(cleaned), key=lambda e: list(e.absolute_path)):
         if err.validator in ("if", "allOf", "then"):
             continue
         field, msg = _message(err, schema)
         problems.setdefault(field or "_form", msg)
+    if len(json.dumps(cleaned, ensure_ascii=False, default=str)) > MAX_FORM_CHARS:
+        problems.setdefault("_form", "表单内容过长")
     if problems:
         raise InvalidInput("表单填写有误：" + "；".join(problems.values()), details=problems)
     out = {name: None for name in schema.get("properties", {})}

@@ -118,14 +118,13 @@ class CaseRun:
         return None
 
     def form_defaults(self, task: TaskInfo) -> dict:
+        """Initial form values: only what the task's ``form_defaults`` expression gives (a form starts blank,
+        so a task met again in a loop never shows its previous answer as a suggestion)."""
         schema_fields = self.ps.form(task.form).get("properties", {})
-        values = {k: task.data.get(k) for k in schema_fields if task.data.get(k) is not None}
-        if task.properties.get("form_key"):
-            values = dict(task.data.get(task.properties["form_key"]) or {})
         extra = self._eval(task.properties.get("form_defaults"), task.data, "表单默认值")
-        if isinstance(extra, dict):
-            values.update({k: v for k, v in extra.items() if k in schema_fields})
-        return values
+        if not isinstance(extra, dict):
+            return {}
+        return {k: v for k, v in extra.items() if k in schema_fields and v is not None}
 
     def status(self) -> str:
         outcomes = rt.reached_outcomes(self.wf)

@@ -22,6 +22,7 @@ from .processes import ProcessSet
 from .runtime import CaseRun, TaskInfo
 
 PAGE_SIZE = 20
+MAX_ID = 2**53
 
 
 @dataclass
@@ -145,6 +146,8 @@ class Bangban:
             unit_id = actor.unit_id
         if unit_id is None:
             raise InvalidInput("请选择申请单位")
+        if not 0 < int(unit_id) < MAX_ID:
+            raise InvalidInput("申请单位不存在")
         with self.db.unit_of_work() as uow:
             unit = uow.repo.unit(int(unit_id))
             if unit is None:
@@ -444,7 +447,7 @@ class Bangban:
     def get_document(self, actor: Actor, case_no: str, doc_id: int) -> dict:
         with self.db.unit_of_work(write=False) as uow:
             case = self._visible_case(uow, actor, case_no)
-            doc = uow.repo.document(case.id, int(doc_id))
+            doc = uow.repo.document(case.id, int(doc_id)) if 0 < int(doc_id) < MAX_ID else None
             if doc is None:
                 raise NotFound("单据不存在")
         return dict(doc._mapping, case_no=case.case_no)

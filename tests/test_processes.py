@@ -88,5 +88,6 @@ def test_running_cases_stay_on_their_version(db, process_files):
     assert names[new_case.case_no] == "受理初审"
     # the old case still completes on its own version through the new service
     task = next(t for t in new.inbox(actor(new, "agent1")) if t["case_no"] == old_case.case_no)
-    new.complete_task(actor(new, "agent1"), task["task_id"], {"review_decision": "不予受理", "refusal_explanation": "不属于服务事项"})
+    new.complete_task(actor(new, "agent1"), task["task_id"],
+                      {"review_decision": "不予受理", "refusal_explanation": "不属于服务事项"})
     assert new.get_case(actor(new, "agent1"), old_case.case_no)["case"]["status"] == "refused"

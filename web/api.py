@@ -6,6 +6,7 @@ from flask import Blueprint, current_app, g, jsonify, request, session
 from engine.errors import InvalidInput
 
 from .auth import login_required, service
+from .formdata import parse_int
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -76,7 +77,7 @@ def start_form(process_id: str):
 def start_case():
     body = _body()
     unit_id = body.get("unit_id")
-    if unit_id is not None and not isinstance(unit_id, int):
+    if unit_id is not None and (isinstance(unit_id, bool) or not isinstance(unit_id, int)):
         raise InvalidInput("unit_id 应为整数")
     data = body.get("data")
     if not isinstance(data, dict):
@@ -90,9 +91,8 @@ def start_case():
 @login_required
 def cases():
     a = request.args
-    page = a.get("page", "1")
     return jsonify(service().search_cases(g.actor, q=a.get("q"), unit=a.get("unit"), project=a.get("project"),
-                                          status=a.get("status"), page=int(page) if page.isdigit() else 1))
+                                          status=a.get("status"), page=parse_int(a.get("page")) or 1))
 
 
 @bp.get("/cases/<case_no>")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hmac
 import secrets
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
@@ -55,8 +56,11 @@ def login_required(view):
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """Only a path on this site: no scheme, no host, no control characters, no backslashes."""
+    if target and target.startswith("/") and target.isprintable() and "\\" not in target and target[1:2] not in ("/", " "):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
     return url_for("views.inbox")
 
 

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from engine.errors import InvalidInput
 
 from .auth import check_csrf, login_required, service
-from .formdata import from_html
+from .formdata import from_html, parse_int
 
 bp = Blueprint("views", __name__)
 
@@ -26,9 +26,8 @@ def inbox():
 @login_required
 def cases():
     args = request.args
-    page = args.get("page", "1")
     result = service().search_cases(g.actor, q=args.get("q"), unit=args.get("unit"), project=args.get("project"),
-                                    status=args.get("status"), page=int(page) if page.isdigit() else 1)
+                                    status=args.get("status"), page=parse_int(args.get("page")) or 1)
     return render_template("cases.html", result=result, args=args,
                            outcomes=service().current.manifest.get("outcomes", {}))
 
@@ -44,8 +43,7 @@ def new_case():
         values = from_html(form["schema"], request.form)
         unit_id = request.form.get("unit_id")
         try:
-            started = service().start_case(g.actor, process_id, values,
-                                           unit_id=int(unit_id) if unit_id and unit_id.isdigit() else None)
+            started = service().start_case(g.actor, process_id, values, unit_id=parse_int(unit_id))
         except InvalidInput as exc:
             errors, status = exc, 422
         else:
