@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,7 @@ from .errors import InvalidInput
 
 MAX_FORM_FIELDS = 200
 MAX_FORM_CHARS = 64_000
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TYPE_NAMES = {"string": "文本", "number": "数字", "integer": "整数", "boolean": "是/否", "array": "列表", "object": "对象"}
 _FORMAT_NAMES = {"date": "日期（YYYY-MM-DD）", "date-time": "日期时间", "email": "电子邮箱"}
 
@@ -122,6 +124,9 @@ def validate(schema: dict, data: Any) -> dict:
     for name, value in cleaned.items():
         if isinstance(value, float) and not math.isfinite(value):
             problems[name] = f"「{field_title(schema, name)}」应为有效数字"
+        texts = value if isinstance(value, list) else [value]
+        if any(isinstance(t, str) and _CONTROL.search(t) for t in texts):
+            problems[name] = f"「{field_title(schema, name)}」含有不允许的控制字符"
     for err in sorted(validator.iter_errors(cleaned), key=lambda e: list(e.absolute_path)):
         if err.validator in ("if", "allOf", "then"):
             continue

@@ -5,6 +5,7 @@ The web layer calls these and nothing else of the engine (besides errors and the
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,13 @@ from .runtime import CaseRun, TaskInfo
 
 PAGE_SIZE = 20
 MAX_ID = 2**53
+_TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _term(value: str | None, limit: int) -> str | None:
+    """A search term as the database may safely see it: printable characters only, bounded."""
+    text = "".join(ch for ch in (value or "") if ch.isprintable()).strip()[:limit]
+    return text or None
 
 
 @dataclass
@@ -74,8 +82,11 @@ class Bangban:
 
     # ---- users -------------------------------------------------------------------------------------------------
     def authenticate(self, username: str, password: str) -> Actor:
+        username = (username or "").strip()
+        if not username.isprintable() or not (password or "").isprintable():
+            raise NotAuthenticated("用户名或密码错误")
         with self.db.unit_of_work(write=False) as uow:
-            row = uow.repo.user_by_username((username or "").strip())
+            row = uow.repo.user_by_username(username)
         if row is None or not row.active or not check_password_hash(row.password_hash, password or ""):
             raise NotAuthenticated("用户名或密码错误")
         return Actor.from_row(row)
@@ -231,6 +242,8 @@ class Bangban:
 
     # ---- a task -------------------------------------------------------------------------------------------------
     def _ready_row(self, uow: UnitOfWork, task_id: str):
+        if not _TASK_ID.fullmatch(str(task_id)):
+            raise NotFound("待办不存在")
         row = uow.repo.inbox_task(task_id)
         if row is None:
             last = uow.repo.last_task_event(task_id)
@@ -403,7 +416,8 @@ class Bangban:
 
     # ---- reading cases -----------------------------------------------------------------------------------------
     def _visible_case(self, uow: UnitOfWork, actor: Actor, case_no: str, lock: bool = False):
-        case = uow.repo.case_by_no(str(case_no)[:32], lock=lock)
+        case_no = str(case_no)
+        case = uow.repo.case_by_no(case_no, lock=lock) if len(case_no) <= 32 and case_no.isprintable() else None
         scope = access.case_scope(actor, self.current.manifest["roles"])
         if case is None or not uow.repo.case_visible(case.id, scope):
             raise NotFound("办件不存在或您无权查看")
@@ -414,9 +428,8 @@ class Bangban:
         page = max(1, min(int(page or 1), 10_000))
         scope = access.case_scope(actor, self.current.manifest["roles"])
         with self.db.unit_of_work(write=False) as uow:
-            rows, total = uow.repo.search_cases(scope, (q or "").strip()[:32] or None, (unit or "").strip()[:100] or None,
-                                                (project or "").strip()[:100] or None, status or None,
-                                                PAGE_SIZE, (page - 1) * PAGE_SIZE)
+            rows, total = uow.repo.search_cases(scope, _term(q, 32), _term(unit, 100), _term(project, 100),
+                                                _term(status, 16), PAGE_SIZE, (page - 1) * PAGE_SIZE)
         outcomes = self.current.manifest.get("outcomes", {})
         return {"cases": [dict(r._mapping, status_name=outcomes.get(r.status, r.status)) for r in rows],
                 "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE))}

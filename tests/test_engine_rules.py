@@ -294,3 +294,12 @@ def test_specialist_sees_only_cases_involving_its_department(svc):
     h.complete(svc, "zb_sthj", "部门办理", HP, case_no=case_no, **h.approve("武环审〔2026〕1号"))
     assert _numbers(svc.search_cases(sthj)) == [case_no]
     assert svc.search_cases(zjj)["total"] == 0
+
+
+def test_control_characters_in_a_form_are_refused_and_change_nothing(svc):
+    from engine.errors import InvalidInput
+    applicant = actor(svc, "huarui")
+    data = dict(h.application(), project_name="年产\x00万吨")
+    with pytest.raises(InvalidInput, match="控制字符"):
+        svc.start_case(applicant, "bangban_case", data)
+    assert svc.search_cases(applicant)["total"] == 0
