@@ -64,6 +64,25 @@ def resolve(schema: dict, options: OptionsProvider) -> dict:
     return out
 
 
+def has_directory_options(schema: dict) -> bool:
+    """Whether some field's choices come from the user directory (and so may change at any time)."""
+    return any(str(p.get("x-options", "")).startswith("users:") for p in schema.get("properties", {}).values())
+
+
+_validators: dict[int, tuple[dict, Draft202012Validator]] = {}
+
+
+def _validator(schema: dict) -> Draft202012Validator:
+    hit = _validators.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    if len(_validators) > 1000:
+        _validators.clear()
+    _validators[id(schema)] = (schema, validator)
+    return validator
+
+
 def field_title(schema: dict, name: str) -> str:
     return schema.get("properties", {}).get(name, {}).get("title", name)
 
@@ -119,7 +138,7 @@ def validate(schema: dict, data: Any) -> dict:
         raise InvalidInput("提交的内容应为表单对象")
     # Empty strings from HTML forms mean "not given".
     cleaned = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() == "")}
-    validator = Draft202012Validator(schema, format_checker=FormatChecker())
+    validator = _validator(schema)
     problems: dict[str, str] = {}
     for name, value in cleaned.items():
         if isinstance(value, float) and not math.isfinite(value):

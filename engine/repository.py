@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -16,6 +16,35 @@ C, IB, E, D, U, UN, V, P = (Case.__table__, InboxTask.__table__, Event.__table__
 
 CASE_LIST_COLUMNS = [C.c.id, C.c.case_no, C.c.title, C.c.unit_name, C.c.status, C.c.stage, C.c.lead_user,
                      C.c.created_at, C.c.updated_at, C.c.process_id]
+
+
+# Statements of the hot paths, built once: SQLAlchemy then skips rebuilding their cache keys per call.
+_USER_BY_ID = select(U).where(U.c.id == bindparam("uid"))
+_UNIT = select(UN).where(UN.c.id == bindparam("unit_id"))
+_CASE_BY_ID = select(C).where(C.c.id == bindparam("case_id"))
+_CASE_BY_NO = select(C).where(C.c.case_no == bindparam("case_no"))
+_CASE_OF_TASK = select(C).join(IB, IB.c.case_id == C.c.id).where(IB.c.task_id == bindparam("task_id"))
+_INBOX_TASK = select(IB).where(IB.c.task_id == bindparam("task_id"))
+_INBOX_FOR_CASE = select(IB).where(IB.c.case_id == bindparam("case_id")).order_by(IB.c.created_at)
+_DELETE_INBOX = delete(IB).where(IB.c.case_id == bindparam("case_id"))
+_INSERT_INBOX = insert(IB)
+_INSERT_EVENTS = insert(E)
+_UPDATE_CASE = update(C).where(and_(C.c.id == bindparam("b_case_id"), C.c.row_version == bindparam("b_row_version")))
+_LAST_TASK_EVENT = (select(E.c.type).where(and_(E.c.task_id == bindparam("task_id"),
+                                                  E.c.type.in_(("task_completed", "task_ended"))))
+                    .order_by(E.c.id.desc()).limit(1))
+_COUNTER = Counter.__table__
+
+
+def _next_number_stmt(dialect_insert):
+    stmt = dialect_insert(_COUNTER).values(kind=bindparam("kind"), period=bindparam("period"), value=1)
+    stmt = stmt.on_conflict_do_update(index_elements=["kind", "period"], set_={"value": _COUNTER.c.value + 1})
+    return stmt.returning(_COUNTER.c.value)
+
+
+_NEXT_NUMBER = {"postgresql": _next_number_stmt(postgresql.insert), "sqlite": _next_number_stmt(sqlite.insert)}
+_INBOX_FOR_USER: dict[tuple, Any] = {}
+_LOCKED: dict[int, Any] = {}
 
 
 def _escape_like(text: str) -> str:
@@ -35,7 +64,7 @@ class Repository:
         return self.conn.execute(select(U).where(U.c.username == username)).first()
 
     def user_by_id(self, user_id: int):
-        return self.conn.execute(select(U).where(U.c.id == user_id)).first()
+        return self.conn.execute(_USER_BY_ID, {"uid": user_id}).first()
 
     def users_with_role(self, role: str) -> list:
         rows = self.conn.execute(select(U.c.username, U.c.display_name, U.c.roles).where(U.c.active.is_(True))
@@ -56,7 +85,7 @@ class Repository:
         return self.conn.execute(insert(UN).values(**values).returning(UN.c.id)).scalar_one()
 
     def unit(self, unit_id: int):
-        return self.conn.execute(select(UN).where(UN.c.id == unit_id)).first()
+        return self.conn.execute(_UNIT, {"unit_id": unit_id}).first()
 
     def units(self) -> list:
         return self.conn.execute(select(UN).order_by(UN.c.name)).all()
@@ -84,33 +113,39 @@ class Repository:
     # ---- numbers ------------------------------------------------------------------------------------------
     def next_number(self, kind: str, period: str) -> int:
         """The next value of a gapless sequence, inside the caller's transaction (one statement)."""
-        stmt = self._insert(Counter.__table__).values(kind=kind, period=period, value=1)
-        stmt = stmt.on_conflict_do_update(index_elements=["kind", "period"],
-                                          set_={"value": Counter.__table__.c.value + 1})
-        return self.conn.execute(stmt.returning(Counter.__table__.c.value)).scalar_one()
+        return self.conn.execute(_NEXT_NUMBER[self.dialect], {"kind": kind, "period": period}).scalar_one()
 
     # ---- cases --------------------------------------------------------------------------------------------
     def insert_case(self, **values) -> int:
         return self.conn.execute(insert(C).values(**values).returning(C.c.id)).scalar_one()
 
     def case_by_id(self, case_id: int):
-        return self.conn.execute(select(C).where(C.c.id == case_id)).first()
+        return self.conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
+
+    def _locked(self, stmt):
+        """``stmt`` with ``FOR UPDATE OF cases`` on PostgreSQL (SQLite's writers are serialised by BEGIN IMMEDIATE)."""
+        if self.dialect != "postgresql":
+            return stmt
+        locked = _LOCKED.get(id(stmt))
+        if locked is None:
+            locked = _LOCKED[id(stmt)] = stmt.with_for_update(of=C)
+        return locked
 
     def case_for_update(self, case_id: int):
-        stmt = select(C).where(C.c.id == case_id)
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.conn.execute(stmt).first()
+        return self.conn.execute(self._locked(_CASE_BY_ID), {"case_id": case_id}).first()
+
+    def case_of_task(self, task_id: str, lock: bool = False):
+        """The case an open task belongs to (locked against concurrent changes when ``lock``)."""
+        stmt = self._locked(_CASE_OF_TASK) if lock else _CASE_OF_TASK
+        return self.conn.execute(stmt, {"task_id": task_id}).first()
 
     def case_by_no(self, case_no: str, lock: bool = False):
-        stmt = select(C).where(C.c.case_no == case_no)
-        if lock and self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        return self.conn.execute(stmt).first()
+        stmt = self._locked(_CASE_BY_NO) if lock else _CASE_BY_NO
+        return self.conn.execute(stmt, {"case_no": case_no}).first()
 
     def update_case(self, case_id: int, row_version: int, **values) -> None:
-        result = self.conn.execute(update(C).where(and_(C.c.id == case_id, C.c.row_version == row_version))
-                                   .values(row_version=row_version + 1, **values))
+        params = dict(values, row_version=row_version + 1, b_case_id=case_id, b_row_version=row_version)
+        result = self.conn.execute(_UPDATE_CASE, params)
         if result.rowcount != 1:
             from .errors import Conflict
             raise Conflict("办件已被他人同时修改，请刷新后重试")
@@ -149,6 +184,8 @@ class Repository:
         return rows, total
 
     def case_visible(self, case_id: int, scope: dict) -> bool:
+        if scope.get("all"):
+            return True
         stmt = self._visible(select(C.c.id).where(C.c.id == case_id), scope)
         return self.conn.execute(stmt).first() is not None
 
@@ -158,37 +195,44 @@ class Repository:
             self.conn.execute(self._insert(P).values(rows).on_conflict_do_nothing())
 
     # ---- inbox ----------------------------------------------------------------------------------------------
-    def replace_inbox(self, case_id: int, rows: list[dict]) -> None:
-        self.conn.execute(delete(IB).where(IB.c.case_id == case_id))
+    def replace_inbox(self, case_id: int, rows: list[dict], new_case: bool = False) -> None:
+        if not new_case:
+            self.conn.execute(_DELETE_INBOX, {"case_id": case_id})
         if rows:
-            self.conn.execute(insert(IB), rows)
+            self.conn.execute(_INSERT_INBOX, rows)
 
     def inbox_task(self, task_id: str):
-        return self.conn.execute(select(IB).where(IB.c.task_id == task_id)).first()
+        return self.conn.execute(_INBOX_TASK, {"task_id": task_id}).first()
 
     def inbox_for_case(self, case_id: int) -> list:
-        return self.conn.execute(select(IB).where(IB.c.case_id == case_id).order_by(IB.c.created_at)).all()
+        return self.conn.execute(_INBOX_FOR_CASE, {"case_id": case_id}).all()
 
     def inbox_for_user(self, roles: list[str], department: str | None, username: str, unit_id: int | None,
                        limit: int = 200) -> list:
         """READY tasks this user may act on: right role, and the department/assignee/unit rules."""
-        conds = []
-        for role in roles:
-            c = [IB.c.role == role, or_(IB.c.department.is_(None), IB.c.department == department),
-                 or_(IB.c.assignee.is_(None), IB.c.assignee == username)]
-            if role == "applicant":
-                c.append(IB.c.unit_id == unit_id)
-            conds.append(and_(*c))
-        if not conds:
+        if not roles:
             return []
-        stmt = (select(IB, C.c.case_no, C.c.title.label("case_title"), C.c.unit_name)
-                .join(C, C.c.id == IB.c.case_id).where(or_(*conds)).order_by(IB.c.created_at).limit(limit))
-        return self.conn.execute(stmt).all()
+        key = tuple(roles)
+        stmt = _INBOX_FOR_USER.get(key)
+        if stmt is None:
+            conds = []
+            for role in roles:
+                c = [IB.c.role == role, or_(IB.c.department.is_(None), IB.c.department == bindparam("department")),
+                     or_(IB.c.assignee.is_(None), IB.c.assignee == bindparam("username"))]
+                if role == "applicant":
+                    c.append(IB.c.unit_id == bindparam("unit_id"))
+                conds.append(and_(*c))
+            stmt = (select(IB, C.c.case_no, C.c.title.label("case_title"), C.c.unit_name)
+                    .join(C, C.c.id == IB.c.case_id).where(or_(*conds)).order_by(IB.c.created_at)
+                    .limit(bindparam("limit")))
+            _INBOX_FOR_USER[key] = stmt
+        return self.conn.execute(stmt, {"department": department, "username": username, "unit_id": unit_id,
+                                        "limit": limit}).all()
 
     # ---- events and documents -----------------------------------------------------------------------------
     def append_events(self, rows: list[dict]) -> None:
         if rows:
-            self.conn.execute(insert(E), rows)
+            self.conn.execute(_INSERT_EVENTS, rows)
 
     def events_for_case(self, case_id: int) -> list:
         return self.conn.execute(select(E).where(E.c.case_id == case_id).order_by(E.c.seq)).all()
@@ -208,9 +252,7 @@ class Repository:
 
     def last_task_event(self, task_id: str) -> str | None:
         """The type of the last event about a task (``task_completed``, ``task_ended`` ...), if any."""
-        return self.conn.execute(select(E.c.type).where(and_(E.c.task_id == task_id,
-                                                             E.c.type.in_(("task_completed", "task_ended"))))
-                                 .order_by(E.c.id.desc()).limit(1)).scalar()
+        return self.conn.execute(_LAST_TASK_EVENT, {"task_id": task_id}).scalar()
 
     def first_event(self, case_id: int):
         return self.conn.execute(select(E).where(and_(E.c.case_id == case_id, E.c.seq == 1))).first()

@@ -9,6 +9,7 @@ import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
+from time import monotonic
 
 from werkzeug.security import check_password_hash
 
@@ -23,6 +24,7 @@ from .processes import ProcessSet
 from .runtime import CaseRun, TaskInfo
 
 PAGE_SIZE = 20
+ACTOR_TTL = 30.0
 MAX_ID = 2**53
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -48,6 +50,8 @@ class Bangban:
         self.current = current
         self.current_version_id = current_version_id
         self._versions: dict[int, ProcessSet] = {current_version_id: current}
+        self._actors: dict[int, tuple[float, Actor | None]] = {}
+        self._schemas: dict[tuple[str, str], dict] = {}
         self._lock = threading.Lock()
 
     # ---- set-up ----------------------------------------------------------------------------------------------
@@ -92,9 +96,19 @@ class Bangban:
         return Actor.from_row(row)
 
     def actor(self, user_id: int) -> Actor | None:
+        """The user behind a session; cached per process for ``ACTOR_TTL`` seconds (a deactivated user or a
+        changed role takes effect within that time on every worker)."""
+        hit = self._actors.get(user_id)
+        moment = monotonic()
+        if hit is not None and moment - hit[0] < ACTOR_TTL:
+            return hit[1]
         with self.db.unit_of_work(write=False) as uow:
             row = uow.repo.user_by_id(user_id)
-        return Actor.from_row(row) if row is not None and row.active else None
+        found = Actor.from_row(row) if row is not None and row.active else None
+        if len(self._actors) > 10_000:
+            self._actors.clear()
+        self._actors[user_id] = (moment, found)
+        return found
 
     def role_names(self) -> dict[str, str]:
         return {code: r["name"] for code, r in self.current.manifest["roles"].items()}
@@ -118,7 +132,16 @@ class Bangban:
         return provide
 
     def _schema(self, uow: UnitOfWork, ps: ProcessSet, form_name: str) -> dict:
-        return forms.resolve(ps.form(form_name), self._options(uow, ps))
+        """The form with its choices filled in; forms whose choices come only from the process set are cached."""
+        key = (ps.hash, form_name)
+        cached = self._schemas.get(key)
+        if cached is not None:
+            return cached
+        schema = ps.form(form_name)
+        resolved = forms.resolve(schema, self._options(uow, ps))
+        if not forms.has_directory_options(schema):
+            self._schemas[key] = resolved
+        return resolved
 
     def start_form(self, actor: Actor, process_id: str) -> dict:
         ps = self.current
@@ -180,7 +203,7 @@ class Bangban:
                 lead_user=run.lead(), created_by=actor.id, created_at=at, updated_at=at, row_version=1,
                 event_seq=events.seq, last_hash=events.last_hash, state=run.dump(), case_vars=run.case_vars)
             events.bind(case_id)
-            self._project(uow, case_id, unit.id, ready, [], at)
+            self._project(uow, case_id, unit.id, ready, [], at, new_case=True)
             uow.repo.append_events(events.rows)
             uow.commit()
         return StartedCase(case_no, status, [self._task_dict(t) for t in ready])
@@ -205,9 +228,10 @@ class Bangban:
 
     # ---- the inbox ------------------------------------------------------------------------------------------------
     def _project(self, uow: UnitOfWork, case_id: int, unit_id: int, ready: list[TaskInfo], existing: list,
-                 at: datetime) -> None:
+                 at: datetime, new_case: bool = False) -> None:
         """Bring the inbox rows of a case in line with its READY tasks; note who became involved."""
         kept = {r.task_id: r for r in existing}
+        known = {p for r in existing for p in access.parties_of_task(r.role, r.department, r.assignee)}
         rows, parties = [], []
         for t in ready:
             rows.append({"task_id": t.id, "case_id": case_id, "element_id": t.element_id, "name": t.name[:100],
@@ -217,8 +241,8 @@ class Bangban:
             parties += access.parties_of_task(t.role, t.department, t.assignee)
         new_ids = {r["task_id"] for r in rows}
         if set(kept) != new_ids or any(self._row_changed(kept[r["task_id"]], r) for r in rows if r["task_id"] in kept):
-            uow.repo.replace_inbox(case_id, rows)
-        uow.repo.add_parties(case_id, parties)
+            uow.repo.replace_inbox(case_id, rows, new_case=new_case)
+        uow.repo.add_parties(case_id, set(parties) - known)
 
     @staticmethod
     def _row_changed(old, new: dict) -> bool:
@@ -292,11 +316,12 @@ class Bangban:
 
     def complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
         """Complete a ready task; one transaction: check, validate, run, save, log, project."""
+        access.check_read_only(actor, self.current.manifest["roles"])
         with self.db.unit_of_work() as uow:
-            row = self._ready_row(uow, task_id)
-            access.check_read_only(actor, self.current.manifest["roles"])
+            case = uow.repo.case_of_task(task_id, lock=True) if _TASK_ID.fullmatch(str(task_id)) else None
+            existing = uow.repo.inbox_for_case(case.id) if case is not None else []
+            row = next((r for r in existing if r.task_id == task_id), None) or self._ready_row(uow, task_id)
             access.check_may_act(actor, row)
-            case = uow.repo.case_for_update(row.case_id)
             ps = self.version(case.version_id)
             data = forms.validate(self._schema(uow, ps, row.form), form_data)
             run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
@@ -314,7 +339,7 @@ class Bangban:
             document = None
             if doc_kind:
                 document = self._issue_document(uow, ps, case, run, actor, task, doc_kind, data, at, events)
-            self._save(uow, case, ps, run, events, at, completed_task=task.id)
+            self._save(uow, case, ps, run, events, at, completed_task=task.id, existing=existing)
             uow.commit()
         return {"case_no": case.case_no, "document": document}
 
@@ -334,12 +359,13 @@ class Bangban:
         return {"id": doc_id, "kind": kind, "number": number}
 
     def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime,
-              completed_task: str | None = None) -> None:
+              completed_task: str | None = None, existing: list | None = None) -> None:
         status = run.status()
         if status in ps.manifest.get("final_outcomes", []):
             run.end_open_tasks()
         ready = run.ready_tasks()
-        existing = uow.repo.inbox_for_case(case.id)
+        if existing is None:
+            existing = uow.repo.inbox_for_case(case.id)
         ready_ids = {t.id for t in ready}
         for r in existing:  # tasks that went away without being completed: interrupted or ended with the case
             if r.task_id not in ready_ids and r.task_id != completed_task:
