@@ -43,6 +43,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
+from engine.demo import SAMPLE_APPLICATION
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 MINIMAL_DIR = BENCH / "minimal"
@@ -55,7 +57,7 @@ TARGET_A_MS = 15.0
 
 sys.path.insert(0, str(ROOT))
 
-# ---- the data driven through the processes (copied from /tmp/gen/smoke.py, without the supplement round) ----
+# ---- the data driven through the processes (without a 补正 round) ----
 
 MINIMAL_PROCESS = "minimal"
 FULL_PROCESS = "bangban_case"
@@ -71,13 +73,7 @@ def minimal_step(n: int) -> dict:
 
 MINIMAL_STEPS = [("agent1", name, minimal_step(n)) for n, name in ((1, "受理"), (2, "办理"), (3, "办结"))]
 
-APPLICATION = {
-    "unit_name": "武陟县华瑞食品有限公司", "postcode": "454950", "unit_address": "武陟县产业集聚区",
-    "leader_name": "张华瑞", "leader_phone": "0391-7221001", "handler_name": "张三", "handler_phone": "13800000000",
-    "project_name": "年产万吨食品项目", "fund_source": "国内企业投资", "land_nature": "出让", "key_project": "否",
-    "commission_scope": "全部", "construction_started": "否", "service_items": ["hp", "xf", "gd"],
-    "channel": "综合窗口", "service_mode": "现场服务", "declaration": True, "commitment": True,
-}
+APPLICATION = SAMPLE_APPLICATION
 
 # (user, task name, form data); the specialists' department is their username's suffix (zb_<dept>).
 FULL_STEPS = [

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from engine import forms
 from engine.clock import clock
+from engine.demo import SAMPLE_APPLICATION
 from engine.events import event_hash
 from engine.processes import ProcessSet
 from engine.runtime import CaseRun
@@ -26,13 +27,7 @@ ITEM_NAMES = {"hp": "环评", "xf": "消防（设计审查/验收）", "gd": "�
 ITEM_DEPTS = {"hp": "sthj", "xf": "zjj", "gd": "gdgs"}
 DEPT_NAMES = {"sthj": "焦作市生态环境局武陟分局", "zjj": "县住房和城乡建设局", "gdgs": "国网武陟县供电公司"}
 
-APPLICATION = {
-    "unit_name": "武陟县华瑞食品有限公司", "postcode": "454950", "unit_address": "武陟县产业集聚区",
-    "leader_name": "张华瑞", "leader_phone": "0391-7221001", "handler_name": "张三", "handler_phone": "13800000000",
-    "project_name": "年产万吨食品项目", "fund_source": "国内企业投资", "land_nature": "出让", "key_project": "否",
-    "commission_scope": "全部", "construction_started": "否", "service_items": ["hp", "xf", "gd"],
-    "channel": "综合窗口", "service_mode": "现场服务", "declaration": True, "commitment": True,
-}
+APPLICATION = SAMPLE_APPLICATION
 
 
 # ---- clock -------------------------------------------------------------------------------------------------

@@ -12,18 +12,13 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
+from engine.demo import SAMPLE_APPLICATION
 from web import create_app
 
 PASSWORD = "demo1234"
 PROCESS = "bangban_case"
 
-APPLICATION = {
-    "unit_name": "武陟县华瑞食品有限公司", "postcode": "454950", "unit_address": "武陟县产业集聚区",
-    "leader_name": "张华瑞", "leader_phone": "0391-7221001", "handler_name": "张三", "handler_phone": "13800000000",
-    "project_name": "年产万吨食品项目", "fund_source": "国内企业投资", "land_nature": "出让", "key_project": "否",
-    "commission_scope": "全部", "construction_started": "否", "service_items": ["hp", "xf", "gd"],
-    "channel": "综合窗口", "service_mode": "现场服务", "declaration": True, "commitment": True,
-}
+APPLICATION = SAMPLE_APPLICATION
 ITEM_NAMES = {"hp": "环评", "xf": "消防（设计审查/验收）", "gd": "供电"}
 DEPT_NAMES = {"sthj": "焦作市生态环境局武陟分局", "zjj": "县住房和城乡建设局", "gdgs": "国网武陟县供电公司"}
 
