@@ -38,7 +38,3 @@ def now() -> datetime:
     """The current time in UTC, from the shared clock."""
     return clock.now()
 
-
-def local_today():
-    """Today's date in Asia/Shanghai."""
-    return now().astimezone(LOCAL_TZ).date()

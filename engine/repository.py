@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
@@ -103,13 +102,6 @@ class Repository:
     def insert_version(self, **values) -> int:
         return self.conn.execute(insert(V).values(**values).returning(V.c.id)).scalar_one()
 
-    def activate_version(self, version_id: int, when: datetime) -> None:
-        self.conn.execute(update(V).where(V.c.id == version_id).values(activated_at=when))
-
-    def versions(self) -> list:
-        return self.conn.execute(select(V.c.id, V.c.hash, V.c.author, V.c.comment, V.c.created_at, V.c.activated_at)
-                                 .order_by(V.c.id.desc())).all()
-
     # ---- numbers ------------------------------------------------------------------------------------------
     def next_number(self, kind: str, period: str) -> int:
         """The next value of a gapless sequence, inside the caller's transaction (one statement)."""
@@ -130,9 +122,6 @@ class Repository:
         if locked is None:
             locked = _LOCKED[id(stmt)] = stmt.with_for_update(of=C)
         return locked
-
-    def case_for_update(self, case_id: int):
-        return self.conn.execute(self._locked(_CASE_BY_ID), {"case_id": case_id}).first()
 
     def case_of_task(self, task_id: str, lock: bool = False):
         """The case an open task belongs to (locked against concurrent changes when ``lock``)."""

@@ -4,7 +4,6 @@ The web layer calls these and nothing else of the engine (besides errors and the
 """
 from __future__ import annotations
 
-import json
 import re
 import threading
 from dataclasses import dataclass
@@ -509,6 +508,3 @@ class _TaskAccess:
     def __init__(self, task: TaskInfo, unit_id: int):
         self.role, self.department, self.assignee, self.unit_id = task.role, task.department, task.assignee, unit_id
 
-
-def dumps(value) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)

@@ -24,8 +24,6 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
 
-SERIALIZER_VERSION = BpmnWorkflowSerializer.VERSION if hasattr(BpmnWorkflowSerializer, "VERSION") else "spiff-3.2.0"
-
 SAFE_BUILTINS = {
     name: getattr(builtins, name)
     for name in (
@@ -62,11 +60,6 @@ def build_specs(trees: dict[str, Any], process_ids: Iterable[str]) -> dict[str, 
                              getattr(exc, "line_number", None) or None, getattr(exc, "id", None)) from exc
     except (SpiffWorkflowException, KeyError, AttributeError, ValueError, TypeError, etree.LxmlError) as exc:
         raise BpmnBuildError(f"{type(exc).__name__}: {exc}") from exc
-
-
-def process_ids_in(tree) -> list[str]:
-    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL"}
-    return [p.get("id") for p in tree.xpath("//bpmn:process[@isExecutable='true' or not(@isExecutable)]", namespaces=ns)]
 
 
 def make_script_engine(helpers: dict[str, Callable]) -> PythonScriptEngine:
