@@ -26,16 +26,16 @@ SAMPLE_APPLICATION = {
 
 STAFF = [
     # username, display name, roles, department, unit index
-    ("huarui", "华瑞食品·张经办", "applicant", None, 0),
-    ("jiahe", "嘉禾新材·李经办", "applicant", None, 1),
-    ("agent1", "王代办（全科代办员）", "agent", None, None),
-    ("agent2", "刘代办（全科代办员）", "agent", None, None),
-    ("chief1", "赵首席（项目首席服务员）", "chief,agent", None, None),
-    ("chief2", "钱首席（项目首席服务员）", "chief,agent", None, None),
-    ("window1", "孙窗口（帮办代办综合窗口）", "window", None, None),
-    ("supervisor1", "周科长（县行政审批和政务信息管理局）", "supervisor", None, None),
-    ("owner1", "吴流程（流程管理员）", "process_owner", None, None),
-    ("auditor1", "郑审计（审计/纪检）", "auditor", None, None),
+    ("huarui", "张经办（华瑞食品）", "applicant", None, 0),
+    ("jiahe", "李经办（嘉禾新材）", "applicant", None, 1),
+    ("agent1", "王代办", "agent", None, None),
+    ("agent2", "刘代办", "agent", None, None),
+    ("chief1", "赵首席", "chief,agent", None, None),
+    ("chief2", "钱首席", "chief,agent", None, None),
+    ("window1", "孙窗口", "window", None, None),
+    ("supervisor1", "周科长", "supervisor", None, None),
+    ("owner1", "吴流程", "process_owner", None, None),
+    ("auditor1", "郑审计", "auditor", None, None),
 ]
 
 

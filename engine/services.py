@@ -332,7 +332,7 @@ class Bangban:
             events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
             submitted = run.complete(task, actor.username, data)
             events.add("task_completed", at, actor, task.role,
-                       {"form": data, "title": task.title, "stored": sorted(submitted)},
+                       {"form": data, "form_file": task.form, "title": task.title, "stored": sorted(submitted)},
                        task.id, task.element_id, task.name)
             doc_kind = task.properties.get("document")
             document = None

@@ -97,13 +97,8 @@ def _items(ps: ProcessSet, run, inbox) -> list[dict]:
 def _form_of_event(ps: ProcessSet, e) -> dict | None:
     if e.type == "case_started":
         return ps.form(ps.process(e.payload.get("process", "")).get("start_form", ""))
-    if e.type == "task_completed" and e.element_id:
-        for spec, subs in ps.specs.values():
-            for s in [spec, *subs.values()]:
-                ts = s.task_specs.get(e.element_id)
-                if ts is not None:
-                    form = (getattr(ts, "extensions", {}) or {}).get("properties", {}).get("formJsonSchemaFilename")
-                    return ps.forms.get(form) if form else None
+    if e.type == "task_completed":
+        return ps.forms.get(e.payload.get("form_file", ""))
     if e.type in ("termination_requested", "termination_decided"):
         for msg in ps.manifest.get("messages", {}).values():
             if msg["name"] == e.payload.get("message"):
