@@ -7,7 +7,7 @@ import click
 
 from . import processes
 from .config import Settings
-from .db import Database
+from .db import Database, normalize_url
 from .errors import ProcessDefinitionError
 
 
@@ -27,7 +27,7 @@ def cli() -> None:
 def init_db() -> None:
     from .migrate import upgrade
     settings = Settings.from_env()
-    upgrade(Database(settings.database_url).url)
+    upgrade(normalize_url(settings.database_url))
     try:
         service = open_service(settings)
     except ProcessDefinitionError as exc:
@@ -36,15 +36,18 @@ def init_db() -> None:
             click.echo(f"  - {p}", err=True)
         sys.exit(2)
     click.echo(f"数据库已就绪：{service.db.url.split('@')[-1]}；流程版本 {service.current.hash[:12]}")
+    service.db.dispose()
 
 
 @cli.command("demo", help="载入演示数据：两个申请单位、各角色演示账号、每个部门一名专办员。")
 def demo() -> None:
-    from .demo import DEMO_PASSWORD, load_demo
+    from .demo import DEMO_PASSWORD, load_demo, load_sample_cases
     init_db.callback()
     service = open_service()
     added = load_demo(service.db, service.current.catalogue)
-    click.echo(f"演示账号已就绪（新增 {added} 个），密码均为 {DEMO_PASSWORD}")
+    cases = load_sample_cases(service)
+    service.db.dispose()
+    click.echo(f"演示账号已就绪（新增 {added} 个），密码均为 {DEMO_PASSWORD}；示例办件 {cases} 件")
 
 
 @cli.group(help="流程文件")

@@ -64,3 +64,53 @@ def load_demo(db: Database, catalogue: Catalogue, password: str = DEMO_PASSWORD,
             added += 1
         uow.commit()
     return added
+
+
+def load_sample_cases(service) -> int:
+    """Three cases at different points of the flow, driven through the real use cases (only into an empty database):
+    a new application, a key project with its departments at work, and a finished case with its evaluations."""
+    if "bangban_case" not in service.current.manifest["processes"] or service.search_cases(_actor(service, "agent1"))["total"]:
+        return 0
+
+    def act(username: str, task_name: str, case_no: str, **form) -> None:
+        who = _actor(service, username)
+        task = next(t for t in service.inbox(who) if t["case_no"] == case_no and t["name"] == task_name)
+        service.complete_task(who, task["task_id"], form)
+
+    service.start_case(_actor(service, "huarui"), "bangban_case",
+                       dict(SAMPLE_APPLICATION, project_name="华瑞食品冷链仓储项目", service_items=["gh", "xf", "gs"]))
+
+    key = service.start_case(_actor(service, "jiahe"), "bangban_case", dict(
+        SAMPLE_APPLICATION, unit_name=UNITS[1]["name"], unit_address=UNITS[1]["address"], leader_name="李嘉禾",
+        handler_name="李四", project_name="年产5万吨新型复合材料项目", key_project="重点项目",
+        total_investment=32000, service_items=["xmlx", "hp", "ap", "gd"])).case_no
+    act("agent1", "受理审核", key, review_decision="受理", authorization_checked=True)
+    act("window1", "指派项目首席服务员", key, chief_officer="chief1", designated_by="县发展和改革委员会（重点项目）")
+    act("chief1", "签订代办委托协议", key, agreement_signed=True, materials_received="项目备案申请、环评报告书、安全预评价报告",
+        service_mode_confirmed="上门服务")
+    act("chief1", "分派服务事项", key, service_items=["xmlx", "hp", "ap", "gd"], dispatch_note="重点项目，并联推进")
+    act("zb_fgw", "部门办理", key, item_decision="准予许可", licence_no="武发改备〔2026〕88号")
+    act("zb_sthj", "部门办理", key, item_decision="需要补正", correction_request="补充大气污染防治专章")
+
+    done = service.start_case(_actor(service, "huarui"), "bangban_case", dict(SAMPLE_APPLICATION)).case_no
+    act("agent2", "受理审核", done, review_decision="受理", authorization_checked=True)
+    act("agent2", "材料交接并签订委托书", done, commission_signed=True, materials_received="营业执照、项目备案证明",
+        service_mode_confirmed="现场服务")
+    act("agent2", "分派服务事项", done, service_items=["hp", "xf", "gd"])
+    act("zb_sthj", "部门办理", done, item_decision="准予许可", licence_no="焦环审〔2026〕12号")
+    act("zb_zjj", "部门办理", done, item_decision="准予许可", licence_no="武住建消审〔2026〕31号")
+    act("zb_gdgs", "部门办理", done, item_decision="准予许可", licence_no="供电方案〔2026〕105号")
+    act("agent2", "汇总办理结果", done, results_collected=True)
+    act("agent2", "统一送达", done, delivery_method="现场转交", delivery_date="2026-11-20",
+        work_record="一次受理、并联办理三项，全部按时办结，现场转交批文。", filed=True)
+    act("huarui", "签收办结单", done, results_received=True, receiver_name="张三")
+    act("huarui", "评价代办服务", done, rating="非常满意", comments="全程代办，省时省力", rater_name="张华瑞")
+    for _ in range(3):
+        act("window1", "评价部门业务专办窗口", done, rating="满意", rater_name="孙窗口")
+    return 3
+
+
+def _actor(service, username: str):
+    from .access import Actor
+    with service.db.unit_of_work(write=False) as uow:
+        return Actor.from_row(uow.repo.user_by_username(username))
