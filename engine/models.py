@@ -1,9 +1,9 @@
 """Database schema (SQLAlchemy 2.x declarative). Queries live in :mod:`engine.repository`."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -73,11 +73,14 @@ class Case(Base):
     last_hash: Mapped[str] = mapped_column(String(64), default="")
     state: Mapped[str] = mapped_column(Text)
     case_vars: Mapped[dict] = mapped_column(JSON)
+    due_date: Mapped[date | None] = mapped_column(Date)       # the latest due date of its running clocks
+    warning: Mapped[str | None] = mapped_column(String(8))    # the worst level of its running clocks
 
     __table_args__ = (
         Index("ix_cases_unit_created", "unit_id", "created_at"),
         Index("ix_cases_status_created", "status", "created_at"),
         Index("ix_cases_created", "created_at"),
+        Index("ix_cases_warning", "warning", "due_date"),
     )
 
 
@@ -96,6 +99,7 @@ class InboxTask(Base):
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     stage: Mapped[str | None] = mapped_column(String(32))
     form: Mapped[str] = mapped_column(String(100))
+    clock_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
@@ -162,3 +166,84 @@ class CaseParty(Base):
     party: Mapped[str] = mapped_column(String(100), primary_key=True)
 
     __table_args__ = (Index("ix_case_parties_party", "party", "case_id"),)
+
+
+class CalendarYear(Base):
+    """An administrator's word on a year's holiday schedule: complete or still being entered."""
+
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(String(200), default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class CalendarDay(Base):
+    """A holiday (rest) or make-up working day (work) entered by an administrator; overrides the official data."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    name: Mapped[str] = mapped_column(String(50), default="")
+
+
+class Clock(Base):
+    """A statutory clock (限时办结) of one service item of a case: its due date and warning level are columns,
+    so supervision lists never read workflow state."""
+
+    __tablename__ = "clocks"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    title: Mapped[str] = mapped_column(String(200))
+    department: Mapped[str | None] = mapped_column(String(32))
+    limit_days: Mapped[int] = mapped_column(Integer)
+    extension_days: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    paused_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pauses: Mapped[list] = mapped_column(JSON)       # [{"start": iso, "end": iso|None, "reason": str}]
+    extensions: Mapped[list] = mapped_column(JSON)   # [{"days": n, "reason": str, "approved_by": str, "at": iso}]
+    due_date: Mapped[date | None] = mapped_column(Date)
+    yellow_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    red_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    provisional: Mapped[bool] = mapped_column(Boolean, default=False)
+    level: Mapped[str] = mapped_column(String(8))    # green / yellow / red / paused / done / late
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lead_user: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        UniqueConstraint("case_id", "key", name="uq_clocks_case_key"),
+        Index("ix_clocks_level_yellow", "level", "yellow_at"),
+        Index("ix_clocks_yellow_open", "yellow_at", "stopped_at"),
+        Index("ix_clocks_department_level", "department", "level"),
+        Index("ix_clocks_provisional", "provisional"),
+    )
+
+
+class Timer(Base):
+    """A waiting BPMN timer of a case, projected after every transition: the worker polls ``due_at``."""
+
+    __tablename__ = "timers"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    task_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str | None] = mapped_column(String(100))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_timers_due", "due_at"), Index("ix_timers_case", "case_id"),
+                      UniqueConstraint("task_id", name="uq_timers_task"))
+
+
+class Notification(Base):
+    """A message to a user or to every user of a department (``recipient`` = ``user:x`` / ``dept:y``)."""
+
+    __tablename__ = "notifications"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(100))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_notifications_recipient", "recipient", "created_at"),)

@@ -18,6 +18,7 @@ from lxml import etree
 
 from . import forms as form_rules
 from . import spiff_runtime as rt
+from .deadlines import clock_due
 from .errors import ProcessDefinitionError
 
 MANIFEST = "bangban.json"
@@ -125,6 +126,7 @@ class ProcessSet:
         return rt.make_script_engine({
             "catalogue_items": self.catalogue.items_for,
             "departments_of": self.catalogue.departments_of,
+            "clock_due": clock_due,
         })
 
     def role_of_lane(self, lane: str | None) -> str | None:
@@ -167,6 +169,17 @@ class ProcessSet:
                 if prop.get("x-case-var"):
                     out.add(name)
         return out
+
+    @cached_property
+    def uses_clocks(self) -> bool:
+        """Whether some element of the process set has a clock or timer (else clocks are never read or written)."""
+        for spec, subs in self.specs.values():
+            for s in [spec, *subs.values()]:
+                for ts in s.task_specs.values():
+                    props = rt.properties_of(ts)
+                    if any(k.startswith("clock") for k in props) or "Timer" in type(getattr(ts, "event_definition", None)).__name__:
+                        return True
+        return False
 
     @cached_property
     def actor_vars(self) -> set[str]:

@@ -2,16 +2,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from .models import Case, CaseParty, Counter, Document, Event, InboxTask, ProcessVersion, Unit, User
+from .models import (
+    CalendarDay,
+    CalendarYear,
+    Case,
+    CaseParty,
+    Clock,
+    Counter,
+    Document,
+    Event,
+    InboxTask,
+    Notification,
+    ProcessVersion,
+    Timer,
+    Unit,
+    User,
+)
 
 C, IB, E, D, U, UN, V, P = (Case.__table__, InboxTask.__table__, Event.__table__, Document.__table__,
                            User.__table__, Unit.__table__, ProcessVersion.__table__, CaseParty.__table__)
+CL, TM, NT, CY, CD = (Clock.__table__, Timer.__table__, Notification.__table__, CalendarYear.__table__,
+                      CalendarDay.__table__)
 
 CASE_LIST_COLUMNS = [C.c.id, C.c.case_no, C.c.title, C.c.unit_name, C.c.status, C.c.stage, C.c.lead_user,
                      C.c.created_at, C.c.updated_at, C.c.process_id]
@@ -33,6 +51,8 @@ _LAST_TASK_EVENT = (select(E.c.type).where(and_(E.c.task_id == bindparam("task_i
                                                   E.c.type.in_(("task_completed", "task_ended"))))
                     .order_by(E.c.id.desc()).limit(1))
 _COUNTER = Counter.__table__
+_CLOCKS_FOR_CASE = select(CL).where(CL.c.case_id == bindparam("case_id"))
+_DELETE_TIMERS = delete(TM).where(TM.c.case_id == bindparam("case_id"))
 
 
 def _next_number_stmt(dialect_insert):
@@ -111,8 +131,9 @@ class Repository:
     def insert_case(self, **values) -> int:
         return self.conn.execute(insert(C).values(**values).returning(C.c.id)).scalar_one()
 
-    def case_by_id(self, case_id: int):
-        return self.conn.execute(_CASE_BY_ID, {"case_id": case_id}).first()
+    def case_by_id(self, case_id: int, lock: bool = False):
+        stmt = self._locked(_CASE_BY_ID) if lock else _CASE_BY_ID
+        return self.conn.execute(stmt, {"case_id": case_id}).first()
 
     def _locked(self, stmt):
         """``stmt`` with ``FOR UPDATE OF cases`` on PostgreSQL (SQLite's writers are serialised by BEGIN IMMEDIATE)."""
@@ -245,3 +266,114 @@ class Repository:
 
     def first_event(self, case_id: int):
         return self.conn.execute(select(E).where(and_(E.c.case_id == case_id, E.c.seq == 1))).first()
+
+    # ---- clocks, timers, notifications ------------------------------------------------------------------------
+    def clocks_for_case(self, case_id: int) -> list:
+        return self.conn.execute(_CLOCKS_FOR_CASE, {"case_id": case_id}).all()
+
+    def save_clocks(self, case_id: int, lead_user: str | None, rows: list[dict], existing_keys: set[str]) -> None:
+        new = [dict(r, case_id=case_id, lead_user=lead_user) for r in rows if r["key"] not in existing_keys]
+        if new:
+            self.conn.execute(insert(CL), new)
+        for r in rows:
+            if r["key"] in existing_keys:
+                values = {k: v for k, v in r.items() if k != "key"}
+                self.conn.execute(update(CL).where(and_(CL.c.case_id == case_id, CL.c.key == r["key"]))
+                                  .values(lead_user=lead_user, **values))
+
+    def replace_timers(self, case_id: int, rows: list[dict]) -> None:
+        self.conn.execute(_DELETE_TIMERS, {"case_id": case_id})
+        if rows:
+            self.conn.execute(insert(TM), [dict(r, case_id=case_id) for r in rows])
+
+    def timers_for_case(self, case_id: int) -> list:
+        return self.conn.execute(select(TM).where(TM.c.case_id == case_id)).all()
+
+    def next_due_timer(self, now: datetime, skip_cases: Iterable[int] = ()):
+        """The earliest due timer no other worker holds (PostgreSQL: row lock, SKIP LOCKED)."""
+        stmt = select(TM.c.id, TM.c.case_id, TM.c.due_at).where(TM.c.due_at <= now).order_by(TM.c.due_at).limit(1)
+        if skip_cases:
+            stmt = stmt.where(TM.c.case_id.not_in(list(skip_cases)))
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return self.conn.execute(stmt).first()
+
+    def count_due_timers(self, now: datetime) -> int:
+        return self.conn.execute(select(func.count()).select_from(TM).where(TM.c.due_at <= now)).scalar_one()
+
+    def next_stale_clock(self, now: datetime, skip_cases: Iterable[int] = ()):
+        """A running clock whose level has changed with time but whose row does not show it yet."""
+        stale = and_(CL.c.stopped_at.is_(None), or_(and_(CL.c.level == "green", CL.c.yellow_at <= now),
+                                                    and_(CL.c.level.in_(("green", "yellow")), CL.c.red_at <= now)))
+        stmt = select(CL.c.id, CL.c.case_id).where(stale).limit(1)
+        if skip_cases:
+            stmt = stmt.where(CL.c.case_id.not_in(list(skip_cases)))
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True)
+        return self.conn.execute(stmt).first()
+
+    def provisional_case_ids(self) -> list[int]:
+        return list(self.conn.execute(select(CL.c.case_id).where(and_(CL.c.provisional.is_(True),
+                                                                      CL.c.stopped_at.is_(None))).distinct()).scalars())
+
+    def warning_clocks(self, now: datetime, department: str | None = None, limit: int = 500) -> list:
+        """Running clocks that are yellow or red now, worst first, with their case."""
+        stmt = (select(CL, C.c.case_no, C.c.title.label("case_title"), C.c.unit_name)
+                .join(C, C.c.id == CL.c.case_id)
+                .where(and_(CL.c.stopped_at.is_(None), CL.c.yellow_at <= now))
+                .order_by(CL.c.red_at, CL.c.yellow_at).limit(limit))
+        if department:
+            stmt = stmt.where(CL.c.department == department)
+        return self.conn.execute(stmt).all()
+
+    def clocks_for_cases(self, case_ids: list[int]) -> list:
+        if not case_ids:
+            return []
+        return self.conn.execute(select(CL).where(CL.c.case_id.in_(case_ids))).all()
+
+    def add_notifications(self, rows: list[dict]) -> None:
+        if rows:
+            self.conn.execute(insert(NT), rows)
+
+    def notifications_for(self, recipients: list[str], limit: int = 20) -> list:
+        stmt = (select(NT, C.c.case_no).join(C, C.c.id == NT.c.case_id, isouter=True)
+                .where(NT.c.recipient.in_(recipients)).order_by(NT.c.created_at.desc(), NT.c.id.desc()).limit(limit))
+        return self.conn.execute(stmt).all()
+
+    # ---- working-day calendar -----------------------------------------------------------------------------------
+    def calendar_years(self) -> list:
+        return self.conn.execute(select(CY).order_by(CY.c.year)).all()
+
+    def calendar_days(self, year: int | None = None) -> list:
+        stmt = select(CD).order_by(CD.c.day)
+        if year is not None:
+            stmt = stmt.where(CD.c.year == year)
+        return self.conn.execute(stmt).all()
+
+    def calendar_version(self):
+        return self.conn.execute(select(func.max(CY.c.updated_at), func.count()).select_from(CY)).first()
+
+    def set_calendar_day(self, day, kind: str, name: str) -> None:
+        self.conn.execute(delete(CD).where(CD.c.day == day))
+        self.conn.execute(insert(CD).values(day=day, year=day.year, kind=kind, name=name))
+
+    def delete_calendar_day(self, day) -> int:
+        return self.conn.execute(delete(CD).where(CD.c.day == day)).rowcount
+
+    def replace_calendar_year(self, year: int, days: list[dict]) -> None:
+        self.conn.execute(delete(CD).where(CD.c.year == year))
+        if days:
+            self.conn.execute(insert(CD), [dict(d, year=year) for d in days])
+
+    def touch_calendar_year(self, year: int, complete: bool | None, at: datetime, by: str, note: str | None = None) -> None:
+        row = self.conn.execute(select(CY).where(CY.c.year == year)).first()
+        if row is None:
+            self.conn.execute(insert(CY).values(year=year, complete=bool(complete), note=note or "", updated_at=at,
+                                                updated_by=by))
+        else:
+            values = {"updated_at": at, "updated_by": by}
+            if complete is not None:
+                values["complete"] = complete
+            if note is not None:
+                values["note"] = note
+            self.conn.execute(update(CY).where(CY.c.year == year).values(**values))

@@ -13,7 +13,16 @@ meaning; nothing here knows any particular task:
 - ``form_key``: keep the submitted form under this one key instead of merging its fields into the task data.
 - ``form_defaults``: an expression giving initial values for the form.
 - ``show``: comma-separated variables shown beside the form (e.g. what a department asked to be corrected).
+- ``clock`` (with ``clock_limit``, ``clock_title``, ``clock_department``): the task is a department's handling of
+  an item under a statutory clock; the clock named by the expression starts the first time such a task is ready.
+- ``clock_pause`` (with ``clock_pause_reason``): while this task is open, that clock is paused (补正).
+- ``clock_stop``: when this element completes, that clock stops (the item is decided).
+- ``clock_extend`` (with ``clock_extend_days``, ``clock_extend_reason``): when this task completes and the
+  expression names a clock, the clock is extended (延期) by that many working days.
+- ``notify`` (with ``notify_text``): when this element completes, notify these users (``name``) or departments
+  (``dept:code``).
 End events may carry ``outcome`` (completed / refused / terminated): the case's status when reached.
+Timer expressions may call ``clock_due(key, 'yellow'|'red')``: the moment that clock turns yellow or red.
 
 Expressions see the task's data overlaid with the case variables (``record_actor`` results and form fields
 marked ``x-case-var``), so a task outside a subprocess still sees who leads the case.
@@ -21,12 +30,18 @@ marked ``x-case-var``), so a task outside a subprocess still sees who leads the 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
+from . import deadlines
 from . import spiff_runtime as rt
+from .clock import now as clock_now
+from .deadlines import ClockState
 from .errors import Conflict, ProcessDefinitionError
 from .processes import ProcessSet
+from .workcal import WorkCalendar
 
 
 @dataclass
@@ -54,15 +69,25 @@ def _json_default(value):
 class CaseRun:
     """One case's workflow, bound to the process set (version) it is pinned to."""
 
-    def __init__(self, ps: ProcessSet, process_id: str, wf, case_vars: dict):
+    def __init__(self, ps: ProcessSet, process_id: str, wf, case_vars: dict, clocks: dict[str, ClockState] | None = None,
+                 calendar: WorkCalendar | None = None):
         self.ps = ps
         self.process_id = process_id
         self.wf = wf
         self.case_vars = case_vars
+        self.clocks: dict[str, ClockState] = clocks if clocks is not None else {}
+        self.calendar = calendar or WorkCalendar()
+        self.changed_clocks: set[str] = set()
+        self.notes: list[tuple[str, dict]] = []            # (event type, payload) for the case's event log
+        self.notifications: list[tuple[str, str]] = []     # (recipient, text)
+        self._ready: list[TaskInfo] | None = None
+        self.acting_user: str | None = None
+        self.loaded_clock_keys: set[str] = set(self.clocks)
+        self.loaded_timers: list = []
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     @classmethod
-    def start(cls, ps: ProcessSet, process_id: str, data: dict) -> "CaseRun":
+    def start(cls, ps: ProcessSet, process_id: str, data: dict, calendar: WorkCalendar | None = None) -> "CaseRun":
         spec, subs = ps.specs[process_id]
         case_vars = {var: None for var in sorted(ps.actor_vars | ps.case_var_fields)}
         start_data = dict(case_vars)
@@ -70,17 +95,21 @@ class CaseRun:
         for name in ps.case_var_fields:
             if data.get(name) is not None:
                 case_vars[name] = data[name]
-        try:
-            wf = rt.new_workflow(spec, subs, ps.script_engine, start_data)
-        except rt.WorkflowError as exc:
-            raise ProcessDefinitionError(f"流程运行出错：{exc}") from exc
-        return cls(ps, process_id, wf, case_vars)
+        run = cls(ps, process_id, None, case_vars, calendar=calendar)
+
+        def begin(completed: list) -> None:
+            run.wf = rt.new_workflow(spec, subs, ps.script_engine, start_data, completed)
+        run._step(begin)
+        return run
 
     @classmethod
-    def load(cls, ps: ProcessSet, process_id: str, state: str, case_vars: dict) -> "CaseRun":
+    def load(cls, ps: ProcessSet, process_id: str, state: str, case_vars: dict,
+             clocks: dict[str, ClockState] | None = None, calendar: WorkCalendar | None = None) -> "CaseRun":
         spec, subs = ps.specs[process_id]
         wf = rt.load_state(json.loads(state), spec, subs, ps.script_engine)
-        return cls(ps, process_id, wf, dict(case_vars))
+        run = cls(ps, process_id, wf, dict(case_vars), clocks, calendar)
+        run.loaded_timers = rt.waiting_timers(wf) if ps.uses_clocks else []
+        return run
 
     def dump(self) -> str:
         return json.dumps(rt.dump_state(self.wf), ensure_ascii=False, separators=(",", ":"), default=_json_default)
@@ -109,7 +138,10 @@ class CaseRun:
         )
 
     def ready_tasks(self) -> list[TaskInfo]:
-        return [self._info(t) for t in rt.ready_user_tasks(self.wf)]
+        if self._ready is None:
+            with self._clock_context():
+                self._ready = [self._info(t) for t in rt.ready_user_tasks(self.wf)]
+        return self._ready
 
     def ready_task(self, task_id: str) -> TaskInfo | None:
         for t in self.ready_tasks():
@@ -162,6 +194,7 @@ class CaseRun:
     # ---- changing ---------------------------------------------------------------------------------------
     def complete(self, task: TaskInfo, username: str, form_data: dict) -> dict:
         """Complete a READY task with validated form data; returns what went into the task data."""
+        self.acting_user = username
         spiff_task = rt.find_ready_task(self.wf, task.id)
         if spiff_task is None:
             raise Conflict("该待办已被处理或已不存在，请刷新后查看")
@@ -174,10 +207,9 @@ class CaseRun:
         for name in self.ps.case_var_fields:
             if name in form_data and form_data[name] is not None:
                 self.case_vars[name] = form_data[name]
-        try:
-            rt.complete_task(self.wf, spiff_task, submitted)
-        except rt.WorkflowError as exc:
-            raise ProcessDefinitionError(f"流程运行出错：{exc}") from exc
+        self._step(lambda completed: rt.complete_task(self.wf, spiff_task, submitted, completed),
+                   user_task=rt.CompletedTask(task.id, task.element_id, task.name, task.properties,
+                                              dict(task.data, **submitted), False))
         return submitted
 
     def end_open_tasks(self) -> None:
@@ -195,7 +227,122 @@ class CaseRun:
     def send(self, name: str, payload: dict) -> None:
         if not self.accepts_message(name):
             raise Conflict("本办件当前不能办理此操作")
+        self._step(lambda completed: rt.send_message(self.wf, name, payload, completed))
+
+    def tick(self) -> None:
+        """Let time pass: fire the timers now due, bring every clock's level up to date."""
+        self._step(lambda completed: None, force_timers=True)
+
+    # ---- clocks ---------------------------------------------------------------------------------------------
+    @contextmanager
+    def _clock_context(self):
+        token = deadlines.CURRENT.set(self.clocks)
         try:
-            rt.send_message(self.wf, name, payload)
-        except rt.WorkflowError as exc:
-            raise ProcessDefinitionError(f"流程运行出错：{exc}") from exc
+            yield
+        finally:
+            deadlines.CURRENT.reset(token)
+
+    def _step(self, operation, user_task: rt.CompletedTask | None = None, force_timers: bool = False) -> None:
+        """Run one change of the workflow, then settle what follows from it: notifications, clocks, timers."""
+        completed: list[rt.CompletedTask] = []
+        with self._clock_context():
+            try:
+                operation(completed)
+                if user_task is not None:
+                    completed.insert(0, user_task)
+                for _ in range(5):
+                    self._ready = None
+                    moved = self._handle_completed(completed)
+                    moved = self._sync_clocks() or moved
+                    completed = []
+                    if not moved and not force_timers:
+                        break
+                    force_timers = False
+                    rt.reevaluate_timers(self.wf, completed)
+                    if not completed:
+                        break
+            except rt.WorkflowError as exc:
+                raise ProcessDefinitionError(f"流程运行出错：{exc}") from exc
+        self._ready = None
+
+    def _handle_completed(self, completed: list[rt.CompletedTask]) -> bool:
+        """Notifications, stopped and extended clocks of the elements just completed; whether a clock moved."""
+        at = clock_now()
+        moved = False
+        for c in completed:
+            p = c.properties
+            if c.timer:
+                self.notes.append(("timer_fired", {"timer": c.name, "element": c.element_id}))
+            if p.get("notify"):
+                recipients = self._eval(p["notify"], c.data, "通知对象")
+                text = str(self._eval(p.get("notify_text"), c.data, "通知内容") or c.name)
+                for r in [recipients] if isinstance(recipients, str) else list(recipients or []):
+                    if r:
+                        self.notifications.append((r if str(r).startswith("dept:") else f"user:{r}", text[:500]))
+            if p.get("clock_stop"):
+                key = str(self._eval(p["clock_stop"], c.data, "时限"))
+                clock = self.clocks.get(key)
+                if clock is not None and clock.stopped_at is None:
+                    self.notes.append(("clock_stopped", clock.stop(at)))
+                    self.changed_clocks.add(key)
+                    moved = True
+            if p.get("clock_extend"):
+                key = self._eval(p["clock_extend"], c.data, "延期")
+                clock = self.clocks.get(str(key)) if key else None
+                if clock is not None:
+                    days = int(self._eval(p.get("clock_extend_days"), c.data, "延期天数") or 0)
+                    reason = str(self._eval(p.get("clock_extend_reason"), c.data, "延期理由") or "")
+                    if days > 0:
+                        self.notes.append(("clock_extended", clock.extend(days, reason, self.acting_user or "", at)))
+                        self.changed_clocks.add(str(key))
+                        moved = True
+        return moved
+
+    def _sync_clocks(self) -> bool:
+        """Start, pause and resume clocks from the tasks now open; recompute every running clock.
+        Returns whether any clock's timing moved (its timers must then be evaluated again)."""
+        at = clock_now()
+        moved = False
+        pausing = set()
+        for t in self.ready_tasks():
+            p = t.properties
+            if p.get("clock"):
+                key = str(self._eval(p["clock"], t.data, "时限"))
+                if key not in self.clocks:
+                    limit = int(self._eval(p.get("clock_limit"), t.data, "时限天数") or 0)
+                    title = str(self._eval(p.get("clock_title"), t.data, "时限名称") or t.title or t.name)
+                    dept = self._eval(p.get("clock_department"), t.data, "时限部门") or t.department
+                    self.clocks[key] = ClockState(key, title, dept, limit, at)
+                    self.notes.append(("clock_started", {"clock": key, "title": title, "limit_days": limit}))
+                    self.changed_clocks.add(key)
+                    moved = True
+            if p.get("clock_pause"):
+                key = str(self._eval(p["clock_pause"], t.data, "时限"))
+                pausing.add(key)
+                clock = self.clocks.get(key)
+                if clock is not None and clock.paused_at is None and clock.stopped_at is None:
+                    reason = str(self._eval(p.get("clock_pause_reason"), t.data, "暂停原因") or t.name)
+                    self.notes.append(("clock_paused", clock.pause(at, reason)))
+                    self.changed_clocks.add(key)
+                    moved = True
+        for key, clock in self.clocks.items():
+            if clock.paused_at is not None and key not in pausing:
+                self.notes.append(("clock_resumed", clock.resume(at)))
+                self.changed_clocks.add(key)
+                moved = True
+        for key, clock in self.clocks.items():
+            before = (clock.due_date, clock.yellow_at, clock.red_at, clock.level, clock.provisional)
+            clock.compute(self.calendar, at)
+            if before != (clock.due_date, clock.yellow_at, clock.red_at, clock.level, clock.provisional):
+                self.changed_clocks.add(key)
+                if before[:3] != (clock.due_date, clock.yellow_at, clock.red_at):
+                    moved = True
+        return moved
+
+    def recompute_clocks(self, calendar: WorkCalendar) -> None:
+        """The calendar changed (a year's schedule entered): recompute the clocks and move their timers."""
+        self.calendar = calendar
+        self.tick()
+
+    def waiting_timers(self) -> list[tuple[str, str, datetime]]:
+        return rt.waiting_timers(self.wf)

@@ -20,10 +20,13 @@ from .db import Database, UnitOfWork
 from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from .events import EventBuffer
 from .processes import ProcessSet
+from .deadlines import ClockState, case_summary
 from .runtime import CaseRun, TaskInfo
+from .workcal import WorkCalendar, YearData
 
 PAGE_SIZE = 20
 ACTOR_TTL = 30.0
+CALENDAR_TTL = 60.0
 MAX_ID = 2**53
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -51,6 +54,7 @@ class Bangban:
         self._versions: dict[int, ProcessSet] = {current_version_id: current}
         self._actors: dict[int, tuple[float, Actor | None]] = {}
         self._schemas: dict[tuple[str, str], dict] = {}
+        self._calendar: tuple[float, WorkCalendar] | None = None
         self._lock = threading.Lock()
 
     # ---- set-up ----------------------------------------------------------------------------------------------
@@ -82,6 +86,26 @@ class Bangban:
         with self._lock:
             self._versions[version_id] = ps
         return ps
+
+    # ---- the working-day calendar -------------------------------------------------------------------------------
+    def calendar(self) -> WorkCalendar:
+        """Official data plus the administrators' table, re-read at most every ``CALENDAR_TTL`` seconds."""
+        cached = self._calendar
+        moment = monotonic()
+        if cached is not None and moment - cached[0] < CALENDAR_TTL:
+            return cached[1]
+        with self.db.unit_of_work(write=False) as uow:
+            cal = self._read_calendar(uow)
+        self._calendar = (moment, cal)
+        return cal
+
+    @staticmethod
+    def _read_calendar(uow: UnitOfWork) -> WorkCalendar:
+        complete = {r.year: r.complete for r in uow.repo.calendar_years()}
+        days: dict[int, dict] = {year: {} for year in complete}
+        for d in uow.repo.calendar_days():
+            days.setdefault(d.year, {})[d.day] = d.kind
+        return WorkCalendar({year: YearData(complete.get(year, False), ds) for year, ds in days.items()})
 
     # ---- users -------------------------------------------------------------------------------------------------
     def authenticate(self, username: str, password: str) -> Actor:
@@ -186,7 +210,7 @@ class Bangban:
             if unit is None:
                 raise InvalidInput("申请单位不存在")
             data = forms.validate(self._schema(uow, ps, proc["start_form"]), form_data)
-            run = CaseRun.start(ps, process_id, data)
+            run = CaseRun.start(ps, process_id, data, self.calendar())
             at = now()
             local = at.astimezone(LOCAL_TZ)
             case_no = self._issue_number(uow, ps, "case", local)
@@ -203,6 +227,8 @@ class Bangban:
                 event_seq=events.seq, last_hash=events.last_hash, state=run.dump(), case_vars=run.case_vars)
             events.bind(case_id)
             self._project(uow, case_id, unit.id, ready, [], at, new_case=True)
+            self._persist_clocks(uow, case_id, run, events, actor, at, [])
+            uow.repo.update_case(case_id, 1, event_seq=events.seq, last_hash=events.last_hash) if events.seq > 1 else None
             uow.repo.append_events(events.rows)
             uow.commit()
         return StartedCase(case_no, status, [self._task_dict(t) for t in ready])
@@ -284,7 +310,7 @@ class Bangban:
             access.check_may_act(actor, row)
             case = uow.repo.case_by_id(row.case_id)
             ps = self.version(case.version_id)
-            run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
+            run = self._load_run(uow, case, ps)
             task = run.ready_task(task_id)
             if task is None:
                 raise Conflict("该待办已被办理，请刷新")
@@ -323,7 +349,7 @@ class Bangban:
             access.check_may_act(actor, row)
             ps = self.version(case.version_id)
             data = forms.validate(self._schema(uow, ps, row.form), form_data)
-            run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
+            run = self._load_run(uow, case, ps)
             task = run.ready_task(task_id)
             if task is None:
                 raise Conflict("该待办已被办理，不能重复提交")
@@ -338,7 +364,7 @@ class Bangban:
             document = None
             if doc_kind:
                 document = self._issue_document(uow, ps, case, run, actor, task, doc_kind, data, at, events)
-            self._save(uow, case, ps, run, events, at, completed_task=task.id, existing=existing)
+            self._save(uow, case, ps, run, events, at, completed_task=task.id, existing=existing, actor=actor)
             uow.commit()
         return {"case_no": case.case_no, "document": document}
 
@@ -357,8 +383,30 @@ class Bangban:
                    task.id, task.element_id, task.name)
         return {"id": doc_id, "kind": kind, "number": number}
 
+    def _load_run(self, uow: UnitOfWork, case, ps: ProcessSet) -> CaseRun:
+        """A case's workflow with its statutory clocks (read only when the process has any)."""
+        clocks = {}
+        if ps.uses_clocks:
+            clocks = {r.key: ClockState.from_row(r) for r in uow.repo.clocks_for_case(case.id)}
+        return CaseRun.load(ps, case.process_id, case.state, case.case_vars, clocks, self.calendar())
+
+    def _persist_clocks(self, uow: UnitOfWork, case_id: int, run: CaseRun, events: EventBuffer, actor: Actor | None,
+                        at: datetime, timers_before: list) -> None:
+        """What a step did besides the workflow: clock rows, timers to poll, notifications, and their events."""
+        for type_, payload in run.notes:
+            events.add(type_, at, actor, None, payload)
+        if run.changed_clocks:
+            rows = [run.clocks[k].to_row() for k in sorted(run.changed_clocks)]
+            uow.repo.save_clocks(case_id, run.lead(), rows, run.loaded_clock_keys)
+        timers = run.waiting_timers()
+        if timers_before is None or timers != timers_before:
+            uow.repo.replace_timers(case_id, [{"task_id": t, "name": (n or "")[:100], "due_at": d} for t, n, d in timers])
+        if run.notifications:
+            uow.repo.add_notifications([{"recipient": r, "case_id": case_id, "text": text, "created_at": at}
+                                        for r, text in run.notifications])
+
     def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime,
-              completed_task: str | None = None, existing: list | None = None) -> None:
+              completed_task: str | None = None, existing: list | None = None, actor: Actor | None = None) -> None:
         status = run.status()
         if status in ps.manifest.get("final_outcomes", []):
             run.end_open_tasks()
@@ -373,10 +421,36 @@ class Bangban:
         if status != case.status:
             events.add("status_changed", at, None, None, {"from": case.status, "to": status})
         self._project(uow, case.id, case.unit_id, ready, existing, at)
+        self._persist_clocks(uow, case.id, run, events, actor, at, run.loaded_timers)
+        due_date, warning = case_summary(run.clocks.values())
         uow.repo.update_case(case.id, case.row_version, state=run.dump(), case_vars=run.case_vars, status=status,
                              stage=run.stage(case.stage, ready), lead_user=run.lead(), updated_at=at,
-                             event_seq=events.seq, last_hash=events.last_hash)
+                             event_seq=events.seq, last_hash=events.last_hash, due_date=due_date, warning=warning)
         uow.repo.append_events(events.rows)
+
+    # ---- time passing (the timer worker) ---------------------------------------------------------------------------
+    def tick_next(self, skip_cases: set[int]) -> int | None:
+        """Fire the earliest due timer (or refresh a clock whose level changed with time) of one case, in one
+        transaction with the case locked. Returns the case id, or None when nothing is due."""
+        with self.db.unit_of_work() as uow:
+            at = now()
+            row = uow.repo.next_due_timer(at, skip_cases) or uow.repo.next_stale_clock(at, skip_cases)
+            if row is None:
+                return None
+            case = uow.repo.case_by_id(row.case_id, lock=True)
+            self._tick(uow, case, at)
+            uow.commit()
+        return row.case_id
+
+    def _tick(self, uow: UnitOfWork, case, at: datetime, calendar: WorkCalendar | None = None) -> None:
+        ps = self.version(case.version_id)
+        run = self._load_run(uow, case, ps)
+        if calendar is not None:
+            run.calendar = calendar
+        run.tick()
+        run.loaded_timers = None  # always re-project: a timer row that did not fire must not stay due
+        events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
+        self._save(uow, case, ps, run, events, at)
 
     # ---- messages (termination) ----------------------------------------------------------------------------------
     def case_actions(self, actor: Actor, case, ps: ProcessSet, run: CaseRun, ready_ids: set[str]) -> list[dict]:
@@ -413,7 +487,7 @@ class Bangban:
         if msg is None:
             raise NotFound("没有这项操作")
         access.check_read_only(actor, ps.manifest["roles"])
-        run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
+        run = self._load_run(uow, case, ps)
         if not self._may_send(actor, case, run, msg):
             raise Forbidden("您无权对本办件办理此操作")
         ready_ids = {t.element_id for t in run.ready_tasks()}
@@ -472,7 +546,7 @@ class Bangban:
         with self.db.unit_of_work(write=False) as uow:
             case = self._visible_case(uow, actor, case_no)
             ps = self.version(case.version_id)
-            run = CaseRun.load(ps, case.process_id, case.state, case.case_vars)
+            run = self._load_run(uow, case, ps)
             inbox = uow.repo.inbox_for_case(case.id)
             events = uow.repo.events_for_case(case.id)
             documents = uow.repo.documents_for_case(case.id)

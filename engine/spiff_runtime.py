@@ -8,6 +8,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -17,12 +18,30 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
+
+from .clock import clock as _clock
+from .deadlines import FAR_FUTURE
+
+
+class _ClockDatetime(datetime):
+    """``datetime`` whose ``now`` is the service's controllable clock: SpiffWorkflow's timer module reads the time
+    through it, so timers and the rest of the engine share one clock (tests and the demo move it)."""
+
+    @classmethod
+    def now(cls, tz=None):
+        moment = _clock.now()
+        return moment.astimezone(tz) if tz is not None else moment.astimezone().replace(tzinfo=None)
+
+
+_spiff_timer.datetime = _ClockDatetime
 
 SAFE_BUILTINS = {
     name: getattr(builtins, name)
@@ -129,11 +148,32 @@ class ReadyTask:
     multi_instance: bool
 
 
-def new_workflow(spec, subprocess_specs, script_engine, start_data: dict) -> BpmnWorkflow:
+@dataclass
+class CompletedTask:
+    """An engine task (event, gateway, script) completed during a step, as the runtime needs to see it."""
+
+    id: str
+    element_id: str | None
+    name: str
+    properties: dict
+    data: dict
+    timer: bool
+
+
+def _collector(out: list[CompletedTask]):
+    def did_complete(task) -> None:
+        spec = task.task_spec
+        timer = isinstance(getattr(spec, "event_definition", None), TimerEventDefinition)
+        out.append(CompletedTask(str(task.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id or spec.name,
+                                 properties_of(spec), task.data, timer))
+    return did_complete
+
+
+def new_workflow(spec, subprocess_specs, script_engine, start_data: dict, completed: list) -> BpmnWorkflow:
     wf = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)
     start = wf.get_tasks(state=TaskState.READY)[0]
     start.data.update(start_data)
-    wf.do_engine_steps()
+    wf.do_engine_steps(did_complete_task=_collector(completed))
     return wf
 
 
@@ -175,15 +215,41 @@ def find_ready_task(wf: BpmnWorkflow, task_id: str):
     return task
 
 
-def complete_task(wf: BpmnWorkflow, task, data: dict) -> None:
+def complete_task(wf: BpmnWorkflow, task, data: dict, completed: list) -> None:
     task.data.update(data)
     task.run()
-    wf.do_engine_steps()
+    wf.do_engine_steps(did_complete_task=_collector(completed))
 
 
-def send_message(wf: BpmnWorkflow, name: str, payload: dict) -> None:
+def send_message(wf: BpmnWorkflow, name: str, payload: dict, completed: list) -> None:
     wf.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload))
-    wf.do_engine_steps()
+    wf.do_engine_steps(did_complete_task=_collector(completed))
+
+
+def _waiting_timer_tasks(wf: BpmnWorkflow) -> list:
+    return [t for t in wf.event_manager.tasks.values()
+            if isinstance(t.task_spec.event_definition, TimeDateEventDefinition)]
+
+
+def reevaluate_timers(wf: BpmnWorkflow, completed: list) -> None:
+    """Make every waiting date timer evaluate its expression again (its clock moved), fire those now due."""
+    for t in _waiting_timer_tasks(wf):
+        if not t.internal_data.get("event_fired"):
+            t.internal_data.pop("event_value", None)
+    wf.refresh_timers()
+    wf.do_engine_steps(did_complete_task=_collector(completed))
+
+
+def waiting_timers(wf: BpmnWorkflow) -> list[tuple[str, str, datetime]]:
+    """``(task id, name, due time in UTC)`` of the timers the case waits for."""
+    out = []
+    for t in _waiting_timer_tasks(wf):
+        value = t.internal_data.get("event_value")
+        if value and not t.internal_data.get("event_fired"):
+            due = TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
+            if due is not None and value != FAR_FUTURE:
+                out.append((str(t.id), t.task_spec.bpmn_name or t.task_spec.bpmn_id, due))
+    return out
 
 
 def waiting_message_names(wf: BpmnWorkflow) -> set[str]:

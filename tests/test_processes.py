@@ -16,7 +16,8 @@ def test_the_shipped_process_set_builds(process_files):
     ps = processes.build(process_files)
     assert list(ps.specs) == ["bangban_case"]
     assert len(ps.catalogue.items) == 21
-    assert set(ps.manifest["lanes"]) == {"申请单位", "全科代办员", "项目首席服务员", "部门业务专办员", "帮办代办综合窗口"}
+    assert set(ps.manifest["lanes"]) == {"申请单位", "全科代办员", "项目首席服务员", "部门业务专办员", "帮办代办综合窗口",
+                                         "县行政审批和政务信息管理局"}
     application = ps.forms["application.json"]["properties"]
     for field in ("unit_name", "postcode", "unit_address", "leader_name", "leader_phone", "handler_name", "handler_phone",
                   "project_name", "project_code", "total_investment", "construction_scale", "construction_address",
