@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from .clock import LOCAL_TZ
 from .workcal import WorkCalendar
@@ -22,13 +22,13 @@ LEVEL_NAMES = {"green": "绿灯", "yellow": "黄牌", "red": "红牌", "paused":
 
 def local_date(moment: datetime) -> date:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(LOCAL_TZ).date()
 
 
 def day_start(day: date) -> datetime:
     """00:00 of a local date, in UTC."""
-    return datetime.combine(day, time.min, LOCAL_TZ).astimezone(timezone.utc)
+    return datetime.combine(day, time.min, LOCAL_TZ).astimezone(UTC)
 
 
 def _parse(value: str | None) -> datetime | None:
@@ -150,7 +150,7 @@ class ClockState:
     @classmethod
     def from_row(cls, row) -> "ClockState":
         def aware(v):
-            return v.replace(tzinfo=timezone.utc) if v is not None and v.tzinfo is None else v
+            return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
         return cls(key=row.key, title=row.title, department=row.department, limit_days=row.limit_days,
                    started_at=aware(row.started_at), pauses=list(row.pauses or []), extensions=list(row.extensions or []),
                    stopped_at=aware(row.stopped_at), due_date=row.due_date, yellow_at=aware(row.yellow_at),
@@ -171,13 +171,13 @@ def case_summary(clocks) -> tuple[date | None, str | None]:
 
 # ---- the helper BPMN timer expressions call --------------------------------------------------------------------
 FAR_FUTURE = "9999-12-31T00:00:00+00:00"
-CURRENT: ContextVar[dict] = ContextVar("bangban_case_clocks", default={})
+CURRENT: ContextVar[dict | None] = ContextVar("bangban_case_clocks", default=None)
 
 
 def clock_due(key, level: str) -> str:
     """When a clock of the running case turns ``yellow`` or ``red`` (ISO time; far future while it is paused,
     stopped or not started). Timer expressions call it, e.g. ``clock_due(item['code'], 'red')``."""
-    c = CURRENT.get().get(str(key))
+    c = (CURRENT.get() or {}).get(str(key))
     if c is None or c.stopped_at is not None or c.paused_at is not None:
         return FAR_FUTURE
     at = {"yellow": c.yellow_at, "red": c.red_at}.get(level)

@@ -177,7 +177,8 @@ class ProcessSet:
             for s in [spec, *subs.values()]:
                 for ts in s.task_specs.values():
                     props = rt.properties_of(ts)
-                    if any(k.startswith("clock") for k in props) or "Timer" in type(getattr(ts, "event_definition", None)).__name__:
+                    timer = "Timer" in type(getattr(ts, "event_definition", None)).__name__
+                    if timer or any(k.startswith("clock") for k in props):
                         return True
         return False
 

@@ -17,10 +17,10 @@ from . import processes as process_files
 from .access import Actor
 from .clock import LOCAL_TZ, now
 from .db import Database, UnitOfWork
+from .deadlines import ClockState, case_summary
 from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from .events import EventBuffer
 from .processes import ProcessSet
-from .deadlines import ClockState, case_summary
 from .runtime import CaseRun, TaskInfo
 from .workcal import WorkCalendar, YearData
 
