@@ -7,15 +7,21 @@ import click
 
 from . import processes
 from .config import Settings
-from .db import Database, normalize_url
+from .db import Database, ensure_sqlite_dir, normalize_url
 from .errors import ProcessDefinitionError
 
 
 def open_service(settings: Settings | None = None):
+    from sqlalchemy.exc import SQLAlchemyError
+
     from .services import Bangban
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
-    return Bangban.open(db, processes.read_dir(settings.process_dir))
+    try:
+        return Bangban.open(db, processes.read_dir(settings.process_dir))
+    except SQLAlchemyError as exc:
+        db.dispose()
+        raise click.ClickException(f"无法打开数据库（是否已运行 bangban init-db？）：{str(exc.orig or exc)[:200]}") from None
 
 
 @click.group(help="bangban：政务服务帮办代办案件服务")
@@ -27,6 +33,7 @@ def cli() -> None:
 def init_db() -> None:
     from .migrate import upgrade
     settings = Settings.from_env()
+    ensure_sqlite_dir(normalize_url(settings.database_url))
     upgrade(normalize_url(settings.database_url))
     try:
         service = open_service(settings)
@@ -68,6 +75,85 @@ def validate(path: str | None) -> None:
             click.echo(f"  - {p}")
         sys.exit(1)
     click.echo(f"可部署：{', '.join(ps.specs)}（版本 {ps.hash[:12]}）")
+
+
+@cli.command("worker", help="定时器工作进程：触发到期的 BPMN 定时器（黄牌、红牌），更新时限预警等级。")
+@click.option("--interval", default=5.0, show_default=True, help="两轮之间的秒数")
+@click.option("--once", is_flag=True, help="只处理当前到期的，处理完即退出")
+def worker(interval: float, once: bool) -> None:
+    import logging
+
+    from .worker import run_forever, run_once
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    service = open_service()
+    if once:
+        click.echo(f"处理了 {run_once(service)} 件办件的到期定时器")
+        return
+    try:
+        run_forever(service, interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        service.db.dispose()
+
+
+@cli.group(help="工作日历：法定节假日与调休上班日")
+def calendar() -> None:
+    pass
+
+
+def _parse_day(value: str):
+    from datetime import date
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"日期应为 YYYY-MM-DD：{value}") from None
+
+
+def _calendar():
+    service = open_service()
+    try:
+        return service.calendar()
+    finally:
+        service.db.dispose()
+
+
+@calendar.command("add-workdays", help="DATE 之后第 N 个工作日（受理当日不计；休息日收件从下一工作日起算）。")
+@click.argument("day")
+@click.argument("n", type=int)
+def add_workdays(day: str, n: int) -> None:
+    try:
+        result = _calendar().add_workdays(_parse_day(day), n)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    click.echo(f"{result.value.isoformat()}{'（暂定：涉及尚未录入放假安排的年份）' if result.provisional else ''}")
+
+
+@calendar.command("between", help="DATE1（不计）到 DATE2（计）之间的工作日数。")
+@click.argument("day1")
+@click.argument("day2")
+def between(day1: str, day2: str) -> None:
+    result = _calendar().workdays_between(_parse_day(day1), _parse_day(day2))
+    click.echo(f"{result.value}{'（暂定：涉及尚未录入放假安排的年份）' if result.provisional else ''}")
+
+
+@calendar.command("import", help="导入放假安排文件（CSV：date,kind,name），文件中的年份整体替换，并重算受影响的时限。")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+def import_file(path: str) -> None:
+    from .errors import InvalidInput
+    service = open_service()
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            result = service.import_calendar(None, fh.read())
+    except UnicodeDecodeError:
+        click.echo("文件不是 UTF-8 编码的文本", err=True)
+        sys.exit(2)
+    except InvalidInput as exc:
+        click.echo(exc.message, err=True)
+        sys.exit(2)
+    finally:
+        service.db.dispose()
+    click.echo(f"已导入 {', '.join(map(str, result['years']))} 年；重新计算了 {result['recomputed_cases']} 件办件的时限")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 class Clock:
-    """Wall clock by default; ``set``/``advance`` freeze it at a chosen instant."""
+    """Wall clock by default; ``set``/``advance`` freeze it at a chosen instant; ``shift`` runs it ahead."""
 
     def __init__(self) -> None:
         self._fixed: datetime | None = None
@@ -29,6 +29,7 @@ class Clock:
 
     def reset(self) -> None:
         self._fixed = None
+        self._offset = timedelta(0)
 
 
 clock = Clock()

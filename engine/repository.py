@@ -312,9 +312,11 @@ class Repository:
             stmt = stmt.with_for_update(skip_locked=True)
         return self.conn.execute(stmt).first()
 
-    def provisional_case_ids(self) -> list[int]:
-        return list(self.conn.execute(select(CL.c.case_id).where(and_(CL.c.provisional.is_(True),
-                                                                      CL.c.stopped_at.is_(None))).distinct()).scalars())
+    def case_ids_with_clocks_from(self, since) -> list[int]:
+        """Cases with a running clock that is provisional, paused, or due on or after ``since``."""
+        cond = and_(CL.c.stopped_at.is_(None),
+                    or_(CL.c.provisional.is_(True), CL.c.due_date.is_(None), CL.c.due_date >= since))
+        return sorted(self.conn.execute(select(CL.c.case_id).where(cond).distinct()).scalars())
 
     def warning_clocks(self, now: datetime, department: str | None = None, limit: int = 500) -> list:
         """Running clocks that are yellow or red now, worst first, with their case."""

@@ -58,6 +58,7 @@ class TaskInfo:
     form: str
     properties: dict
     data: dict = field(repr=False)
+    clock_key: str | None = None
 
 
 def _json_default(value):
@@ -130,11 +131,13 @@ class CaseRun:
         assignee = self._eval(p.get("assignee"), t.data, "办理人")
         department = self._eval(p.get("department"), t.data, "部门")
         title = self._eval(p.get("title"), t.data, "标题")
+        clock = p.get("clock") or p.get("clock_pause")
+        clock_key = self._eval(clock, t.data, "时限") if clock else None
         return TaskInfo(
             id=t.id, element_id=t.element_id, name=t.name, title=str(title) if title is not None else None,
             lane=t.lane, role=self.ps.role_of_lane(t.lane), department=department or None,
             assignee=assignee or None, stage=p.get("stage"), form=p.get("formJsonSchemaFilename", ""),
-            properties=p, data=t.data,
+            properties=p, data=t.data, clock_key=str(clock_key) if clock_key is not None else None,
         )
 
     def ready_tasks(self) -> list[TaskInfo]:
@@ -272,7 +275,8 @@ class CaseRun:
         for c in completed:
             p = c.properties
             if c.timer:
-                self.notes.append(("timer_fired", {"timer": c.name, "element": c.element_id}))
+                title = self._eval(p.get("title"), c.data, "标题") if p.get("title") else None
+                self.notes.append(("timer_fired", {"timer": c.name, "element": c.element_id, "title": title}))
             if p.get("notify"):
                 recipients = self._eval(p["notify"], c.data, "通知对象")
                 text = str(self._eval(p.get("notify_text"), c.data, "通知内容") or c.name)

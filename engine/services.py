@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from time import monotonic
 
 from werkzeug.security import check_password_hash
@@ -22,7 +22,7 @@ from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFoun
 from .events import EventBuffer
 from .processes import ProcessSet
 from .runtime import CaseRun, TaskInfo
-from .workcal import WorkCalendar, YearData
+from .workcal import CalendarFileError, WorkCalendar, YearData, parse_calendar_file
 
 PAGE_SIZE = 20
 ACTOR_TTL = 30.0
@@ -103,9 +103,100 @@ class Bangban:
     def _read_calendar(uow: UnitOfWork) -> WorkCalendar:
         complete = {r.year: r.complete for r in uow.repo.calendar_years()}
         days: dict[int, dict] = {year: {} for year in complete}
+        names: dict[int, dict] = {year: {} for year in complete}
         for d in uow.repo.calendar_days():
             days.setdefault(d.year, {})[d.day] = d.kind
-        return WorkCalendar({year: YearData(complete.get(year, False), ds) for year, ds in days.items()})
+            names.setdefault(d.year, {})[d.day] = d.name
+        return WorkCalendar({year: YearData(complete.get(year, False), ds, names.get(year, {}))
+                             for year, ds in days.items()})
+
+    def permissions(self, actor: Actor) -> set[str]:
+        roles = self.current.manifest["roles"]
+        return {p for r in actor.roles for p in roles.get(r, {}).get("permissions", [])}
+
+    def _check_permission(self, actor: Actor, permission: str) -> None:
+        if permission not in self.permissions(actor):
+            raise Forbidden("您的角色无权使用此功能")
+
+    def calendar_year(self, actor: Actor, year: int) -> dict:
+        """A year as the calendar page shows it: whether its schedule is known, and the administrators' days."""
+        self._check_permission(actor, "supervision")
+        if not 2000 <= int(year) <= 2100:
+            raise InvalidInput("年份应在 2000 到 2100 之间")
+        cal = self.calendar()
+        with self.db.unit_of_work(write=False) as uow:
+            years = {r.year: r for r in uow.repo.calendar_years()}
+            days = uow.repo.calendar_days(int(year))
+        row = years.get(int(year))
+        official = int(year) in cal.official_years()
+        holidays = []
+        if official:
+            d = date(int(year), 1, 1)
+            while d.year == int(year):
+                kind, name, source = cal.day_kind(d)
+                if source == "official" and (kind == "rest") != (d.weekday() >= 5):
+                    holidays.append({"day": d, "kind": kind, "name": name or ""})
+                d += timedelta(days=1)
+        return {"year": int(year), "official": official, "complete": bool(row and row.complete),
+                "known": cal.year_known(int(year)), "note": row.note if row else "",
+                "updated_at": row.updated_at if row else None, "updated_by": row.updated_by if row else None,
+                "admin_days": [{"day": d.day, "kind": d.kind, "name": d.name} for d in days],
+                "official_days": holidays,
+                "years": sorted(set(years) | {int(year)} | {date.today().year, date.today().year + 1})}
+
+    def set_calendar_day(self, actor: Actor, day: date, kind: str | None, name: str = "") -> dict:
+        """Add, change (kind ``rest``/``work``) or remove (kind None) an administrator's day; recompute clocks."""
+        self._check_permission(actor, "calendar")
+        if kind not in (None, "rest", "work"):
+            raise InvalidInput("类型应为休息日或工作日")
+        with self.db.unit_of_work() as uow:
+            if kind is None:
+                if not uow.repo.delete_calendar_day(day):
+                    raise NotFound("该日期没有人工设置")
+            else:
+                uow.repo.set_calendar_day(day, kind, (name or "")[:50])
+            uow.repo.touch_calendar_year(day.year, None, now(), actor.username)
+            uow.commit()
+        return self._after_calendar_change(actor, day)
+
+    def set_calendar_year(self, actor: Actor, year: int, complete: bool, note: str | None = None) -> dict:
+        self._check_permission(actor, "calendar")
+        with self.db.unit_of_work() as uow:
+            uow.repo.touch_calendar_year(int(year), bool(complete), now(), actor.username, (note or "")[:200] or None)
+            uow.commit()
+        return self._after_calendar_change(actor, date(int(year), 1, 1))
+
+    def import_calendar(self, actor: Actor | None, text: str) -> dict:
+        """Import an administrator's file (``engine.workcal.parse_calendar_file``): each year in it is replaced."""
+        if actor is not None:
+            self._check_permission(actor, "calendar")
+        try:
+            years = parse_calendar_file(text)
+        except CalendarFileError as exc:
+            raise InvalidInput(exc.message, details=exc.problems) from exc
+        by = actor.username if actor else "命令行导入"
+        with self.db.unit_of_work() as uow:
+            for year, data in sorted(years.items()):
+                uow.repo.replace_calendar_year(year, [{"day": d, "kind": k, "name": data.names.get(d, "")}
+                                                      for d, k in sorted(data.days.items())])
+                uow.repo.touch_calendar_year(year, data.complete, now(), by)
+            uow.commit()
+        result = self._after_calendar_change(actor, date(min(years), 1, 1) if years else date.today())
+        result["years"] = sorted(years)
+        return result
+
+    def _after_calendar_change(self, actor: Actor | None, since: date) -> dict:
+        """Recompute every running clock the change may move (provisional ones, or due on or after ``since``)."""
+        self._calendar = None
+        cal = self.calendar()
+        with self.db.unit_of_work(write=False) as uow:
+            case_ids = uow.repo.case_ids_with_clocks_from(since)
+        for case_id in case_ids:
+            with self.db.unit_of_work() as uow:
+                case = uow.repo.case_by_id(case_id, lock=True)
+                self._tick(uow, case, now(), cal)
+                uow.commit()
+        return {"recomputed_cases": len(case_ids)}
 
     # ---- users -------------------------------------------------------------------------------------------------
     def authenticate(self, username: str, password: str) -> Actor:
@@ -262,6 +353,7 @@ class Bangban:
             rows.append({"task_id": t.id, "case_id": case_id, "element_id": t.element_id, "name": t.name[:100],
                          "title": (t.title or None) and t.title[:200], "role": t.role or "", "department": t.department,
                          "assignee": t.assignee, "unit_id": unit_id, "stage": t.stage, "form": t.form,
+                         "clock_key": t.clock_key,
                          "created_at": kept[t.id].created_at if t.id in kept else at})
             parties += access.parties_of_task(t.role, t.department, t.assignee)
         new_ids = {r["task_id"] for r in rows}
@@ -271,12 +363,28 @@ class Bangban:
 
     @staticmethod
     def _row_changed(old, new: dict) -> bool:
-        return (old.assignee, old.department, old.title) != (new["assignee"], new["department"], new["title"])
+        return (old.assignee, old.department, old.title, old.clock_key) != \
+            (new["assignee"], new["department"], new["title"], new["clock_key"])
 
     def inbox(self, actor: Actor) -> list[dict]:
         with self.db.unit_of_work(write=False) as uow:
             rows = uow.repo.inbox_for_user(list(actor.roles), actor.department, actor.username, actor.unit_id)
-        return [self._inbox_dict(r) for r in rows]
+            keyed = [r for r in rows if r.clock_key]
+            clocks = {(c.case_id, c.key): c for c in uow.repo.clocks_for_cases(sorted({r.case_id for r in keyed}))}
+        cal, at = self.calendar(), now()
+        out = []
+        for r in rows:
+            item = self._inbox_dict(r)
+            clock = clocks.get((r.case_id, r.clock_key)) if r.clock_key else None
+            item["clock"] = ClockState.from_row(clock).describe(cal, at) if clock is not None else None
+            out.append(item)
+        return out
+
+    def notifications(self, actor: Actor, limit: int = 20) -> list[dict]:
+        recipients = [f"user:{actor.username}"] + ([f"dept:{actor.department}"] if actor.department else [])
+        with self.db.unit_of_work(write=False) as uow:
+            return [{"text": n.text, "case_no": n.case_no, "created_at": n.created_at}
+                    for n in uow.repo.notifications_for(recipients, limit)]
 
     def _inbox_dict(self, r) -> dict:
         return {"task_id": r.task_id, "case_no": r.case_no, "case_title": r.case_title, "unit_name": r.unit_name,
@@ -315,8 +423,11 @@ class Bangban:
             if task is None:
                 raise Conflict("该待办已被办理，请刷新")
             schema = self._schema(uow, ps, task.form)
+            actions = self.case_actions(actor, case, ps, run, {t.element_id for t in run.ready_tasks()}, task)
+            clock = run.clocks.get(task.clock_key) if task.clock_key else None
         return {"task": self._task_dict(task), "schema": schema, "defaults": run.form_defaults(task),
-                "case": self._case_header(case, ps), "context": self._task_context(ps, task)}
+                "case": self._case_header(case, ps), "context": self._task_context(ps, task), "actions": actions,
+                "clock": clock.describe(self.calendar(), now()) if clock else None}
 
     @staticmethod
     def _task_context(ps: ProcessSet, task: TaskInfo) -> list[tuple[str, str]]:
@@ -428,6 +539,36 @@ class Bangban:
                              event_seq=events.seq, last_hash=events.last_hash, due_date=due_date, warning=warning)
         uow.repo.append_events(events.rows)
 
+    # ---- supervision ---------------------------------------------------------------------------------------------
+    def supervision(self, actor: Actor, department: str | None = None) -> dict:
+        """Yellow and red items across all cases, worst first, with their department and lead agent."""
+        self._check_permission(actor, "supervision")
+        at, cal = now(), self.calendar()
+        with self.db.unit_of_work(write=False) as uow:
+            rows = uow.repo.warning_clocks(at, (department or "")[:32] or None)
+            names = uow.repo.display_names([r.lead_user for r in rows])
+        departments = self.department_names()
+        items = []
+        for r in rows:
+            clock = ClockState.from_row(r)
+            clock.compute(cal, at)
+            if clock.level not in ("yellow", "red"):
+                continue
+            items.append(dict(clock.describe(cal, at), case_no=r.case_no, case_title=r.case_title, unit_name=r.unit_name,
+                              department_name=departments.get(r.department or "", r.department),
+                              lead_name=names.get(r.lead_user or "", r.lead_user)))
+        items.sort(key=lambda i: (i["level"] != "red", i["left"]))
+        return {"items": items, "red": sum(i["level"] == "red" for i in items),
+                "yellow": sum(i["level"] == "yellow" for i in items), "now": at}
+
+    def advance_demo_clock(self, actor: Actor, days: int) -> int:
+        """Demo mode: run the service's clock ``days`` ahead and fire what fell due; returns the cases ticked."""
+        from .clock import clock
+        from .worker import run_once
+        self._check_permission(actor, "supervision")
+        clock.shift(timedelta(days=days))
+        return run_once(self)
+
     # ---- time passing (the timer worker) ---------------------------------------------------------------------------
     def tick_next(self, skip_cases: set[int]) -> int | None:
         """Fire the earliest due timer (or refresh a clock whose level changed with time) of one case, in one
@@ -453,9 +594,15 @@ class Bangban:
         self._save(uow, case, ps, run, events, at)
 
     # ---- messages (termination) ----------------------------------------------------------------------------------
-    def case_actions(self, actor: Actor, case, ps: ProcessSet, run: CaseRun, ready_ids: set[str]) -> list[dict]:
+    def case_actions(self, actor: Actor, case, ps: ProcessSet, run: CaseRun, ready_ids: set[str],
+                     task: TaskInfo | None = None) -> list[dict]:
+        """The manifest's messages this actor may send now: to the case, or (``from_task``) from one of its tasks."""
         out = []
         for key, msg in ps.manifest.get("messages", {}).items():
+            if bool(msg.get("from_task")) != (task is not None):
+                continue
+            if task is not None and not task.properties.get(msg["from_task"]):
+                continue
             if self._may_send(actor, case, run, msg) and run.accepts_message(msg["name"], msg.get("while_waiting_for")) \
                     and not (set(msg.get("blocked_by_ready", [])) & ready_ids):
                 out.append({"key": key, "label": msg.get("label", msg["name"]), "form": msg["form"]})
@@ -466,7 +613,7 @@ class Bangban:
         roles = [r for r in msg.get("roles", []) if actor.has(r)]
         if not roles:
             return False
-        if roles == ["applicant"] or (len(roles) == 1 and roles[0] == "applicant"):
+        if roles == ["applicant"]:
             return actor.unit_id == case.unit_id
         for var in msg.get("actor_vars", []):
             who = run.case_vars.get(var)
@@ -474,13 +621,18 @@ class Bangban:
                 return who == actor.username
         return True
 
-    def message_form(self, actor: Actor, case_no: str, key: str) -> dict:
+    def message_form(self, actor: Actor, case_no: str, key: str, task_id: str | None = None) -> dict:
         with self.db.unit_of_work(write=False) as uow:
-            case, ps, run, msg = self._message_context(uow, actor, case_no, key)
+            case, ps, run, msg, task = self._message_context(uow, actor, case_no, key, task_id)
             schema = self._schema(uow, ps, msg["form"])
-        return {"case": self._case_header(case, ps), "schema": schema, "label": msg.get("label", msg["name"]), "key": key}
+        return {"case": self._case_header(case, ps), "schema": schema, "label": msg.get("label", msg["name"]), "key": key,
+                "task": self._task_dict(task) if task else None}
 
-    def _message_context(self, uow: UnitOfWork, actor: Actor, case_no: str, key: str):
+    def _message_context(self, uow: UnitOfWork, actor: Actor, case_no: str, key: str, task_id: str | None = None):
+        if task_id is not None:
+            row = self._ready_row(uow, task_id)
+            case = uow.repo.case_by_id(row.case_id, lock=True)
+            case_no = case.case_no
         case = self._visible_case(uow, actor, case_no, lock=True)
         ps = self.version(case.version_id)
         msg = ps.manifest.get("messages", {}).get(key)
@@ -488,28 +640,38 @@ class Bangban:
             raise NotFound("没有这项操作")
         access.check_read_only(actor, ps.manifest["roles"])
         run = self._load_run(uow, case, ps)
+        task = None
+        if msg.get("from_task"):
+            task = run.ready_task(task_id) if task_id else None
+            if task is None or not task.properties.get(msg["from_task"]):
+                raise NotFound("这项操作须从相应的待办发起")
+            access.check_may_act(actor, _TaskAccess(task, case.unit_id))
         if not self._may_send(actor, case, run, msg):
             raise Forbidden("您无权对本办件办理此操作")
         ready_ids = {t.element_id for t in run.ready_tasks()}
         if set(msg.get("blocked_by_ready", [])) & ready_ids:
-            raise Conflict("本办件已有待审核的终止申请，请先处理该申请")
+            raise Conflict(msg.get("blocked_message", "本办件已有待处理的同类申请，请先处理该申请"))
         if case.status != "active" or not run.accepts_message(msg["name"], msg.get("while_waiting_for")):
             raise Conflict("本办件当前不能办理此操作")
-        return case, ps, run, msg
+        return case, ps, run, msg, task
 
-    def send_message(self, actor: Actor, case_no: str, key: str, form_data: dict) -> dict:
-        """Send one of the manifest's messages (申请终止, 决定终止) to a case, with its form."""
+    def send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None = None) -> dict:
+        """Send one of the manifest's messages (申请终止, 决定终止, 申请延期 ...) to a case, with its form."""
         with self.db.unit_of_work() as uow:
-            case, ps, run, msg = self._message_context(uow, actor, case_no, key)
+            case, ps, run, msg, task = self._message_context(uow, actor, case_no, key, task_id)
             data = forms.validate(self._schema(uow, ps, msg["form"]), form_data)
             at = now()
             role = self._acting_role(actor, msg.get("roles", []))
             payload = dict(data, by=actor.username, by_name=actor.display_name, role=role,
                            at=at.astimezone(LOCAL_TZ).isoformat(timespec="seconds"))
+            if task is not None:
+                payload.update(clock=task.clock_key, title=task.title or task.name, task=task.name)
             events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
             run.send(msg["name"], payload)
-            events.add(msg.get("event_type", "message"), at, actor, role, {"message": msg["name"], "form": data})
-            self._save(uow, case, ps, run, events, at)
+            events.add(msg.get("event_type", "message"), at, actor, role,
+                       {"message": msg["name"], "form": data, "title": payload.get("title")},
+                       task.id if task else None, task.element_id if task else None, task.name if task else None)
+            self._save(uow, case, ps, run, events, at, actor=actor)
             uow.commit()
         return {"case_no": case.case_no}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from .clock import LOCAL_TZ
+from .clock import now as clock_now
 from .processes import ProcessSet
 
 EVENT_LABELS = {
@@ -14,6 +15,13 @@ EVENT_LABELS = {
     "status_changed": "状态变更",
     "termination_requested": "申请终止",
     "termination_decided": "决定终止",
+    "extension_requested": "申请延期",
+    "clock_started": "时限开始计算",
+    "clock_paused": "时限暂停（补正）",
+    "clock_resumed": "时限恢复计算",
+    "clock_extended": "延期（已批准）",
+    "clock_stopped": "时限结束",
+    "timer_fired": "时限预警",
     "message": "消息",
 }
 
@@ -59,7 +67,7 @@ def _stage_progress(ps: ProcessSet, case) -> list[dict]:
     return out
 
 
-def _items(ps: ProcessSet, run, inbox) -> list[dict]:
+def _items(ps: ProcessSet, run, inbox, clocks: dict[str, dict] | None = None) -> list[dict]:
     cfg = ps.manifest.get("items", {})
     key = cfg.get("key", "code")
     results = {r.get(key): r for r in run.values(cfg.get("result", "item_result")) if isinstance(r, dict)}
@@ -90,7 +98,8 @@ def _items(ps: ProcessSet, run, inbox) -> list[dict]:
         out.append({"code": code, "name": item.get("name"), "department": item.get("department"),
                     "department_name": item.get("department_name") or ps.catalogue.departments.get(item.get("department")),
                     "limit_days": item.get("limit_days"), "state": state,
-                    "licence_no": (result or {}).get("licence_no"), "refusal_reason": (result or {}).get("refusal_reason")})
+                    "licence_no": (result or {}).get("licence_no"), "refusal_reason": (result or {}).get("refusal_reason"),
+                    "clock": (clocks or {}).get(str(code))})
     return out
 
 
@@ -106,8 +115,10 @@ def _form_of_event(ps: ProcessSet, e) -> dict | None:
     return None
 
 
-def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str, str]) -> list[dict]:
+def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str, str],
+             clock_titles: dict[str, str] | None = None) -> list[dict]:
     out = []
+    clock_titles = clock_titles or {}
     outcomes = ps.manifest.get("outcomes", {})
     for e in events:
         form = _form_of_event(ps, e)
@@ -118,8 +129,20 @@ def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str
         elif e.type == "status_changed":
             before, after = e.payload.get("from"), e.payload.get("to")
             summary = f"{outcomes.get(before, before)} → {outcomes.get(after, after)}"
+        elif e.type.startswith("clock_"):
+            p = e.payload
+            title = clock_titles.get(p.get("clock"), p.get("title") or p.get("clock"))
+            summary = title
+            if e.type == "clock_started":
+                summary += f"，时限{p.get('limit_days')}个工作日"
+            elif e.type == "clock_paused":
+                summary += f"，原因：{p.get('reason')}"
+            elif e.type == "clock_extended":
+                summary += f"，延长{p.get('days')}个工作日，理由：{p.get('reason')}"
+        elif e.type == "timer_fired":
+            summary = e.payload.get("timer", "") + (f"：{e.payload['title']}" if e.payload.get("title") else "")
         task_name = e.task_name or ""
-        if e.payload.get("title"):
+        if e.payload.get("title") and not e.type.startswith("clock_") and e.type != "timer_fired":
             task_name += f"（{e.payload['title']}）"
         out.append({"seq": e.seq, "type": e.type, "label": EVENT_LABELS.get(e.type, e.type), "task": task_name,
                     "actor": names.get(e.actor_name or "", e.actor_name) if e.actor_name else "系统",
@@ -139,12 +162,15 @@ def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, document
                    "mine": may_act(actor, r.role, r.department, r.assignee, r.unit_id)} for r in inbox]
     header = service._case_header(case, ps)
     header["lead_name"] = names.get(case.lead_user or "", case.lead_user) if case.lead_user else None
+    cal, at = service.calendar(), clock_now()
+    clocks = {key: c.describe(cal, at) for key, c in run.clocks.items()}
     return {
         "case": header,
         "stages": _stage_progress(ps, case),
-        "items": _items(ps, run, inbox),
+        "items": _items(ps, run, inbox, clocks),
+        "clocks": clocks,
         "open_tasks": open_tasks,
-        "timeline": timeline(ps, events, names, role_names),
+        "timeline": timeline(ps, events, names, role_names, {k: c.title for k, c in run.clocks.items()}),
         "documents": [dict(d._mapping) for d in documents],
         "actions": actions,
         "completed_elements": run.completed_elements(),

@@ -281,6 +281,8 @@ def test_whole_case_through_the_pages(app):
         ["环评", DEPT_NAMES["sthj"], "20", "准予许可", "武环审〔2026〕1号"],
         ["消防（设计审查/验收）", DEPT_NAMES["zjj"], "15", "准予许可", "武建消审〔2026〕7号"],
         ["供电", DEPT_NAMES["gdgs"], "15", "不予许可", "该区域变电容量不足，需待扩容后再行申请"]]
+    # each item's statutory clock stopped when its department decided, within the limit
+    assert len(re.findall(r'class="light light-done"', page.text)) == 3
     docs = re.findall(rf'href="/cases/{case_no}/documents/(\d+)" target="_blank">(\S+) (\S+)</a>', page.text)
     assert [kind for _, kind, _ in docs] == ["委托书", "办结单", "评价表", "评价表", "评价表", "评价表"]
     for doc_id, kind, number in docs:

@@ -113,6 +113,61 @@ def document(case_no: str, doc_id: int):
     return jsonify(service().get_document(g.actor, case_no, doc_id))
 
 
+@bp.post("/tasks/<task_id>/messages/<key>")
+@login_required
+def task_message(task_id: str, key: str):
+    return jsonify(service().send_message(g.actor, None, key, _body(), task_id))
+
+
+@bp.get("/notifications")
+@login_required
+def notifications():
+    return jsonify({"notifications": service().notifications(g.actor)})
+
+
+@bp.get("/supervision")
+@login_required
+def supervision():
+    return jsonify(service().supervision(g.actor, request.args.get("department")))
+
+
+@bp.get("/calendar/<int:year>")
+@login_required
+def calendar_year(year: int):
+    return jsonify(service().calendar_year(g.actor, year))
+
+
+@bp.put("/calendar/days/<day>")
+@login_required
+def calendar_set_day(day: str):
+    body = _body()
+    return jsonify(service().set_calendar_day(g.actor, _date(day), str(body.get("kind", "")), str(body.get("name", ""))))
+
+
+@bp.delete("/calendar/days/<day>")
+@login_required
+def calendar_delete_day(day: str):
+    return jsonify(service().set_calendar_day(g.actor, _date(day), None))
+
+
+@bp.post("/calendar/import")
+@login_required
+def calendar_import():
+    if request.is_json:
+        text = str(_body().get("text", ""))
+    else:
+        text = request.get_data(as_text=True)
+    return jsonify(service().import_calendar(g.actor, text))
+
+
+def _date(raw: str):
+    from datetime import date
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput("日期应为 YYYY-MM-DD 格式") from None
+
+
 @bp.get("/openapi.json")
 def openapi():
     return current_app.send_static_file("openapi.json")

@@ -6,16 +6,27 @@ import click
 from engine.cli import cli
 
 
-@cli.command("serve", help="启动网页服务（waitress）。")
+@cli.command("serve", help="启动网页服务（waitress），默认同时在本进程内运行定时器工作线程。")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-def serve(host: str, port: int, threads: int) -> None:
+@click.option("--worker/--no-worker", default=True, show_default=True,
+              help="在本进程内运行定时器工作线程（多进程部署时用 --no-worker，另起 bangban worker）")
+@click.option("--demo-clock", is_flag=True, help="演示模式：督办页可把服务时钟拨快，以演示黄牌、红牌与督办")
+def serve(host: str, port: int, threads: int, worker: bool, demo_clock: bool) -> None:
+    import logging
+
     from waitress import serve as waitress_serve
 
+    from engine.worker import start_thread
+
     from . import create_app
-    app = create_app()
-    click.echo(f"bangban 已启动：请在浏览器打开 http://{host}:{port}/ （Ctrl+C 停止）", err=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app({"DEMO_CLOCK": demo_clock})
+    if worker:
+        start_thread(app.extensions["bangban"])
+    click.echo(f"bangban 已启动：请在浏览器打开 http://{host}:{port}/ （Ctrl+C 停止）"
+               + ("；定时器工作线程已启动" if worker else ""), err=True)
     waitress_serve(app, host=host, port=port, threads=threads, ident="bangban", clear_untrusted_proxy_headers=True)
 
 

@@ -1,8 +1,11 @@
 """HTML pages. Each handler: parse input, call one use case, render. Task forms are rendered generically."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from datetime import date
 
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+
+from engine.clock import LOCAL_TZ, now
 from engine.errors import InvalidInput
 
 from .auth import check_csrf, login_required, service
@@ -19,7 +22,7 @@ def index():
 @bp.get("/inbox")
 @login_required
 def inbox():
-    return render_template("inbox.html", tasks=service().inbox(g.actor))
+    return render_template("inbox.html", tasks=service().inbox(g.actor), notifications=service().notifications(g.actor))
 
 
 @bp.get("/cases")
@@ -80,22 +83,84 @@ def task(task_id: str):
     return render_template("task.html", view=view, values=values, errors=errors), status
 
 
-@bp.route("/cases/<case_no>/actions/<key>", methods=["GET", "POST"])
-@login_required
-def action(case_no: str, key: str):
-    view = service().message_form(g.actor, case_no, key)
+def _message_page(case_no: str | None, key: str, task_id: str | None = None):
+    view = service().message_form(g.actor, case_no, key, task_id)
     values, errors, status = {}, None, 200
     if request.method == "POST":
         check_csrf()
         values = from_html(view["schema"], request.form)
         try:
-            service().send_message(g.actor, case_no, key, values)
+            result = service().send_message(g.actor, case_no, key, values, task_id)
         except InvalidInput as exc:
             errors, status = exc, 422
         else:
             flash(f"已提交：{view['label']}")
-            return redirect(url_for("views.case", case_no=case_no))
+            return redirect(url_for("views.case", case_no=result["case_no"]))
     return render_template("action.html", view=view, values=values, errors=errors), status
+
+
+@bp.route("/cases/<case_no>/actions/<key>", methods=["GET", "POST"])
+@login_required
+def action(case_no: str, key: str):
+    return _message_page(case_no, key)
+
+
+@bp.route("/tasks/<task_id>/actions/<key>", methods=["GET", "POST"])
+@login_required
+def task_action(task_id: str, key: str):
+    return _message_page(None, key, task_id)
+
+
+@bp.get("/supervision")
+@login_required
+def supervision():
+    return render_template("supervision.html", view=service().supervision(g.actor, request.args.get("department")),
+                           departments=service().department_names(), demo_clock=current_app.config.get("DEMO_CLOCK"))
+
+
+@bp.route("/calendar", methods=["GET", "POST"])
+@login_required
+def calendar_page():
+    year = parse_int(request.values.get("year")) or now().astimezone(LOCAL_TZ).year
+    errors, status, result = None, 200, None
+    if request.method == "POST":
+        check_csrf()
+        form = request.form
+        try:
+            action = form.get("action")
+            if action == "import":
+                upload = request.files.get("file")
+                text = upload.read().decode("utf-8-sig") if upload and upload.filename else form.get("text", "")
+                result = service().import_calendar(g.actor, text)
+            elif action in ("set", "remove"):
+                day = parse_date(form.get("day"))
+                result = service().set_calendar_day(g.actor, day, form.get("kind") if action == "set" else None,
+                                                    form.get("name", ""))
+                year = day.year
+            elif action == "complete":
+                result = service().set_calendar_year(g.actor, year, form.get("complete") == "true", form.get("note"))
+            else:
+                raise InvalidInput("未知的操作")
+        except (InvalidInput, UnicodeDecodeError) as exc:
+            errors = exc if isinstance(exc, InvalidInput) else InvalidInput("文件不是 UTF-8 编码的文本")
+            status = 422
+        else:
+            flash(f"日历已更新，重新计算了 {result['recomputed_cases']} 件办件的时限")
+            return redirect(url_for("views.calendar_page", year=year))
+    return render_template("calendar.html", view=service().calendar_year(g.actor, year), errors=errors), status
+
+
+@bp.post("/demo/clock")
+@login_required
+def demo_clock():
+    """Demo mode only (``bangban serve --demo-clock``): move the service's clock forward to show warnings."""
+    if not current_app.config.get("DEMO_CLOCK"):
+        abort(404)
+    check_csrf()
+    days = parse_int(request.form.get("days")) or 1
+    service().advance_demo_clock(g.actor, min(days, 60))
+    flash(f"演示时钟已前进 {min(days, 60)} 天")
+    return redirect(url_for("views.supervision"))
 
 
 @bp.get("/cases/<case_no>/documents/<int:doc_id>")
@@ -108,3 +173,10 @@ def document(case_no: str, doc_id: int):
 @login_required
 def application(case_no: str):
     return render_template("application.html", app_view=service().application(g.actor, case_no))
+
+
+def parse_date(raw: str | None) -> date:
+    try:
+        return date.fromisoformat((raw or "").strip())
+    except ValueError:
+        raise InvalidInput("日期应为 YYYY-MM-DD 格式") from None
