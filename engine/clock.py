@@ -15,9 +15,10 @@ class Clock:
 
     def __init__(self) -> None:
         self._fixed: datetime | None = None
+        self._offset = timedelta(0)
 
     def now(self) -> datetime:
-        return self._fixed if self._fixed is not None else datetime.now(UTC)
+        return self._fixed if self._fixed is not None else datetime.now(UTC) + self._offset
 
     def set(self, when: datetime) -> None:
         if when.tzinfo is None:
@@ -26,6 +27,13 @@ class Clock:
 
     def advance(self, delta: timedelta) -> None:
         self._fixed = self.now() + delta
+
+    def shift(self, delta: timedelta) -> None:
+        """Move time forward (demo mode): a frozen clock jumps, a running clock keeps running ahead."""
+        if self._fixed is not None:
+            self._fixed += delta
+        else:
+            self._offset += delta
 
     def reset(self) -> None:
         self._fixed = None
