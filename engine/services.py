@@ -700,6 +700,7 @@ class Bangban:
         return {"case_no": case.case_no, "title": case.title, "unit_name": case.unit_name, "status": case.status,
                 "status_name": outcomes.get(case.status, case.status), "stage": case.stage,
                 "created_at": case.created_at, "updated_at": case.updated_at, "version": ps.hash[:12],
+                "due_date": case.due_date, "warning": case.warning,
                 "process_name": ps.manifest["processes"].get(case.process_id, {}).get("name", case.process_id)}
 
     def get_case(self, actor: Actor, case_no: str) -> dict:
