@@ -114,9 +114,12 @@ class Bangban:
         roles = self.current.manifest["roles"]
         return {p for r in actor.roles for p in roles.get(r, {}).get("permissions", [])}
 
-    def _check_permission(self, actor: Actor, permission: str) -> None:
+    def check_permission(self, actor: Actor, permission: str) -> None:
+        """Refuse (403) an actor whose roles lack ``permission`` (manifest ``roles.*.permissions``)."""
         if permission not in self.permissions(actor):
             raise Forbidden("您的角色无权使用此功能")
+
+    _check_permission = check_permission
 
     def calendar_year(self, actor: Actor, year: int) -> dict:
         """A year as the calendar page shows it: whether its schedule is known, and the administrators' days."""
@@ -128,6 +131,7 @@ class Bangban:
             years = {r.year: r for r in uow.repo.calendar_years()}
             days = uow.repo.calendar_days(int(year))
         row = years.get(int(year))
+        this_year = now().astimezone(LOCAL_TZ).year
         official = int(year) in cal.official_years()
         holidays = []
         if official:
@@ -142,7 +146,7 @@ class Bangban:
                 "updated_at": row.updated_at if row else None, "updated_by": row.updated_by if row else None,
                 "admin_days": [{"day": d.day, "kind": d.kind, "name": d.name} for d in days],
                 "official_days": holidays,
-                "years": sorted(set(years) | {int(year)} | {date.today().year, date.today().year + 1})}
+                "years": sorted(set(years) | {int(year)} | {this_year, this_year + 1})}
 
     def set_calendar_day(self, actor: Actor, day: date, kind: str | None, name: str = "") -> dict:
         """Add, change (kind ``rest``/``work``) or remove (kind None) an administrator's day; recompute clocks."""
@@ -174,6 +178,8 @@ class Bangban:
             years = parse_calendar_file(text)
         except CalendarFileError as exc:
             raise InvalidInput(exc.message, details=exc.problems) from exc
+        if not years:
+            raise InvalidInput("日历文件中没有任何日期或年份，未做任何更改")
         by = actor.username if actor else "命令行导入"
         with self.db.unit_of_work() as uow:
             for year, data in sorted(years.items()):
@@ -181,7 +187,7 @@ class Bangban:
                                                       for d, k in sorted(data.days.items())])
                 uow.repo.touch_calendar_year(year, data.complete, now(), by)
             uow.commit()
-        result = self._after_calendar_change(actor, date(min(years), 1, 1) if years else date.today())
+        result = self._after_calendar_change(actor, date(min(years), 1, 1))
         result["years"] = sorted(years)
         return result
 

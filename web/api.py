@@ -140,6 +140,7 @@ def calendar_year(year: int):
 @bp.put("/calendar/days/<day>")
 @login_required
 def calendar_set_day(day: str):
+    service().check_permission(g.actor, "calendar")
     body = _body()
     return jsonify(service().set_calendar_day(g.actor, _date(day), str(body.get("kind", "")), str(body.get("name", ""))))
 
@@ -147,12 +148,14 @@ def calendar_set_day(day: str):
 @bp.delete("/calendar/days/<day>")
 @login_required
 def calendar_delete_day(day: str):
+    service().check_permission(g.actor, "calendar")
     return jsonify(service().set_calendar_day(g.actor, _date(day), None))
 
 
 @bp.post("/calendar/import")
 @login_required
 def calendar_import():
+    service().check_permission(g.actor, "calendar")
     if request.is_json:
         text = str(_body().get("text", ""))
     else:

@@ -125,6 +125,7 @@ def calendar_page():
     errors, status, result = None, 200, None
     if request.method == "POST":
         check_csrf()
+        service().check_permission(g.actor, "calendar")
         form = request.form
         try:
             action = form.get("action")
