@@ -5,7 +5,6 @@ per process version and parsed once per process (cached by the caller).
 """
 from __future__ import annotations
 
-import builtins
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,7 +14,8 @@ from uuid import UUID
 from lxml import etree
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
@@ -27,6 +27,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
 
+from . import sandbox
 from .clock import clock as _clock
 from .deadlines import FAR_FUTURE
 
@@ -43,14 +44,6 @@ class _ClockDatetime(datetime):
 
 _spiff_timer.datetime = _ClockDatetime
 
-SAFE_BUILTINS = {
-    name: getattr(builtins, name)
-    for name in (
-        "abs", "all", "any", "bool", "dict", "enumerate", "filter", "float", "int", "isinstance", "len", "list",
-        "map", "max", "min", "range", "reversed", "round", "set", "sorted", "str", "sum", "tuple", "zip",
-        "True", "False", "None",
-    )
-}
 
 WorkflowError = SpiffWorkflowException
 
@@ -81,10 +74,19 @@ def build_specs(trees: dict[str, Any], process_ids: Iterable[str]) -> dict[str, 
         raise BpmnBuildError(f"{type(exc).__name__}: {exc}") from exc
 
 
+class SandboxEnvironment(BasePythonScriptEngineEnvironment):
+    """Runs every script, condition and expression of a diagram in :mod:`engine.sandbox`."""
+
+    def evaluate(self, expression, context, external_context=None):
+        return sandbox.evaluate(expression, context, {**self.globals, **(external_context or {})})
+
+    def execute(self, script, context, external_context=None):
+        sandbox.execute(script, context, {**self.globals, **(external_context or {})})
+        return True
+
+
 def make_script_engine(helpers: dict[str, Callable]) -> PythonScriptEngine:
-    env_globals = {"__builtins__": SAFE_BUILTINS}
-    env_globals.update(helpers)
-    return PythonScriptEngine(environment=TaskDataEnvironment(env_globals))
+    return PythonScriptEngine(environment=SandboxEnvironment(dict(helpers)))
 
 
 # ---- serialization without the spec -------------------------------------------------------------------
