@@ -47,6 +47,7 @@ class ClockState:
     pauses: list[dict] = field(default_factory=list)
     extensions: list[dict] = field(default_factory=list)
     stopped_at: datetime | None = None
+    warned: list[str] = field(default_factory=list)   # levels a BPMN timer has already announced
     # derived
     due_date: date | None = None
     yellow_at: datetime | None = None
@@ -91,6 +92,9 @@ class ClockState:
             self.provisional = due.provisional or yellow.provisional
             self.yellow_at = max(day_start(yellow.value), self.started_at) if yellow_n > 0 else self.started_at
             self.red_at = day_start(due.value + timedelta(days=1))
+        # an extension can move a level's moment back into the future: it may then be announced again
+        moments = {"yellow": self.yellow_at, "red": self.red_at}
+        self.warned = [w for w in self.warned if moments.get(w) is None or moments[w] <= now]
         if self.stopped_at is not None:
             late = self.due_date is not None and local_date(self.stopped_at) > self.due_date
             self.level = "late" if late else "done"
@@ -110,10 +114,12 @@ class ClockState:
             text = f"补正暂停中（已用{used}个工作日）"
         elif self.level in ("done", "late"):
             text = "按时办结" if self.level == "done" else f"超期办结（超{-left}个工作日）" if left < 0 else "超期办结"
-        elif left >= 0:
-            text = f"剩余{left}个工作日"
-        else:
+        elif left < 0:
             text = f"已超期{-left}个工作日"
+        elif self.level == "red":  # the due date has passed, but no working day since (a weekend or holiday)
+            text = f"已超过办结期限（{self.due_date}）"
+        else:
+            text = f"剩余{left}个工作日"
         if provisional and self.level not in ("done", "late"):
             text += "（暂定）"
         return {"key": self.key, "title": self.title, "department": self.department, "level": self.level,
@@ -145,7 +151,8 @@ class ClockState:
                 "extension_days": self.total_days - self.limit_days, "started_at": self.started_at,
                 "paused_at": self.paused_at, "pauses": self.pauses, "extensions": self.extensions,
                 "due_date": self.due_date, "yellow_at": self.yellow_at, "red_at": self.red_at,
-                "provisional": self.provisional, "level": self.level, "stopped_at": self.stopped_at}
+                "provisional": self.provisional, "level": self.level, "stopped_at": self.stopped_at,
+                "warned": self.warned}
 
     @classmethod
     def from_row(cls, row) -> "ClockState":
@@ -154,10 +161,11 @@ class ClockState:
         return cls(key=row.key, title=row.title, department=row.department, limit_days=row.limit_days,
                    started_at=aware(row.started_at), pauses=list(row.pauses or []), extensions=list(row.extensions or []),
                    stopped_at=aware(row.stopped_at), due_date=row.due_date, yellow_at=aware(row.yellow_at),
-                   red_at=aware(row.red_at), provisional=row.provisional, level=row.level)
+                   red_at=aware(row.red_at), provisional=row.provisional, level=row.level,
+                   warned=list(row.warned or []))
 
     def copy(self) -> "ClockState":
-        return replace(self, pauses=list(self.pauses), extensions=list(self.extensions))
+        return replace(self, pauses=list(self.pauses), extensions=list(self.extensions), warned=list(self.warned))
 
 
 def case_summary(clocks) -> tuple[date | None, str | None]:
@@ -176,9 +184,10 @@ CURRENT: ContextVar[dict | None] = ContextVar("bangban_case_clocks", default=Non
 
 def clock_due(key, level: str) -> str:
     """When a clock of the running case turns ``yellow`` or ``red`` (ISO time; far future while it is paused,
-    stopped or not started). Timer expressions call it, e.g. ``clock_due(item['code'], 'red')``."""
+    stopped, not started, or that level was already announced by a timer — so a timer created again after a
+    补正 round does not repeat a warning). Timer expressions call it, e.g. ``clock_due(item['code'], 'red')``."""
     c = (CURRENT.get() or {}).get(str(key))
-    if c is None or c.stopped_at is not None or c.paused_at is not None:
+    if c is None or c.stopped_at is not None or c.paused_at is not None or level in c.warned:
         return FAR_FUTURE
     at = {"yellow": c.yellow_at, "red": c.red_at}.get(level)
     return at.isoformat() if at is not None else FAR_FUTURE

@@ -210,6 +210,7 @@ class Clock(Base):
     red_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     provisional: Mapped[bool] = mapped_column(Boolean, default=False)
     level: Mapped[str] = mapped_column(String(8))    # green / yellow / red / paused / done / late
+    warned: Mapped[list] = mapped_column(JSON, default=list)  # levels already announced by a BPMN timer
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lead_user: Mapped[str | None] = mapped_column(String(64))
 

@@ -177,8 +177,7 @@ class ProcessSet:
             for s in [spec, *subs.values()]:
                 for ts in s.task_specs.values():
                     props = rt.properties_of(ts)
-                    timer = "Timer" in type(getattr(ts, "event_definition", None)).__name__
-                    if timer or any(k.startswith("clock") for k in props):
+                    if rt.is_timer(ts) or any(k.startswith("clock") for k in props):
                         return True
         return False
 

@@ -51,6 +51,7 @@ _LAST_TASK_EVENT = (select(E.c.type).where(and_(E.c.task_id == bindparam("task_i
                                                   E.c.type.in_(("task_completed", "task_ended"))))
                     .order_by(E.c.id.desc()).limit(1))
 _COUNTER = Counter.__table__
+_CALENDAR_VERSION = select(_COUNTER.c.value).where(and_(_COUNTER.c.kind == "calendar", _COUNTER.c.period == "version"))
 _CLOCKS_FOR_CASE = select(CL).where(CL.c.case_id == bindparam("case_id"))
 _DELETE_TIMERS = delete(TM).where(TM.c.case_id == bindparam("case_id"))
 
@@ -353,7 +354,8 @@ class Repository:
         return self.conn.execute(stmt).all()
 
     def calendar_version(self):
-        return self.conn.execute(select(func.max(CY.c.updated_at), func.count()).select_from(CY)).first()
+        """A number that grows with every change an administrator makes to the calendar (0 before any)."""
+        return self.conn.execute(_CALENDAR_VERSION).scalar() or 0
 
     def set_calendar_day(self, day, kind: str, name: str) -> None:
         self.conn.execute(delete(CD).where(CD.c.day == day))
@@ -368,6 +370,7 @@ class Repository:
             self.conn.execute(insert(CD), [dict(d, year=year) for d in days])
 
     def touch_calendar_year(self, year: int, complete: bool | None, at: datetime, by: str, note: str | None = None) -> None:
+        self.next_number("calendar", "version")
         row = self.conn.execute(select(CY).where(CY.c.year == year)).first()
         if row is None:
             self.conn.execute(insert(CY).values(year=year, complete=bool(complete), note=note or "", updated_at=at,

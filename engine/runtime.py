@@ -21,6 +21,8 @@ meaning; nothing here knows any particular task:
   expression names a clock, the clock is extended (延期) by that many working days.
 - ``notify`` (with ``notify_text``): when this element completes, notify these users (``name``) or departments
   (``dept:code``).
+- ``warns_clock`` with ``warning_level`` (on a timer event): when it fires, that level of that clock counts as
+  announced; ``clock_due`` then keeps later timers of the same level quiet until the clock moves.
 End events may carry ``outcome`` (completed / refused / terminated): the case's status when reached.
 Timer expressions may call ``clock_due(key, 'yellow'|'red')``: the moment that clock turns yellow or red.
 
@@ -277,6 +279,11 @@ class CaseRun:
             if c.timer:
                 title = self._eval(p.get("title"), c.data, "标题") if p.get("title") else None
                 self.notes.append(("timer_fired", {"timer": c.name, "element": c.element_id, "title": title}))
+                if p.get("warns_clock") and p.get("warning_level"):
+                    clock = self.clocks.get(str(self._eval(p["warns_clock"], c.data, "时限")))
+                    if clock is not None and p["warning_level"] not in clock.warned:
+                        clock.warned = [*clock.warned, p["warning_level"]]
+                        self.changed_clocks.add(clock.key)
             if p.get("notify"):
                 recipients = self._eval(p["notify"], c.data, "通知对象")
                 text = str(self._eval(p.get("notify_text"), c.data, "通知内容") or c.name)

@@ -54,7 +54,7 @@ class Bangban:
         self._versions: dict[int, ProcessSet] = {current_version_id: current}
         self._actors: dict[int, tuple[float, Actor | None]] = {}
         self._schemas: dict[tuple[str, str], dict] = {}
-        self._calendar: tuple[float, WorkCalendar] | None = None
+        self._calendar: tuple[float, WorkCalendar, int] | None = None
         self._lock = threading.Lock()
 
     # ---- set-up ----------------------------------------------------------------------------------------------
@@ -88,15 +88,23 @@ class Bangban:
         return ps
 
     # ---- the working-day calendar -------------------------------------------------------------------------------
-    def calendar(self) -> WorkCalendar:
-        """Official data plus the administrators' table, re-read at most every ``CALENDAR_TTL`` seconds."""
+    def calendar(self, uow: UnitOfWork | None = None) -> WorkCalendar:
+        """Official data plus the administrators' table. Inside a use case that changes clocks (``uow`` given) the
+        table's version is always checked, so no worker or web process recomputes a clock from a stale calendar;
+        pages re-check at most every ``CALENDAR_TTL`` seconds."""
         cached = self._calendar
         moment = monotonic()
-        if cached is not None and moment - cached[0] < CALENDAR_TTL:
+        if uow is None and cached is not None and moment - cached[0] < CALENDAR_TTL:
             return cached[1]
-        with self.db.unit_of_work(write=False) as uow:
-            cal = self._read_calendar(uow)
-        self._calendar = (moment, cal)
+        if uow is None:
+            with self.db.unit_of_work(write=False) as read:
+                return self.calendar(read)
+        version = uow.repo.calendar_version()
+        if cached is not None and cached[2] == version:
+            self._calendar = (moment, cached[1], version)
+            return cached[1]
+        cal = self._read_calendar(uow)
+        self._calendar = (moment, cal, version)
         return cal
 
     @staticmethod
@@ -193,14 +201,12 @@ class Bangban:
 
     def _after_calendar_change(self, actor: Actor | None, since: date) -> dict:
         """Recompute every running clock the change may move (provisional ones, or due on or after ``since``)."""
-        self._calendar = None
-        cal = self.calendar()
         with self.db.unit_of_work(write=False) as uow:
             case_ids = uow.repo.case_ids_with_clocks_from(since)
         for case_id in case_ids:
             with self.db.unit_of_work() as uow:
                 case = uow.repo.case_by_id(case_id, lock=True)
-                self._tick(uow, case, now(), cal)
+                self._tick(uow, case, now())
                 uow.commit()
         return {"recomputed_cases": len(case_ids)}
 
@@ -307,7 +313,7 @@ class Bangban:
             if unit is None:
                 raise InvalidInput("申请单位不存在")
             data = forms.validate(self._schema(uow, ps, proc["start_form"]), form_data)
-            run = CaseRun.start(ps, process_id, data, self.calendar())
+            run = CaseRun.start(ps, process_id, data, self.calendar(uow) if ps.uses_clocks else None)
             at = now()
             local = at.astimezone(LOCAL_TZ)
             case_no = self._issue_number(uow, ps, "case", local)
@@ -502,10 +508,11 @@ class Bangban:
 
     def _load_run(self, uow: UnitOfWork, case, ps: ProcessSet) -> CaseRun:
         """A case's workflow with its statutory clocks (read only when the process has any)."""
-        clocks = {}
+        clocks, calendar = {}, None
         if ps.uses_clocks:
             clocks = {r.key: ClockState.from_row(r) for r in uow.repo.clocks_for_case(case.id)}
-        return CaseRun.load(ps, case.process_id, case.state, case.case_vars, clocks, self.calendar())
+            calendar = self.calendar(uow)
+        return CaseRun.load(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
 
     def _persist_clocks(self, uow: UnitOfWork, case_id: int, run: CaseRun, events: EventBuffer, actor: Actor | None,
                         at: datetime, timers_before: list) -> None:
@@ -589,11 +596,9 @@ class Bangban:
             uow.commit()
         return row.case_id
 
-    def _tick(self, uow: UnitOfWork, case, at: datetime, calendar: WorkCalendar | None = None) -> None:
+    def _tick(self, uow: UnitOfWork, case, at: datetime) -> None:
         ps = self.version(case.version_id)
         run = self._load_run(uow, case, ps)
-        if calendar is not None:
-            run.calendar = calendar
         run.tick()
         run.loaded_timers = None  # always re-project: a timer row that did not fire must not stay due
         events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)

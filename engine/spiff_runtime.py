@@ -179,6 +179,10 @@ def new_workflow(spec, subprocess_specs, script_engine, start_data: dict, comple
     return wf
 
 
+def is_timer(task_spec) -> bool:
+    return isinstance(getattr(task_spec, "event_definition", None), TimerEventDefinition)
+
+
 def properties_of(task_spec) -> dict:
     ext = getattr(task_spec, "extensions", None) or {}
     return ext.get("properties", {}) or {}
@@ -230,7 +234,7 @@ def send_message(wf: BpmnWorkflow, name: str, payload: dict, completed: list) ->
 
 def _waiting_timer_tasks(wf: BpmnWorkflow) -> list:
     return [t for t in wf.event_manager.tasks.values()
-            if isinstance(t.task_spec.event_definition, TimeDateEventDefinition)]
+            if t.state == TaskState.WAITING and isinstance(t.task_spec.event_definition, TimeDateEventDefinition)]
 
 
 def reevaluate_timers(wf: BpmnWorkflow, completed: list) -> None:

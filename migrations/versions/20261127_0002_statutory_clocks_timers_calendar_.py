@@ -2,7 +2,7 @@
 
 Revision ID: 20261127_0002
 Revises: 20261127_0001
-Create Date: 2026-11-27 06:39:22.421489
+Create Date: 2026-11-27 07:14:39.565129
 """
 from alembic import op
 import sqlalchemy as sa
@@ -51,6 +51,7 @@ def upgrade() -> None:
     sa.Column('red_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('provisional', sa.Boolean(), nullable=False),
     sa.Column('level', sa.String(length=8), nullable=False),
+    sa.Column('warned', sa.JSON(), nullable=False),
     sa.Column('stopped_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('lead_user', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['case_id'], ['cases.id'], ),
