@@ -290,28 +290,38 @@ class Repository:
     def timers_for_case(self, case_id: int) -> list:
         return self.conn.execute(select(TM).where(TM.c.case_id == case_id)).all()
 
-    def next_due_timer(self, now: datetime, skip_cases: Iterable[int] = ()):
-        """The earliest due timer no other worker holds (PostgreSQL: row lock, SKIP LOCKED)."""
-        stmt = select(TM.c.id, TM.c.case_id, TM.c.due_at).where(TM.c.due_at <= now).order_by(TM.c.due_at).limit(1)
-        if skip_cases:
-            stmt = stmt.where(TM.c.case_id.not_in(list(skip_cases)))
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        return self.conn.execute(stmt).first()
+    def next_due_case(self, now: datetime, skip_cases: Iterable[int] = ()):
+        """The case of the earliest due timer, or else of a running clock whose level has changed with time but
+        whose row does not show it yet — locked, skipping cases another transaction holds (PostgreSQL). Only the
+        case row is locked: every writer locks the case first, so no two transactions deadlock."""
+        skip = list(skip_cases)
+        due = select(C).join(TM, TM.c.case_id == C.c.id).where(TM.c.due_at <= now).order_by(TM.c.due_at).limit(1)
+        stale = and_(CL.c.stopped_at.is_(None), or_(and_(CL.c.level == "green", CL.c.yellow_at <= now),
+                                                    and_(CL.c.level.in_(("green", "yellow")), CL.c.red_at <= now)))
+        changed = select(C).join(CL, CL.c.case_id == C.c.id).where(stale).limit(1)
+        for _ in range(50):
+            row = None
+            for stmt in (due, changed):
+                if skip:
+                    stmt = stmt.where(C.c.id.not_in(skip))
+                if self.dialect == "postgresql":
+                    stmt = stmt.with_for_update(of=C, skip_locked=True)
+                row = self.conn.execute(stmt).first()
+                if row is not None:
+                    break
+            if row is None or self.dialect != "postgresql":
+                return row
+            # PostgreSQL re-checks only the locked table's row after waiting for a lock: make sure another worker
+            # did not tick this case meanwhile (a fresh statement sees its commit).
+            still = select(func.count()).select_from(TM).where(and_(TM.c.case_id == row.id, TM.c.due_at <= now))
+            stale_here = select(func.count()).select_from(CL).where(and_(CL.c.case_id == row.id, stale))
+            if self.conn.execute(still).scalar_one() or self.conn.execute(stale_here).scalar_one():
+                return row
+            skip.append(row.id)
+        return None
 
     def count_due_timers(self, now: datetime) -> int:
         return self.conn.execute(select(func.count()).select_from(TM).where(TM.c.due_at <= now)).scalar_one()
-
-    def next_stale_clock(self, now: datetime, skip_cases: Iterable[int] = ()):
-        """A running clock whose level has changed with time but whose row does not show it yet."""
-        stale = and_(CL.c.stopped_at.is_(None), or_(and_(CL.c.level == "green", CL.c.yellow_at <= now),
-                                                    and_(CL.c.level.in_(("green", "yellow")), CL.c.red_at <= now)))
-        stmt = select(CL.c.id, CL.c.case_id).where(stale).limit(1)
-        if skip_cases:
-            stmt = stmt.where(CL.c.case_id.not_in(list(skip_cases)))
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update(skip_locked=True)
-        return self.conn.execute(stmt).first()
 
     def case_ids_with_clocks_from(self, since) -> list[int]:
         """Cases with a running clock that is provisional, paused, or due on or after ``since``."""

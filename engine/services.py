@@ -583,18 +583,17 @@ class Bangban:
         return run_once(self)
 
     # ---- time passing (the timer worker) ---------------------------------------------------------------------------
-    def tick_next(self, skip_cases: set[int]) -> int | None:
-        """Fire the earliest due timer (or refresh a clock whose level changed with time) of one case, in one
-        transaction with the case locked. Returns the case id, or None when nothing is due."""
+    def tick_next(self, skip_cases: set[int] = frozenset()) -> int | None:
+        """Fire the due timers (and refresh the clock levels) of one case, in one transaction with the case row
+        locked. Returns the case id, or None when nothing is due."""
         with self.db.unit_of_work() as uow:
             at = now()
-            row = uow.repo.next_due_timer(at, skip_cases) or uow.repo.next_stale_clock(at, skip_cases)
-            if row is None:
+            case = uow.repo.next_due_case(at, skip_cases)
+            if case is None:
                 return None
-            case = uow.repo.case_by_id(row.case_id, lock=True)
             self._tick(uow, case, at)
             uow.commit()
-        return row.case_id
+        return case.id
 
     def _tick(self, uow: UnitOfWork, case, at: datetime) -> None:
         ps = self.version(case.version_id)

@@ -14,27 +14,38 @@ log = logging.getLogger("bangban.worker")
 
 
 def run_once(service, max_cases: int = 1000) -> int:
-    """Process everything due now (at most ``max_cases`` cases); returns how many cases were ticked."""
+    """Process everything due now (at most ``max_cases`` cases); returns how many cases were ticked.
+
+    A case normally leaves the due set once ticked; one that comes back in the same round (its timer could not
+    fire) is skipped for the rest of the round, so a round always ends."""
     seen: set[int] = set()
-    while len(seen) < max_cases:
-        case_id = service.tick_next(seen)
+    stuck: set[int] = set()
+    ticked = 0
+    while ticked < max_cases:
+        case_id = service.tick_next(stuck)
         if case_id is None:
             break
+        if case_id in seen:
+            stuck.add(case_id)
+            log.warning("case %s is still due after a tick; skipped for this round", case_id)
         seen.add(case_id)
-    return len(seen)
+        ticked += 1
+    return ticked
 
 
-def run_forever(service, interval: float = 5.0, stop: threading.Event | None = None) -> None:
+def run_forever(service, interval: float = 5.0, stop: threading.Event | None = None, max_cases: int = 1000) -> None:
     stop = stop or threading.Event()
     log.info("timer worker started (interval %.1fs)", interval)
     while not stop.is_set():
+        done = 0
         try:
-            done = run_once(service)
+            done = run_once(service, max_cases)
             if done:
                 log.info("ticked %d case(s)", done)
         except Exception:  # keep the worker alive; the next round retries
             log.exception("timer worker round failed")
-        stop.wait(interval)
+        if done < max_cases:  # a full round means a backlog: go on at once
+            stop.wait(interval)
 
 
 def start_thread(service, interval: float = 5.0) -> tuple[threading.Thread, threading.Event]:
