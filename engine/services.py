@@ -388,7 +388,7 @@ class Bangban:
         for r in rows:
             item = self._inbox_dict(r)
             clock = clocks.get((r.case_id, r.clock_key)) if r.clock_key else None
-            item["clock"] = ClockState.from_row(clock).describe(cal, at) if clock is not None else None
+            item["clock"] = ClockState.from_row(clock).compute(cal, at).describe(cal, at) if clock is not None else None
             out.append(item)
         return out
 
@@ -439,7 +439,7 @@ class Bangban:
             clock = run.clocks.get(task.clock_key) if task.clock_key else None
         return {"task": self._task_dict(task), "schema": schema, "defaults": run.form_defaults(task),
                 "case": self._case_header(case, ps), "context": self._task_context(ps, task), "actions": actions,
-                "clock": clock.describe(self.calendar(), now()) if clock else None}
+                "clock": clock.compute(self.calendar(), now()).describe(self.calendar(), now()) if clock else None}
 
     @staticmethod
     def _task_context(ps: ProcessSet, task: TaskInfo) -> list[tuple[str, str]]:

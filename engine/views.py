@@ -163,7 +163,7 @@ def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, document
     header = service._case_header(case, ps)
     header["lead_name"] = names.get(case.lead_user or "", case.lead_user) if case.lead_user else None
     cal, at = service.calendar(), clock_now()
-    clocks = {key: c.describe(cal, at) for key, c in run.clocks.items()}
+    clocks = {key: c.compute(cal, at).describe(cal, at) for key, c in run.clocks.items()}  # as of now, not of the last save
     return {
         "case": header,
         "stages": _stage_progress(ps, case),
