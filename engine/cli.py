@@ -18,7 +18,7 @@ def open_service(settings: Settings | None = None):
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
     try:
-        return Bangban.open(db, processes.read_dir(settings.process_dir))
+        return Bangban.open_latest(db, processes.read_dir(settings.process_dir))
     except SQLAlchemyError as exc:
         db.dispose()
         raise click.ClickException(f"无法打开数据库（是否已运行 bangban init-db？）：{str(exc.orig or exc)[:200]}") from None
@@ -46,11 +46,16 @@ def init_db() -> None:
     service.db.dispose()
 
 
-@cli.command("demo", help="载入演示数据：两个申请单位、各角色演示账号、每个部门一名专办员。")
+@cli.command("demo", help="载入演示数据：两个申请单位、各角色演示账号、每个部门一名专办员、三件示例办件；"
+                          "processes/ 目录与最新版本不同时发布为新版本。")
 def demo() -> None:
     from .demo import DEMO_PASSWORD, load_demo, load_sample_cases
     init_db.callback()
     service = open_service()
+    files = processes.read_dir(Settings.from_env().process_dir)
+    if processes.content_hash(files) != service.current.hash:
+        result = service.publish(None, files, "processes/ 目录更新（bangban demo）", replace_all=True)
+        click.echo(f"已把 processes/ 发布为新版本 {result['short']}")
     added = load_demo(service.db, service.current.catalogue)
     cases = load_sample_cases(service)
     service.db.dispose()
@@ -62,19 +67,100 @@ def process() -> None:
     pass
 
 
-@process.command("validate", help="校验 BPMN 流程目录或文件。")
-@click.argument("path", required=False)
-def validate(path: str | None) -> None:
+@process.command("validate", help="校验流程：目录（整套流程文件）或一个或多个 BPMN 文件；有任何问题时退出码非零。")
+@click.argument("paths", nargs=-1)
+def validate(paths: tuple[str, ...]) -> None:
     from pathlib import Path
-    target = Path(path) if path else Settings.from_env().process_dir
-    try:
-        ps = processes.build(processes.read_dir(target))
-    except ProcessDefinitionError as exc:
-        click.echo(f"不可部署：{exc.message}")
-        for p in exc.details or []:
+
+    from .validation import validate_bpmn_file, validate_set, verdict
+    context = processes.read_dir(Settings.from_env().process_dir)
+    failed = False
+    for raw in paths or (str(Settings.from_env().process_dir),):
+        path = Path(raw)
+        if path.is_dir():
+            problems = validate_set(processes.read_dir(path))
+        elif path.is_file():
+            problems = validate_bpmn_file(path.name, path.read_bytes(), context)
+        else:
+            click.echo(f"{raw}：文件不存在")
+            failed = True
+            continue
+        click.echo(f"{raw}：{verdict(problems)}")
+        for p in problems:
             click.echo(f"  - {p}")
+        failed = failed or bool(problems)
+    sys.exit(1 if failed else 0)
+
+
+@process.command("publish", help="校验并发布 processes/ 目录为新版本：新办件用新版本，在办办件仍用原版本。")
+@click.option("--comment", "-m", required=True, help="发布说明")
+@click.option("--dir", "directory", default=None, help="流程目录（默认 processes/）")
+def publish(comment: str, directory: str | None) -> None:
+    from pathlib import Path
+
+    from .errors import InvalidInput
+    service = open_service()
+    try:
+        result = service.publish(None, processes.read_dir(Path(directory) if directory else Settings.from_env().process_dir),
+                                 comment, replace_all=True)
+    except InvalidInput as exc:
+        click.echo(exc.message, err=True)
+        for p in exc.details or []:
+            where = f"第 {p['line']} 行 " if p.get("line") else ""
+            click.echo(f"  - {p.get('file') or ''} {where}{p['message']}", err=True)
         sys.exit(1)
-    click.echo(f"可部署：{', '.join(ps.specs)}（版本 {ps.hash[:12]}）")
+    finally:
+        service.db.dispose()
+    same = "；内容与已有版本相同，已设为最新" if result["unchanged"] else ""
+    click.echo(f"已发布版本 {result['id']}（{result['short']}）{same}")
+
+
+@process.command("versions", help="列出已发布的流程版本。")
+def versions() -> None:
+    service = open_service()
+    for v in service.process_versions(None):
+        cases = "，".join(f"{k}{n}件" for k, n in v["cases"].items()) or "无办件"
+        click.echo(f"{'*' if v['latest'] else ' '} {v['id']:>3}  {v['short']}  {v['activated_at']:%Y-%m-%d %H:%M}  "
+                   f"{v['author']}  {v['comment']}  （{cases}）")
+    service.db.dispose()
+
+
+@process.command("diff", help="两个版本之间的变化（元素级：任务、泳道、连线、表单、定时器、事项目录）。")
+@click.argument("old")
+@click.argument("new")
+def diff(old: str, new: str) -> None:
+    service = open_service()
+    try:
+        for c in service.diff_versions(None, service.resolve_version(old), service.resolve_version(new)):
+            click.echo(f"{c['kind_name']} {c['category']} {c['element'] or ''} {c['name'] or ''} {c['detail']}".rstrip())
+    finally:
+        service.db.dispose()
+
+
+@cli.group(help="办件")
+def case() -> None:
+    pass
+
+
+@case.command("migrate", help="把在办办件迁移到另一个流程版本（已办理或进行中的步骤未变化的才迁移）。")
+@click.option("--to", "to_version", required=True, help="目标版本（编号或哈希前缀）")
+@click.option("--dry-run", is_flag=True, help="只报告能否迁移，不做更改")
+@click.argument("case_nos", nargs=-1)
+def migrate_cases(to_version: str, dry_run: bool, case_nos: tuple[str, ...]) -> None:
+    service = open_service()
+    try:
+        target = service.resolve_version(to_version)
+        report = service.migrate_cases(target, list(case_nos) or None, dry_run=dry_run)
+    finally:
+        service.db.dispose()
+    moved = 0
+    for r in report:
+        if r["ok"]:
+            moved += 1
+            click.echo(f"{r['case_no']}：{'可以迁移' if dry_run else r.get('note') or '已迁移'}")
+        else:
+            click.echo(f"{r['case_no']}：不能迁移 —— {'；'.join(r['reasons'])}")
+    click.echo(f"共 {len(report)} 件，{'可迁移' if dry_run else '已迁移'} {moved} 件")
 
 
 @cli.command("worker", help="定时器工作进程：触发到期的 BPMN 定时器（黄牌、红牌），更新时限预警等级。")

@@ -46,7 +46,7 @@ class Conflict(BangbanError):
 
 
 class ProcessDefinitionError(BangbanError):
-    """The process files are wrong: a process owner has to fix them."""
+    """The process files are wrong: a process owner has to fix them (the case is left as it was)."""
 
     status = 500
     code = "process_definition_error"

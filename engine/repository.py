@@ -120,6 +120,32 @@ class Repository:
     def version_files(self, version_id: int):
         return self.conn.execute(select(V.c.id, V.c.hash, V.c.files).where(V.c.id == version_id)).first()
 
+    def latest_version(self):
+        return self.conn.execute(select(V.c.id, V.c.hash).order_by(V.c.activated_at.desc(), V.c.id.desc()).limit(1)).first()
+
+    def activate_version(self, version_id: int, when: datetime) -> None:
+        self.conn.execute(update(V).where(V.c.id == version_id).values(activated_at=when))
+
+    def versions(self) -> list:
+        return self.conn.execute(select(V.c.id, V.c.hash, V.c.author, V.c.comment, V.c.created_at, V.c.activated_at)
+                                 .order_by(V.c.activated_at.desc(), V.c.id.desc())).all()
+
+    def version_by_prefix(self, prefix: str) -> list:
+        return self.conn.execute(select(V.c.id, V.c.hash).where(V.c.hash.like(f"{_escape_like(prefix)}%", escape="\\"))).all()
+
+    def count_cases_by_version(self) -> dict[int, dict[str, int]]:
+        out: dict[int, dict[str, int]] = {}
+        stmt = select(C.c.version_id, C.c.status, func.count()).group_by(C.c.version_id, C.c.status)
+        for vid, status, n in self.conn.execute(stmt):
+            out.setdefault(vid, {})[status] = n
+        return out
+
+    def active_cases(self, case_nos: list[str] | None = None) -> list:
+        stmt = select(C.c.id, C.c.case_no, C.c.version_id).where(C.c.status == "active").order_by(C.c.id)
+        if case_nos:
+            stmt = stmt.where(C.c.case_no.in_(case_nos))
+        return self.conn.execute(stmt).all()
+
     def insert_version(self, **values) -> int:
         return self.conn.execute(insert(V).values(**values).returning(V.c.id)).scalar_one()
 

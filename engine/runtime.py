@@ -267,7 +267,7 @@ class CaseRun:
                     if not completed:
                         break
             except rt.WorkflowError as exc:
-                raise ProcessDefinitionError(f"流程运行出错：{exc}") from exc
+                raise ProcessDefinitionError(f"流程运行出错（已通知流程管理员，办件保持原状）：{exc}") from exc
         self._ready = None
 
     def _handle_completed(self, completed: list[rt.CompletedTask]) -> bool:
@@ -354,6 +354,24 @@ class CaseRun:
         """The calendar changed (a year's schedule entered): recompute the clocks and move their timers."""
         self.calendar = calendar
         self.tick()
+
+    def migrate_to(self, target: ProcessSet, dry_run: bool = False) -> list[str]:
+        """Move this case onto another version of its process, if nothing completed or started changed.
+        Returns the reasons it cannot move (empty when it moved, or could move on a dry run)."""
+        spec, subs = target.specs[self.process_id]
+        blockers, plan = rt.migration_plan(self.wf, spec, subs)
+        if blockers or dry_run:
+            return blockers
+        self.ps = target
+        with self._clock_context():
+            try:
+                rt.migrate(self.wf, plan, spec, subs)
+            except rt.WorkflowError as exc:
+                raise ProcessDefinitionError(f"迁移时流程运行出错：{exc}") from exc
+        self.wf.script_engine = target.script_engine
+        self._ready = None
+        self._step(lambda completed: None, force_timers=True)
+        return []
 
     def waiting_timers(self) -> list[tuple[str, str, datetime]]:
         return rt.waiting_timers(self.wf)

@@ -18,7 +18,7 @@ from .access import Actor
 from .clock import LOCAL_TZ, now
 from .db import Database, UnitOfWork
 from .deadlines import ClockState, case_summary
-from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
+from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound, ProcessDefinitionError
 from .events import EventBuffer
 from .processes import ProcessSet
 from .runtime import CaseRun, TaskInfo
@@ -26,6 +26,7 @@ from .workcal import CalendarFileError, WorkCalendar, YearData, parse_calendar_f
 
 PAGE_SIZE = 20
 ACTOR_TTL = 30.0
+LATEST_TTL = 2.0
 CALENDAR_TTL = 60.0
 MAX_ID = 2**53
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -47,32 +48,71 @@ class StartedCase:
 class Bangban:
     """The service: a database and the process set new cases start on."""
 
-    def __init__(self, db: Database, current: ProcessSet, current_version_id: int):
+    def __init__(self, db: Database, current: ProcessSet, current_version_id: int, follow_latest: bool = False):
         self.db = db
-        self.current = current
-        self.current_version_id = current_version_id
+        self._current = (current_version_id, current)
         self._versions: dict[int, ProcessSet] = {current_version_id: current}
         self._actors: dict[int, tuple[float, Actor | None]] = {}
         self._schemas: dict[tuple[str, str], dict] = {}
         self._calendar: tuple[float, WorkCalendar, int] | None = None
         self._lock = threading.Lock()
+        self._follow_latest = follow_latest
+        self._checked_latest = monotonic()
 
     # ---- set-up ----------------------------------------------------------------------------------------------
     @classmethod
     def open(cls, db: Database, files: dict[str, bytes], author: str = "system", comment: str = "") -> "Bangban":
-        """Register the process files as a version (once per content hash) and serve them for new cases."""
+        """Serve exactly these process files for new cases (published as a version once per content hash)."""
         ps = process_files.load(files)
         with db.unit_of_work() as uow:
-            row = uow.repo.version_by_hash(ps.hash)
-            at = now()
-            if row is None:
-                stored = {name: data.decode("utf-8") for name, data in files.items()}
-                version_id = uow.repo.insert_version(hash=ps.hash, files=stored, author=author, comment=comment,
-                                                     created_at=at, activated_at=at)
-            else:
-                version_id = row.id
+            version_id = cls._store_version(uow, ps, files, author, comment)
             uow.commit()
         return cls(db, ps, version_id)
+
+    @classmethod
+    def open_latest(cls, db: Database, initial_files: dict[str, bytes]) -> "Bangban":
+        """Serve the latest published version, following new publications (by any process) within seconds.
+        An empty database gets ``initial_files`` (``processes/``) as its first version."""
+        with db.unit_of_work() as uow:
+            row = uow.repo.latest_version()
+            if row is None:
+                ps = process_files.load(initial_files)
+                version_id = cls._store_version(uow, ps, initial_files, "system", "初始版本（processes/ 目录）")
+                uow.commit()
+            else:
+                version_id = row.id
+                ps = process_files.load({n: t.encode("utf-8") for n, t in uow.repo.version_files(row.id).files.items()})
+        return cls(db, ps, version_id, follow_latest=True)
+
+    @staticmethod
+    def _store_version(uow: UnitOfWork, ps: ProcessSet, files: dict[str, bytes], author: str, comment: str) -> int:
+        """Insert a version (or, for content already stored, make it the latest again); returns its id."""
+        at = now()
+        row = uow.repo.version_by_hash(ps.hash)
+        if row is None:
+            stored = {name: data.decode("utf-8") for name, data in files.items()}
+            return uow.repo.insert_version(hash=ps.hash, files=stored, author=author, comment=comment,
+                                           created_at=at, activated_at=at)
+        uow.repo.activate_version(row.id, at)
+        return row.id
+
+    @property
+    def current(self) -> ProcessSet:
+        """The process set new cases start on (the latest published version)."""
+        return self._latest()[1]
+
+    @property
+    def current_version_id(self) -> int:
+        return self._latest()[0]
+
+    def _latest(self) -> tuple[int, ProcessSet]:
+        if self._follow_latest and monotonic() - self._checked_latest > LATEST_TTL:
+            self._checked_latest = monotonic()
+            with self.db.unit_of_work(write=False) as uow:
+                row = uow.repo.latest_version()
+            if row is not None and row.id != self._current[0]:
+                self._current = (row.id, self.version(row.id))
+        return self._current
 
     def version(self, version_id: int) -> ProcessSet:
         ps = self._versions.get(version_id)
@@ -375,8 +415,9 @@ class Bangban:
 
     @staticmethod
     def _row_changed(old, new: dict) -> bool:
-        return (old.assignee, old.department, old.title, old.clock_key) != \
-            (new["assignee"], new["department"], new["title"], new["clock_key"])
+        return (old.assignee, old.department, old.title, old.clock_key, old.name, old.role, old.form, old.stage) != \
+            (new["assignee"], new["department"], new["title"], new["clock_key"], new["name"], new["role"], new["form"],
+             new["stage"])
 
     def inbox(self, actor: Actor) -> list[dict]:
         with self.db.unit_of_work(write=False) as uow:
@@ -393,7 +434,8 @@ class Bangban:
         return out
 
     def notifications(self, actor: Actor, limit: int = 20) -> list[dict]:
-        recipients = [f"user:{actor.username}"] + ([f"dept:{actor.department}"] if actor.department else [])
+        recipients = [f"user:{actor.username}"] + ([f"dept:{actor.department}"] if actor.department else []) \
+            + [f"role:{r}" for r in actor.roles]
         with self.db.unit_of_work(write=False) as uow:
             return [{"text": n.text, "case_no": n.case_no, "created_at": n.created_at}
                     for n in uow.repo.notifications_for(recipients, limit)]
@@ -464,6 +506,13 @@ class Bangban:
 
     def complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
         """Complete a ready task; one transaction: check, validate, run, save, log, project."""
+        try:
+            return self._complete_task(actor, task_id, form_data)
+        except CaseFailed as failed:
+            self.report_process_error(failed.case_no, failed.case_id, failed.error)
+            raise failed.error from None
+
+    def _complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
         access.check_read_only(actor, self.current.manifest["roles"])
         with self.db.unit_of_work() as uow:
             case = uow.repo.case_of_task(task_id, lock=True) if _TASK_ID.fullmatch(str(task_id)) else None
@@ -479,7 +528,10 @@ class Bangban:
             access.check_may_act(actor, _TaskAccess(task, case.unit_id))
             at = now()
             events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
-            submitted = run.complete(task, actor.username, data)
+            try:
+                submitted = run.complete(task, actor.username, data)
+            except ProcessDefinitionError as exc:
+                raise CaseFailed(case.id, case.case_no, exc) from exc
             events.add("task_completed", at, actor, task.role,
                        {"form": data, "form_file": task.form, "title": task.title, "stored": sorted(submitted)},
                        task.id, task.element_id, task.name)
@@ -530,7 +582,8 @@ class Bangban:
                                         for r, text in run.notifications])
 
     def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime,
-              completed_task: str | None = None, existing: list | None = None, actor: Actor | None = None) -> None:
+              completed_task: str | None = None, existing: list | None = None, actor: Actor | None = None,
+              version_id: int | None = None) -> None:
         status = run.status()
         if status in ps.manifest.get("final_outcomes", []):
             run.end_open_tasks()
@@ -549,8 +602,125 @@ class Bangban:
         due_date, warning = case_summary(run.clocks.values())
         uow.repo.update_case(case.id, case.row_version, state=run.dump(), case_vars=run.case_vars, status=status,
                              stage=run.stage(case.stage, ready), lead_user=run.lead(), updated_at=at,
-                             event_seq=events.seq, last_hash=events.last_hash, due_date=due_date, warning=warning)
+                             event_seq=events.seq, last_hash=events.last_hash, due_date=due_date, warning=warning,
+                             **({"version_id": version_id} if version_id is not None else {}))
         uow.repo.append_events(events.rows)
+
+    # ---- process versions (process owners) -------------------------------------------------------------------------
+    def process_versions(self, actor: Actor | None) -> list[dict]:
+        if actor is not None:
+            self.check_permission(actor, "processes")
+        with self.db.unit_of_work(write=False) as uow:
+            rows = uow.repo.versions()
+            counts = uow.repo.count_cases_by_version()
+        latest = rows[0].id if rows else None
+        outcomes = self.current.manifest.get("outcomes", {})
+        return [{"id": r.id, "hash": r.hash, "short": r.hash[:12], "author": r.author, "comment": r.comment,
+                 "created_at": r.created_at, "activated_at": r.activated_at, "latest": r.id == latest,
+                 "cases": {outcomes.get(k, k): v for k, v in counts.get(r.id, {}).items()}} for r in rows]
+
+    def resolve_version(self, ref: str) -> int:
+        """A version by id (``12``) or hash prefix (at least 6 characters)."""
+        ref = str(ref).strip()
+        with self.db.unit_of_work(write=False) as uow:
+            if ref.isascii() and ref.isdigit() and int(ref) < MAX_ID:
+                row = uow.repo.version_files(int(ref))
+                if row is not None:
+                    return row.id
+            if len(ref) >= 6 and ref.isalnum():
+                rows = uow.repo.version_by_prefix(ref.lower())
+                if len(rows) == 1:
+                    return rows[0].id
+        raise NotFound(f"流程版本 {ref} 不存在或不唯一")
+
+    def version_files(self, actor: Actor | None, version_id: int) -> dict[str, str]:
+        if actor is not None:
+            self.check_permission(actor, "processes")
+        with self.db.unit_of_work(write=False) as uow:
+            row = uow.repo.version_files(int(version_id)) if 0 < int(version_id) < MAX_ID else None
+        if row is None:
+            raise NotFound("流程版本不存在")
+        return dict(row.files)
+
+    def diff_versions(self, actor: Actor | None, old_id: int, new_id: int) -> list[dict]:
+        """Element by element: tasks, lanes, flows, forms, timers, catalogue items added, removed or changed."""
+        from .versions import diff_files
+        old = {k: v.encode("utf-8") for k, v in self.version_files(actor, old_id).items()}
+        new = {k: v.encode("utf-8") for k, v in self.version_files(actor, new_id).items()}
+        return diff_files(old, new)
+
+    def publish(self, actor: Actor | None, changed: dict[str, bytes], comment: str, base: dict[str, bytes] | None = None,
+                replace_all: bool = False) -> dict:
+        """Publish a new version: the latest version's files with ``changed`` applied (or exactly ``changed`` when
+        ``replace_all``). Everything is validated first; a set with any problem changes nothing."""
+        author = "命令行"
+        if actor is not None:
+            self.check_permission(actor, "process_publish")
+            author = actor.username
+        comment = (comment or "").strip()
+        if not comment:
+            raise InvalidInput("请填写发布说明")
+        if base is None and not replace_all:
+            base = {k: v.encode("utf-8") for k, v in self.version_files(None, self.current_version_id).items()}
+        files = dict(changed) if replace_all else {**(base or {}), **changed}
+        files = {k: v for k, v in files.items() if v is not None}
+        from .validation import validate_set
+        problems = validate_set(files)
+        if problems:
+            raise InvalidInput(f"流程文件有 {len(problems)} 处问题，未发布", details=[p.to_dict() for p in problems])
+        ps = process_files.load(files)
+        with self.db.unit_of_work() as uow:
+            before = uow.repo.latest_version()
+            version_id = self._store_version(uow, ps, files, author, comment[:500])
+            uow.commit()
+        self._current = (version_id, self.version(version_id))
+        self._checked_latest = monotonic()
+        unchanged = before is not None and before.id == version_id
+        return {"id": version_id, "hash": ps.hash, "short": ps.hash[:12], "unchanged": unchanged}
+
+    def validate(self, actor: Actor | None, changed: dict[str, bytes]) -> list[dict]:
+        """Problems of the latest version with ``changed`` applied (nothing is stored)."""
+        if actor is not None:
+            self.check_permission(actor, "processes")
+        base = {k: v.encode("utf-8") for k, v in self.version_files(None, self.current_version_id).items()}
+        from .validation import validate_set
+        return [p.to_dict() for p in validate_set({**base, **changed})]
+
+    def migrate_cases(self, to_version: int, case_nos: list[str] | None = None, dry_run: bool = False,
+                      actor: Actor | None = None) -> list[dict]:
+        """Move running cases to another version where SpiffWorkflow's diff allows it (nothing completed or started
+        changed); each migration is logged in the case's events. Returns one report per case."""
+        if actor is not None:
+            self.check_permission(actor, "process_publish")
+        target = self.version(to_version)
+        with self.db.unit_of_work(write=False) as uow:
+            cases = uow.repo.active_cases(case_nos)
+        found = {c.case_no for c in cases}
+        report = [{"case_no": no, "ok": False, "reasons": ["办件不存在或已结束"]} for no in (case_nos or []) if no not in found]
+        for c in cases:
+            if c.version_id == to_version:
+                report.append({"case_no": c.case_no, "ok": True, "reasons": [], "note": "已在该版本"})
+                continue
+            with self.db.unit_of_work() as uow:
+                case = uow.repo.case_by_id(c.id, lock=True)
+                ps = self.version(case.version_id)
+                run = self._load_run(uow, case, ps)
+                if case.process_id not in target.specs:
+                    report.append({"case_no": case.case_no, "ok": False, "reasons": [f"新版本中没有流程 {case.process_id}"]})
+                    continue
+                blockers = run.migrate_to(target, dry_run=dry_run)
+                entry = {"case_no": case.case_no, "ok": not blockers, "reasons": blockers,
+                         "from": ps.hash[:12], "to": target.hash[:12]}
+                report.append(entry)
+                if blockers or dry_run:
+                    continue
+                at = now()
+                events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
+                events.add("migrated", at, actor, None, {"from": ps.hash, "to": target.hash, "from_version": case.version_id,
+                                                         "to_version": to_version})
+                self._save(uow, case, target, run, events, at, actor=actor, version_id=to_version)
+                uow.commit()
+        return report
 
     # ---- supervision ---------------------------------------------------------------------------------------------
     def supervision(self, actor: Actor, department: str | None = None) -> dict:
@@ -591,9 +761,21 @@ class Bangban:
             case = uow.repo.next_due_case(at, skip_cases)
             if case is None:
                 return None
-            self._tick(uow, case, at)
+            try:
+                self._tick(uow, case, at)
+            except ProcessDefinitionError as exc:
+                raise CaseFailed(case.id, case.case_no, exc) from exc
             uow.commit()
         return case.id
+
+    def report_process_error(self, case_no: str | None, case_id: int | None, exc: ProcessDefinitionError) -> None:
+        """A diagram's code failed for one case: tell the process owners (in a transaction of its own, since the
+        case's own transaction has been rolled back)."""
+        text = f"办件 {case_no or ''} 的流程运行出错，办件保持原状，请检查流程定义：{exc.message}"[:500]
+        with self.db.unit_of_work() as uow:
+            uow.repo.add_notifications([{"recipient": "role:process_owner", "case_id": case_id, "text": text,
+                                         "created_at": now()}])
+            uow.commit()
 
     def _tick(self, uow: UnitOfWork, case, at: datetime) -> None:
         ps = self.version(case.version_id)
@@ -667,6 +849,13 @@ class Bangban:
 
     def send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None = None) -> dict:
         """Send one of the manifest's messages (申请终止, 决定终止, 申请延期 ...) to a case, with its form."""
+        try:
+            return self._send_message(actor, case_no, key, form_data, task_id)
+        except ProcessDefinitionError as exc:
+            self.report_process_error(case_no, None, exc)
+            raise
+
+    def _send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None) -> dict:
         with self.db.unit_of_work() as uow:
             case, ps, run, msg, task = self._message_context(uow, actor, case_no, key, task_id)
             data = forms.validate(self._schema(uow, ps, msg["form"]), form_data)
@@ -729,6 +918,21 @@ class Bangban:
                 if case.status == "active" else []
         return case_view(self, actor, case, ps, run, inbox, events, documents, names, actions)
 
+    def case_diagram(self, actor: Actor, case_no: str) -> dict:
+        """The BPMN of the case's own version with what is done and what is open, for the diagram viewer."""
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            ps = self.version(case.version_id)
+            run = self._load_run(uow, case, ps)
+            inbox = uow.repo.inbox_for_case(case.id)
+        bpmn = next((name for name, data in ps.files.items()
+                     if name.endswith(".bpmn") and f'id="{case.process_id}"'.encode() in data), None)
+        return {"case_no": case.case_no, "process_id": case.process_id, "version": ps.hash[:12], "file": bpmn,
+                "xml": ps.files[bpmn].decode("utf-8") if bpmn else None,
+                "completed": sorted(set(run.completed_elements())),
+                "current": sorted({r.element_id for r in inbox}),
+                "tasks": [{"element": r.element_id, "name": r.name, "title": r.title} for r in inbox]}
+
     def get_document(self, actor: Actor, case_no: str, doc_id: int) -> dict:
         with self.db.unit_of_work(write=False) as uow:
             case = self._visible_case(uow, actor, case_no)
@@ -747,6 +951,14 @@ class Bangban:
         from .views import display_fields
         return {"case": self._case_header(case, ps), "schema": schema,
                 "fields": display_fields(ps, schema, first.payload.get("form", {})), "submitted_at": first.at}
+
+
+class CaseFailed(Exception):
+    """Running one case failed because of its process definition (the case is left as it was)."""
+
+    def __init__(self, case_id: int, case_no: str, error: ProcessDefinitionError):
+        super().__init__(error.message)
+        self.case_id, self.case_no, self.error = case_id, case_no, error
 
 
 class _TaskAccess:

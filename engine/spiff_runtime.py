@@ -316,3 +316,44 @@ def all_values(wf: BpmnWorkflow, name: str) -> list:
 def _completed(wf: BpmnWorkflow):
     """Completed tasks of the case and all its subprocesses (a state filter would not descend into them)."""
     return (t for t in wf.get_tasks() if t.state == TaskState.COMPLETED)
+
+
+# ---- migration of running cases to another version ----------------------------------------------------------------
+def migration_plan(wf: BpmnWorkflow, new_spec, new_subprocess_specs: dict):
+    """Compare a running workflow with a new spec (SpiffWorkflow's workflow diff).
+
+    Returns ``(blockers, plan)``: ``blockers`` lists, in Chinese, every completed or started task whose spec was
+    removed or changed (such a case cannot move); ``plan`` is what :func:`migrate` needs."""
+    from SpiffWorkflow.bpmn.util.diff import diff_workflow
+
+    top_diff, sp_diffs = diff_workflow(_registry, wf, new_spec, new_subprocess_specs)
+    blockers = []
+    moving = (TaskState.COMPLETED, TaskState.STARTED)
+    for diff in [top_diff, *sp_diffs.values()]:
+        if diff is None:
+            continue
+        for task in diff.removed:
+            if task.state in moving:
+                blockers.append(f"已办理的「{task.task_spec.bpmn_name or task.task_spec.name}」在新版本中已删除")
+        for task in diff.changed:
+            if task.state in moving and task.task_spec.bpmn_id:
+                blockers.append(f"已办理的「{task.task_spec.bpmn_name or task.task_spec.bpmn_id}」在新版本中有修改")
+    for sp_id, diff in sp_diffs.items():
+        sp = wf.subprocesses.get(sp_id)
+        if diff is None and sp is not None and not sp.completed:
+            blockers.append(f"进行中的子流程「{sp.spec.name}」在新版本中已删除")
+    return sorted(set(blockers)), (top_diff, sp_diffs)
+
+
+def migrate(wf: BpmnWorkflow, plan, new_spec, new_subprocess_specs: dict) -> None:
+    """Move the workflow onto the new spec; its READY and WAITING tasks are predicted again."""
+    from SpiffWorkflow.bpmn.util.diff import migrate_workflow
+
+    top_diff, sp_diffs = plan
+    for sp_id, diff in sp_diffs.items():
+        sp = wf.subprocesses.get(sp_id)
+        if sp is not None and diff is not None:
+            migrate_workflow(diff, sp, new_subprocess_specs[sp.spec.name])
+    migrate_workflow(top_diff, wf, new_spec)
+    wf.subprocess_specs = new_subprocess_specs
+    wf.do_engine_steps()

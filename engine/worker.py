@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from .services import CaseFailed
+
 log = logging.getLogger("bangban.worker")
 
 
@@ -22,7 +24,13 @@ def run_once(service, max_cases: int = 1000) -> int:
     stuck: set[int] = set()
     ticked = 0
     while ticked < max_cases:
-        case_id = service.tick_next(stuck)
+        try:
+            case_id = service.tick_next(stuck)
+        except CaseFailed as failed:  # one case's diagram code failed: report it, leave the case, go on
+            log.error("case %s failed: %s", failed.case_no, failed.error.message)
+            service.report_process_error(failed.case_no, failed.case_id, failed.error)
+            stuck.add(failed.case_id)
+            continue
         if case_id is None:
             break
         if case_id in seen:

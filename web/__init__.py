@@ -15,6 +15,7 @@ from engine.db import Database
 from engine.services import Bangban
 
 MAX_REQUEST_BYTES = 256 * 1024
+MAX_PROCESS_UPLOAD_BYTES = 4 * 1024 * 1024   # a whole process set sent by the modeler
 
 
 def _secret_key() -> str:
@@ -61,9 +62,15 @@ def create_app(test_config: dict | None = None) -> Flask:
     service = app.config.get("BANGBAN_SERVICE")
     if service is None:
         settings = Settings.from_env()
-        service = Bangban.open(Database(app.config.get("DATABASE_URL") or settings.database_url),
-                               processes.read_dir(Path(app.config.get("PROCESS_DIR") or settings.process_dir)))
+        service = Bangban.open_latest(Database(app.config.get("DATABASE_URL") or settings.database_url),
+                                      processes.read_dir(Path(app.config.get("PROCESS_DIR") or settings.process_dir)))
     app.extensions["bangban"] = service
+
+    @app.before_request
+    def larger_limit_for_process_files():
+        from flask import request
+        if request.path.startswith(("/api/processes/", "/processes/")):
+            request.max_content_length = MAX_PROCESS_UPLOAD_BYTES
 
     from . import api, auth, errors, filters, views
     auth.init_app(app)

@@ -171,6 +171,62 @@ def _date(raw: str):
         raise InvalidInput("日期应为 YYYY-MM-DD 格式") from None
 
 
+def _files_body() -> tuple[dict[str, bytes], str]:
+    body = _body()
+    files = body.get("files")
+    if not isinstance(files, dict) or not files:
+        raise InvalidInput("files 应为 {文件名: 内容} 对象")
+    out = {}
+    for name, text in files.items():
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise InvalidInput("files 的文件名和内容都应为文本")
+        if not (name.endswith(".bpmn") or name.endswith(".json")) or ".." in name or name.startswith("/"):
+            raise InvalidInput(f"不允许的文件名：{name[:100]}")
+        out[name] = text.encode("utf-8")
+    return out, str(body.get("comment") or "")
+
+
+@bp.get("/cases/<case_no>/diagram")
+@login_required
+def case_diagram(case_no: str):
+    return jsonify(service().case_diagram(g.actor, case_no))
+
+
+@bp.get("/processes/versions")
+@login_required
+def process_versions():
+    return jsonify({"versions": service().process_versions(g.actor)})
+
+
+@bp.get("/processes/versions/<int:version_id>/files")
+@login_required
+def process_files(version_id: int):
+    return jsonify({"files": service().version_files(g.actor, version_id)})
+
+
+@bp.get("/processes/versions/<int:old>/diff/<int:new>")
+@login_required
+def process_diff(old: int, new: int):
+    return jsonify({"changes": service().diff_versions(g.actor, old, new)})
+
+
+@bp.post("/processes/validate")
+@login_required
+def process_validate():
+    service().check_permission(g.actor, "processes")
+    files, _ = _files_body()
+    problems = service().validate(g.actor, files)
+    return jsonify({"ok": not problems, "problems": problems})
+
+
+@bp.post("/processes/publish")
+@login_required
+def process_publish():
+    service().check_permission(g.actor, "process_publish")
+    files, comment = _files_body()
+    return jsonify(service().publish(g.actor, files, comment)), 201
+
+
 @bp.get("/openapi.json")
 def openapi():
     return current_app.send_static_file("openapi.json")
