@@ -4,10 +4,14 @@ Engine code calls :func:`now` and never ``datetime.now`` directly, so tests and 
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+_REPLAYING: ContextVar[datetime | None] = ContextVar("bangban_replay_time", default=None)
 
 
 class Clock:
@@ -18,7 +22,21 @@ class Clock:
         self._offset = timedelta(0)
 
     def now(self) -> datetime:
+        replaying = _REPLAYING.get()
+        if replaying is not None:
+            return replaying
         return self._fixed if self._fixed is not None else datetime.now(UTC) + self._offset
+
+    @contextmanager
+    def at(self, when: datetime) -> Iterator[None]:
+        """Within this block (this thread/context only) it is ``when``: replaying a recorded history."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        token = _REPLAYING.set(when.astimezone(UTC))
+        try:
+            yield
+        finally:
+            _REPLAYING.reset(token)
 
     def set(self, when: datetime) -> None:
         if when.tzinfo is None:

@@ -25,24 +25,52 @@ def event_hash(prev_hash: str, case_no: str, seq: int, type_: str, at: datetime,
 
 
 class EventBuffer:
-    """Collects a use case's events and chains them onto the case's last hash."""
+    """Collects a use case's events and chains them onto the case's last hash.
+
+    Hashes are computed when the buffer is read (``last_hash``, ``sealed``), so a use case may still add to the
+    payload of its main event (e.g. the tasks ready after it) before the events are stored."""
 
     def __init__(self, case_no: str, case_id: int | None, last_seq: int, last_hash: str):
-        self.case_no, self.case_id, self.seq, self.last_hash = case_no, case_id, last_seq, last_hash
-        self.rows: list[dict] = []
+        self.case_no, self.case_id = case_no, case_id
+        self.base_seq, self.base_hash = last_seq, last_hash
+        self._rows: list[dict] = []
+
+    @property
+    def seq(self) -> int:
+        return self.base_seq + len(self._rows)
 
     def add(self, type_: str, at: datetime, actor, role: str | None, payload: dict, task_id: str | None = None,
-            element_id: str | None = None, task_name: str | None = None) -> None:
-        self.seq += 1
-        actor_id = actor.id if actor else None
-        actor_name = actor.username if actor else None
-        h = event_hash(self.last_hash, self.case_no, self.seq, type_, at, actor_name, role, task_id, element_id, payload)
-        self.rows.append({"case_id": self.case_id, "seq": self.seq, "type": type_, "at": at, "actor_id": actor_id,
-                          "actor_name": actor_name, "role": role, "task_id": task_id, "element_id": element_id,
-                          "task_name": task_name, "payload": payload, "prev_hash": self.last_hash, "hash": h})
-        self.last_hash = h
+            element_id: str | None = None, task_name: str | None = None) -> dict:
+        row = {"case_id": self.case_id, "seq": self.seq + 1, "type": type_, "at": at,
+               "actor_id": actor.id if actor else None, "actor_name": actor.username if actor else None, "role": role,
+               "task_id": task_id, "element_id": element_id, "task_name": task_name, "payload": payload}
+        self._rows.append(row)
+        return row
+
+    @property
+    def main(self) -> dict | None:
+        """The use case's own event (the first it added)."""
+        return self._rows[0] if self._rows else None
+
+    def sealed(self) -> list[dict]:
+        prev = self.base_hash
+        for r in self._rows:
+            r["prev_hash"] = prev
+            r["hash"] = event_hash(prev, self.case_no, r["seq"], r["type"], r["at"], r["actor_name"], r["role"],
+                                   r["task_id"], r["element_id"], r["payload"])
+            prev = r["hash"]
+        return self._rows
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.sealed()
+
+    @property
+    def last_hash(self) -> str:
+        rows = self.sealed()
+        return rows[-1]["hash"] if rows else self.base_hash
 
     def bind(self, case_id: int) -> None:
         self.case_id = case_id
-        for r in self.rows:
+        for r in self._rows:
             r["case_id"] = case_id
