@@ -22,6 +22,7 @@ EVENT_LABELS = {
     "clock_extended": "延期（已批准）",
     "clock_stopped": "时限结束",
     "timer_fired": "时限预警",
+    "migrated": "迁移到新流程版本",
     "message": "消息",
 }
 
@@ -139,6 +140,8 @@ def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str
                 summary += f"，原因：{p.get('reason')}"
             elif e.type == "clock_extended":
                 summary += f"，延长{p.get('days')}个工作日，理由：{p.get('reason')}"
+        elif e.type == "migrated":
+            summary = f"{str(e.payload.get('from', ''))[:12]} → {str(e.payload.get('to', ''))[:12]}"
         elif e.type == "timer_fired":
             summary = e.payload.get("timer", "") + (f"：{e.payload['title']}" if e.payload.get("title") else "")
         task_name = e.task_name or ""
