@@ -57,7 +57,7 @@ def parse_xml(data: bytes, filename: str) -> Any:
     if _DTD_PATTERN.search(data):
         raise ProcessDefinitionError(f"{filename}：不允许包含 DOCTYPE 或实体声明（可能是 XXE 攻击），未做任何解析")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
-                             huge_tree=False, remove_comments=False)
+                             huge_tree=False, remove_comments=False, encoding="utf-8")  # never another declared encoding
     try:
         tree = etree.ElementTree(etree.fromstring(data, parser))
     except etree.XMLSyntaxError as exc:

@@ -85,6 +85,7 @@ class CaseRun:
         self.notifications: list[tuple[str, str]] = []     # (recipient, text)
         self._ready: list[TaskInfo] | None = None
         self.acting_user: str | None = None
+        self.last_changes: dict[str, list] = {}   # field: [old, new] of the task just completed
         self.loaded_clock_keys: set[str] = set(self.clocks)
         self.loaded_timers: list = []
 
@@ -212,6 +213,7 @@ class CaseRun:
         for name in self.ps.case_var_fields:
             if name in form_data and form_data[name] is not None:
                 self.case_vars[name] = form_data[name]
+        self.last_changes = {k: [task.data.get(k), v] for k, v in submitted.items() if task.data.get(k) != v}
         self._step(lambda completed: rt.complete_task(self.wf, spiff_task, submitted, completed),
                    user_task=rt.CompletedTask(task.id, task.element_id, task.name, task.properties,
                                               dict(task.data, **submitted), False))

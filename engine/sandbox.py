@@ -64,6 +64,11 @@ def _size(value) -> int:
 
 
 def _binop(op: str, a, b):
+    if op == "Add":
+        if isinstance(a, (str, bytes, list, tuple)) and isinstance(b, (str, bytes, list, tuple)) \
+                and _size(a) + _size(b) > MAX_ITEMS:
+            raise SandboxViolation("加法生成的序列过大")
+        return a + b
     if op == "Mult":
         for seq, n in ((a, b), (b, a)):
             if isinstance(n, int) and isinstance(seq, (str, bytes, list, tuple)) and _size(seq) * max(n, 0) > MAX_ITEMS:
@@ -99,7 +104,7 @@ class _Transformer(RestrictingNodeTransformer):
     def visit_BinOp(self, node):
         node = self.node_contents_visit(node)
         op = type(node.op).__name__
-        if op in ("Mult", "Pow", "LShift"):
+        if op in ("Add", "Mult", "Pow", "LShift"):
             call = ast.Call(func=ast.Name(id="_binop_", ctx=ast.Load()), args=[ast.Constant(op), node.left, node.right],
                             keywords=[])
             return ast.fix_missing_locations(ast.copy_location(call, node))
@@ -134,8 +139,25 @@ def check(source: str, mode: str) -> list[str]:
     return []
 
 
+_MISSING = object()
+DENIED_ATTRIBUTES = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "format", "format_map", "mro"})
+
+
+def _guarded_getattr(obj, name, default=_MISSING):
+    """Attribute reads: RestrictedPython's guard, no padding/formatting methods that build huge strings, and a
+    missing attribute is an error (not a silent None)."""
+    if name in DENIED_ATTRIBUTES:
+        raise SandboxViolation(f"不允许使用 {name}")
+    value = safer_getattr(obj, name, _MISSING)
+    if value is _MISSING:
+        if default is not _MISSING:
+            return default
+        raise AttributeError(f"{type(obj).__name__} 没有属性 {name}")
+    return value
+
+
 def _globals(extra: dict) -> dict:
-    g = {"__builtins__": ALLOWED_BUILTINS, "_getattr_": safer_getattr, "_getitem_": lambda o, k: o[k],
+    g = {"__builtins__": ALLOWED_BUILTINS, "_getattr_": _guarded_getattr, "_getitem_": lambda o, k: o[k],
          "_getiter_": iter, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
          "_unpack_sequence_": guarded_unpack_sequence, "_write_": lambda o: o, "_binop_": _binop,
          "_inplacevar_": _inplacevar}
@@ -144,7 +166,7 @@ def _globals(extra: dict) -> dict:
 
 
 def _inplacevar(op: str, a, b):
-    ops = {"+=": lambda: a + b, "-=": lambda: a - b, "/=": lambda: a / b, "//=": lambda: a // b, "%=": lambda: a % b,
+    ops = {"+=": lambda: _binop("Add", a, b), "-=": lambda: a - b, "/=": lambda: a / b, "//=": lambda: a // b, "%=": lambda: a % b,
            "|=": lambda: a | b, "&=": lambda: a & b, "^=": lambda: a ^ b, ">>=": lambda: a >> b}
     if op not in ops:
         raise SandboxViolation(f"不支持的运算 {op}")

@@ -4,6 +4,7 @@ The web layer calls these and nothing else of the engine (besides errors and the
 """
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from werkzeug.security import check_password_hash
 from . import access, forms
 from . import processes as process_files
 from .access import Actor
-from .clock import LOCAL_TZ, now
+from .clock import LOCAL_TZ, clock, now
 from .db import Database, UnitOfWork
 from .deadlines import ClockState, case_summary
 from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound, ProcessDefinitionError
@@ -244,9 +245,10 @@ class Bangban:
         with self.db.unit_of_work(write=False) as uow:
             case_ids = uow.repo.case_ids_with_clocks_from(since)
         for case_id in case_ids:
-            with self.db.unit_of_work() as uow:
+            at = now()
+            with clock.at(at), self.db.unit_of_work() as uow:
                 case = uow.repo.case_by_id(case_id, lock=True)
-                self._tick(uow, case, now())
+                self._tick(uow, case, at)
                 uow.commit()
         return {"recomputed_cases": len(case_ids)}
 
@@ -348,13 +350,13 @@ class Bangban:
             raise InvalidInput("请选择申请单位")
         if not 0 < int(unit_id) < MAX_ID:
             raise InvalidInput("申请单位不存在")
-        with self.db.unit_of_work() as uow:
+        at = now()
+        with clock.at(at), self.db.unit_of_work() as uow:   # one instant for the whole step (replay repeats it)
             unit = uow.repo.unit(int(unit_id))
             if unit is None:
                 raise InvalidInput("申请单位不存在")
             data = forms.validate(self._schema(uow, ps, proc["start_form"]), form_data)
             run = CaseRun.start(ps, process_id, data, self.calendar(uow) if ps.uses_clocks else None)
-            at = now()
             local = at.astimezone(LOCAL_TZ)
             case_no = self._issue_number(uow, ps, "case", local)
             ready = run.ready_tasks()
@@ -362,6 +364,7 @@ class Bangban:
             events = EventBuffer(case_no, None, 0, "")
             events.add("case_started", at, actor, self._acting_role(actor, proc.get("start_roles", [])),
                        {"process": process_id, "version": ps.hash, "unit_id": unit.id, "form": data})
+            _note_ready(events, ready)
             status = run.status()
             case_id = uow.repo.insert_case(
                 case_no=case_no, version_id=self._version_id(uow, ps), process_id=process_id, title=title,
@@ -371,7 +374,9 @@ class Bangban:
             events.bind(case_id)
             self._project(uow, case_id, unit.id, ready, [], at, new_case=True)
             self._persist_clocks(uow, case_id, run, events, actor, at, [])
-            uow.repo.update_case(case_id, 1, event_seq=events.seq, last_hash=events.last_hash) if events.seq > 1 else None
+            if events.seq > 1:
+                _note_ready(events, ready)
+                uow.repo.update_case(case_id, 1, event_seq=events.seq, last_hash=events.last_hash)
             uow.repo.append_events(events.rows)
             uow.commit()
         return StartedCase(case_no, status, [self._task_dict(t) for t in ready])
@@ -513,6 +518,10 @@ class Bangban:
             raise failed.error from None
 
     def _complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
+        with clock.at(now()):   # one instant for the whole step (replay repeats it)
+            return self._complete_task_now(actor, task_id, form_data)
+
+    def _complete_task_now(self, actor: Actor, task_id: str, form_data: dict) -> dict:
         access.check_read_only(actor, self.current.manifest["roles"])
         with self.db.unit_of_work() as uow:
             case = uow.repo.case_of_task(task_id, lock=True) if _TASK_ID.fullmatch(str(task_id)) else None
@@ -533,7 +542,8 @@ class Bangban:
             except ProcessDefinitionError as exc:
                 raise CaseFailed(case.id, case.case_no, exc) from exc
             events.add("task_completed", at, actor, task.role,
-                       {"form": data, "form_file": task.form, "title": task.title, "stored": sorted(submitted)},
+                       {"form": data, "form_file": task.form, "title": task.title, "stored": sorted(submitted),
+                        "changes": _jsonable(run.last_changes)},
                        task.id, task.element_id, task.name)
             doc_kind = task.properties.get("document")
             document = None
@@ -599,6 +609,7 @@ class Bangban:
             events.add("status_changed", at, None, None, {"from": case.status, "to": status})
         self._project(uow, case.id, case.unit_id, ready, existing, at)
         self._persist_clocks(uow, case.id, run, events, actor, at, run.loaded_timers)
+        _note_ready(events, ready)
         due_date, warning = case_summary(run.clocks.values())
         uow.repo.update_case(case.id, case.row_version, state=run.dump(), case_vars=run.case_vars, status=status,
                              stage=run.stage(case.stage, ready), lead_user=run.lead(), updated_at=at,
@@ -701,7 +712,7 @@ class Bangban:
             if c.version_id == to_version:
                 report.append({"case_no": c.case_no, "ok": True, "reasons": [], "note": "已在该版本"})
                 continue
-            with self.db.unit_of_work() as uow:
+            with clock.at(now()), self.db.unit_of_work() as uow:
                 case = uow.repo.case_by_id(c.id, lock=True)
                 ps = self.version(case.version_id)
                 run = self._load_run(uow, case, ps)
@@ -756,8 +767,8 @@ class Bangban:
     def tick_next(self, skip_cases: set[int] = frozenset()) -> int | None:
         """Fire the due timers (and refresh the clock levels) of one case, in one transaction with the case row
         locked. Returns the case id, or None when nothing is due."""
-        with self.db.unit_of_work() as uow:
-            at = now()
+        at = now()
+        with clock.at(at), self.db.unit_of_work() as uow:
             case = uow.repo.next_due_case(at, skip_cases)
             if case is None:
                 return None
@@ -856,7 +867,7 @@ class Bangban:
             raise
 
     def _send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None) -> dict:
-        with self.db.unit_of_work() as uow:
+        with clock.at(now()), self.db.unit_of_work() as uow:
             case, ps, run, msg, task = self._message_context(uow, actor, case_no, key, task_id)
             data = forms.validate(self._schema(uow, ps, msg["form"]), form_data)
             at = now()
@@ -868,7 +879,7 @@ class Bangban:
             events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
             run.send(msg["name"], payload)
             events.add(msg.get("event_type", "message"), at, actor, role,
-                       {"message": msg["name"], "form": data, "title": payload.get("title")},
+                       {"message": msg["name"], "form": data, "title": payload.get("title"), "payload": payload},
                        task.id if task else None, task.element_id if task else None, task.name if task else None)
             self._save(uow, case, ps, run, events, at, actor=actor)
             uow.commit()
@@ -951,6 +962,17 @@ class Bangban:
         from .views import display_fields
         return {"case": self._case_header(case, ps), "schema": schema,
                 "fields": display_fields(ps, schema, first.payload.get("form", {})), "submitted_at": first.at}
+
+
+def _note_ready(events: EventBuffer, ready: list[TaskInfo]) -> None:
+    """Record on the step's last event which tasks were open after it: replay checks every step against it."""
+    rows = events.sealed()
+    if rows:
+        rows[-1]["payload"] = dict(rows[-1]["payload"], ready_after=sorted([t.element_id, t.title or ""] for t in ready))
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
 
 
 class CaseFailed(Exception):

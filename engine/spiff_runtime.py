@@ -65,11 +65,13 @@ def build_specs(trees: dict[str, Any], process_ids: Iterable[str]) -> dict[str, 
         out = {}
         for pid in process_ids:
             spec = parser.get_spec(pid)
+            _connect_event_subprocesses(spec)
             out[pid] = (spec, parser.get_subprocess_specs(pid))
         return out
     except ValidationException as exc:
-        raise BpmnBuildError(str(getattr(exc, "message", exc)), getattr(exc, "file_name", None),
-                             getattr(exc, "line_number", None) or None, getattr(exc, "id", None)) from exc
+        element = getattr(exc, "id", None)
+        line = getattr(exc, "line_number", None) or _line_of(trees, getattr(exc, "file_name", None), element)
+        raise BpmnBuildError(str(getattr(exc, "message", exc)), getattr(exc, "file_name", None), line, element) from exc
     except (SpiffWorkflowException, KeyError, AttributeError, ValueError, TypeError, etree.LxmlError) as exc:
         raise BpmnBuildError(f"{type(exc).__name__}: {exc}") from exc
 
@@ -83,6 +85,30 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
     def execute(self, script, context, external_context=None):
         sandbox.execute(script, context, {**self.globals, **(external_context or {})})
         return True
+
+
+def _line_of(trees: dict, filename: str | None, element_id: str | None) -> int | None:
+    """SpiffWorkflow looks for ``line_number`` where lxml says ``sourceline``: find the element's line ourselves."""
+    if not element_id:
+        return None
+    for name, tree in trees.items():
+        if filename and name != filename:
+            continue
+        for el in tree.iter():
+            if isinstance(el.tag, str) and el.get("id") == element_id:
+                return el.sourceline
+    return None
+
+
+def _connect_event_subprocesses(spec) -> None:
+    """SpiffWorkflow 3.2.0 connects a message-triggered event subprocess to the process's start the first time it
+    is triggered — changing the shared spec for every case created after that. Do it once, when the spec is built,
+    so every case of a version has the same shape (and replay and migration see the same spec)."""
+    for name in spec.start.trigger_specs:
+        task_spec = spec.task_specs.get(name)
+        if task_spec is not None and spec.start not in task_spec.inputs:
+            spec.start.connect(task_spec)
+            task_spec.connect(spec.end)
 
 
 def make_script_engine(helpers: dict[str, Callable]) -> PythonScriptEngine:

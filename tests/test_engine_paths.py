@@ -111,7 +111,7 @@ def test_ordinary_application_runs_to_completion(svc):
     assert types[0] == "case_started" and types[-1] == "status_changed"
     assert types.count("task_completed") == 13  # review, commission, dispatch, 3 items, collect, deliver, receipt, 4 ratings
     assert types.count("document_issued") == 6
-    assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "completed"}
+    assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "completed", "ready_after": []}
     h.assert_event_chain(svc, case_no)
     page = h.view(svc, case_no)
     assert page["case"]["status_name"] == "已办结"
@@ -209,7 +209,7 @@ def test_refused_application_ends_the_case(svc):
     assert h.event_types(svc, case_no) == ["case_started", "task_completed", "status_changed"]
     completed = h.events(svc, case_no)[1]
     assert completed.payload["form"]["refusal_explanation"] == "项目不属于帮办代办服务范围，已当面解释"
-    assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "refused"}
+    assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "refused", "ready_after": []}
     page = h.view(svc, case_no, "huarui")
     assert page["case"]["status_name"] == "不予受理"
     assert page["actions"] == [] and page["open_tasks"] == []
@@ -345,7 +345,7 @@ def test_agent_terminates_during_acceptance(svc):
     assert h.inbox_names(svc, "agent1") == [] and h.inbox_names(svc, "huarui") == []
     assert h.documents(svc, case_no) == [("终止单", h.doc_number("武帮代终", 1), None)]
     assert h.event_types(svc, case_no)[-3:] == ["task_completed", "document_issued", "status_changed"]
-    assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "terminated"}
+    assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "terminated", "ready_after": []}
     page = h.view(svc, case_no, "huarui")
     assert page["case"]["status_name"] == "已终止" and page["actions"] == []
     with pytest.raises(Conflict):
@@ -404,7 +404,7 @@ def test_applicant_requests_termination_and_agent_agrees(svc):
     assert (row.status, row.stage) == ("terminated", "限时办结")
     assert h.open_tasks(svc, case_no) == []
     assert [k for k, _, _ in h.documents(svc, case_no)] == ["委托书", "终止单"]
-    assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "terminated"}
+    assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "terminated", "ready_after": []}
     h.assert_event_chain(svc, case_no)
     h.assert_round_trip(svc, case_no)
     h.assert_same_state(rebuilt.dump(), stored)

@@ -61,7 +61,7 @@ def test_migration_dry_run_and_real_run(svc, process_files):
     before = {no: h.snapshot(svc, no) for no in (waiting, done)}
 
     report = {r["case_no"]: r for r in svc.migrate_cases(target, dry_run=True)}
-    assert report[waiting]["ok"] and not report[waiting]["reasons"]
+    assert report[waiting]["ok"] and not report[waiting]["reasons"], report
     assert not report[done]["ok"] and "受理" in report[done]["reasons"][0]
     assert {no: h.snapshot(svc, no) for no in (waiting, done)} == before      # a dry run changes nothing
 
