@@ -166,8 +166,8 @@ def _globals(extra: dict) -> dict:
 
 
 def _inplacevar(op: str, a, b):
-    ops = {"+=": lambda: _binop("Add", a, b), "-=": lambda: a - b, "/=": lambda: a / b, "//=": lambda: a // b, "%=": lambda: a % b,
-           "|=": lambda: a | b, "&=": lambda: a & b, "^=": lambda: a ^ b, ">>=": lambda: a >> b}
+    ops = {"+=": lambda: _binop("Add", a, b), "-=": lambda: a - b, "/=": lambda: a / b, "//=": lambda: a // b,
+           "%=": lambda: a % b, "|=": lambda: a | b, "&=": lambda: a & b, "^=": lambda: a ^ b, ">>=": lambda: a >> b}
     if op not in ops:
         raise SandboxViolation(f"不支持的运算 {op}")
     return ops[op]()
