@@ -291,6 +291,12 @@ class Repository:
         """The type of the last event about a task (``task_completed``, ``task_ended`` ...), if any."""
         return self.conn.execute(_LAST_TASK_EVENT, {"task_id": task_id}).scalar()
 
+    def all_case_numbers(self) -> list:
+        return self.conn.execute(select(C.c.case_no).order_by(C.c.id)).all()
+
+    def documents_full(self, case_id: int) -> list:
+        return self.conn.execute(select(D).where(D.c.case_id == case_id).order_by(D.c.id)).all()
+
     def first_event(self, case_id: int):
         return self.conn.execute(select(E).where(and_(E.c.case_id == case_id, E.c.seq == 1))).first()
 

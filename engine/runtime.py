@@ -270,6 +270,8 @@ class CaseRun:
                         break
             except rt.WorkflowError as exc:
                 raise ProcessDefinitionError(f"流程运行出错（已通知流程管理员，办件保持原状）：{exc}") from exc
+        if self.status() in self.ps.manifest.get("final_outcomes", []):
+            self.end_open_tasks()
         self._ready = None
 
     def _handle_completed(self, completed: list[rt.CompletedTask]) -> bool:

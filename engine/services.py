@@ -595,8 +595,6 @@ class Bangban:
               completed_task: str | None = None, existing: list | None = None, actor: Actor | None = None,
               version_id: int | None = None) -> None:
         status = run.status()
-        if status in ps.manifest.get("final_outcomes", []):
-            run.end_open_tasks()
         ready = run.ready_tasks()
         if existing is None:
             existing = uow.repo.inbox_for_case(case.id)
@@ -732,6 +730,110 @@ class Bangban:
                 self._save(uow, case, target, run, events, at, actor=actor, version_id=to_version)
                 uow.commit()
         return report
+
+    # ---- audit ---------------------------------------------------------------------------------------------------
+    def _version_by_hash(self, uow: UnitOfWork):
+        cache: dict[str, ProcessSet] = {}
+
+        def get(version_hash: str) -> ProcessSet:
+            if version_hash not in cache:
+                row = uow.repo.version_by_hash(version_hash)
+                if row is None:
+                    raise NotFound(f"流程版本 {version_hash[:12]} 不存在")
+                cache[version_hash] = self.version(row.id)
+            return cache[version_hash]
+        return get
+
+    def audit_case(self, case_no: str, actor: Actor | None = None) -> dict:
+        """Check a case's hash chain and replay it from its events; ``ok`` with the first divergence if not."""
+        from . import audit
+        if actor is not None:
+            self.check_permission(actor, "audit")
+        with self.db.unit_of_work(write=False) as uow:
+            case = uow.repo.case_by_no(str(case_no)[:32]) if str(case_no).isprintable() else None
+            if case is None:
+                raise NotFound("办件不存在")
+            events = uow.repo.events_for_case(case.id)
+            clocks = uow.repo.clocks_for_case(case.id)
+            calendar = self.calendar(uow)
+            version_of = self._version_by_hash(uow)
+            chain = audit.check_chain(case.case_no, events)
+            divergence = chain
+            if chain is None:
+                ps = self.version(case.version_id)
+                stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
+                replayed, divergence = audit.replay(events, version_of, calendar)
+                if divergence is None and replayed is not None:
+                    divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+                if divergence is None and events and case.last_hash != events[-1].hash:
+                    divergence = audit.Divergence(events[-1].seq, events[-1].type, "办件记录的最后哈希与事件链不符（事件被删除）")
+        return {"case_no": case.case_no, "ok": divergence is None, "events": len(events),
+                "divergence": divergence.to_dict() if divergence else None, "text": str(divergence) if divergence else "完整"}
+
+    def audit_case_numbers(self) -> list[str]:
+        with self.db.unit_of_work(write=False) as uow:
+            return [r.case_no for r in uow.repo.all_case_numbers()]
+
+    def audit_steps(self, actor: Actor, case_no: str) -> dict:
+        """The case replayed event by event: for each step, where the case was (completed and open elements)."""
+        from . import audit
+        self.check_permission(actor, "audit")
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            events = uow.repo.events_for_case(case.id)
+            calendar = self.calendar(uow)
+            steps: dict[int, dict] = {}
+
+            def record(seq: int, run) -> None:
+                steps[seq] = {"completed": sorted(set(run.completed_elements())),
+                              "current": sorted({t.element_id for t in run.ready_tasks()}),
+                              "open": [{"element": t.element_id, "name": t.name, "title": t.title} for t in run.ready_tasks()],
+                              "status": run.status()}
+            _, divergence = audit.replay(events, self._version_by_hash(uow), calendar, on_step=record)
+        ps = self.version(case.version_id)
+        from .views import timeline
+        names = {}
+        with self.db.unit_of_work(write=False) as uow:
+            names = uow.repo.display_names([e.actor_name for e in events])
+        lines = timeline(ps, events, names, {c: r["name"] for c, r in ps.manifest["roles"].items()})
+        out = []
+        for line, e in zip(lines, events, strict=True):
+            state = steps.get(e.seq) or (out[-1]["state"] if out else {"completed": [], "current": [], "open": []})
+            out.append({"seq": e.seq, "event": line, "changes": e.payload.get("changes") or {}, "state": state,
+                        "version": e.payload.get("version") or e.payload.get("to")})
+        return {"case": self._case_header(case, ps), "steps": out,
+                "divergence": divergence.to_dict() if divergence else None}
+
+    def export_dossier(self, actor: Actor | None, case_no: str) -> dict:
+        """One file with everything needed to check the case elsewhere: events, data, documents, process versions."""
+        if actor is not None:
+            self.check_permission(actor, "audit")
+        with self.db.unit_of_work(write=False) as uow:
+            case = uow.repo.case_by_no(str(case_no)[:32]) if str(case_no).isprintable() else None
+            if case is None:
+                raise NotFound("办件不存在")
+            events = uow.repo.events_for_case(case.id)
+            documents = [dict(r._mapping) for r in uow.repo.documents_full(case.id)]
+            clocks = [dict(r._mapping) for r in uow.repo.clocks_for_case(case.id)]
+            hashes = {e.payload.get("version") for e in events if e.type == "case_started"} | \
+                     {e.payload.get("to") for e in events if e.type == "migrated"} | {self.version(case.version_id).hash}
+            versions = {}
+            for h in sorted(x for x in hashes if x):
+                row = uow.repo.version_by_hash(h)
+                versions[h] = dict(uow.repo.version_files(row.id).files)
+            calendar = self._calendar_rows(uow)
+        return _jsonable({
+            "format": "bangban-dossier/1", "exported_at": now(), "case": {
+                k: getattr(case, k) for k in ("case_no", "process_id", "title", "unit_name", "status", "stage",
+                                              "created_at", "updated_at", "last_hash", "case_vars", "state")},
+            "version": self.version(case.version_id).hash,
+            "events": [dict(e._mapping) for e in events], "documents": documents, "clocks": clocks,
+            "versions": versions, "calendar": calendar})
+
+    @staticmethod
+    def _calendar_rows(uow: UnitOfWork) -> dict:
+        return {"years": [dict(r._mapping) for r in uow.repo.calendar_years()],
+                "days": [dict(r._mapping) for r in uow.repo.calendar_days()]}
 
     # ---- supervision ---------------------------------------------------------------------------------------------
     def supervision(self, actor: Actor, department: str | None = None) -> dict:

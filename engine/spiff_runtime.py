@@ -383,3 +383,7 @@ def migrate(wf: BpmnWorkflow, plan, new_spec, new_subprocess_specs: dict) -> Non
     migrate_workflow(top_diff, wf, new_spec)
     wf.subprocess_specs = new_subprocess_specs
     wf.do_engine_steps()
+
+
+def state_name(state: int) -> str:
+    return TaskState.get_name(state)

@@ -1,0 +1,274 @@
+"""Audit: is a case's history intact, and does it explain the case as it is?
+
+- ``check_chain``: every event's hash covers its content and the previous hash; sequence numbers run without gaps.
+- ``replay``: rebuild the case from its pinned process version and its events alone — task completions matched to
+  tasks by element id and multi-instance title (never by SpiffWorkflow's random task ids), messages delivered and
+  timers fired at their recorded times — checking each step against what the log says followed it, then the end
+  state against the stored one. The first divergence is reported: event, task, field.
+Nothing here touches the database: callers pass rows (or a dossier's dicts).
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from . import spiff_runtime as rt
+from .clock import clock
+from .deadlines import ClockState
+from .errors import BangbanError
+from .events import event_hash
+from .processes import ProcessSet
+from .runtime import CaseRun
+from .workcal import WorkCalendar
+
+INPUT_TYPES = {"case_started", "task_completed", "migrated", "timer_fired"}
+
+
+@dataclass
+class Divergence:
+    seq: int | None
+    event_type: str | None
+    message: str
+    task: str | None = None
+    field: str | None = None
+    expected: object = None
+    actual: object = None
+
+    def to_dict(self) -> dict:
+        return {"seq": self.seq, "event_type": self.event_type, "message": self.message, "task": self.task,
+                "field": self.field, "expected": _show(self.expected), "actual": _show(self.actual)}
+
+    def __str__(self) -> str:
+        where = f"第 {self.seq} 条事件（{self.event_type}）" if self.seq else "最终状态"
+        extra = f"；任务：{self.task}" if self.task else ""
+        extra += f"；字段：{self.field}" if self.field else ""
+        if self.expected is not None or self.actual is not None:
+            extra += f"；记录为 {_show(self.expected)}，重放得到 {_show(self.actual)}"
+        return f"{where}：{self.message}{extra}"
+
+
+def _show(value) -> str | None:
+    if value is None:
+        return None
+    text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
+    return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _get(e, name):
+    return e[name] if isinstance(e, dict) else getattr(e, name)
+
+
+def _aware(at) -> datetime:
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+def check_chain(case_no: str, events: list) -> Divergence | None:
+    """The first event whose hash, link or sequence number is wrong (a change, a deletion, a swap)."""
+    prev = ""
+    for i, e in enumerate(events, start=1):
+        seq = _get(e, "seq")
+        if seq != i:
+            return Divergence(i, None, f"事件序号不连续：应为 {i}，实为 {seq}（事件被删除或插入）")
+        if _get(e, "prev_hash") != prev:
+            return Divergence(seq, _get(e, "type"), "事件的前一哈希与上一条事件不符（事件被删除、插入或调换）")
+        expected = event_hash(prev, case_no, seq, _get(e, "type"), _aware(_get(e, "at")), _get(e, "actor_name"),
+                              _get(e, "role"), _get(e, "task_id"), _get(e, "element_id"), _get(e, "payload"))
+        if expected != _get(e, "hash"):
+            return Divergence(seq, _get(e, "type"), "事件内容与其哈希不符（事件被修改）")
+        prev = _get(e, "hash")
+    return None
+
+
+# ---- the normalised state compared between the stored and the replayed case ------------------------------------------
+def normalized(run: CaseRun) -> dict:
+    """The case without random task ids and wall-clock stamps: each task by its place in the tree."""
+    tasks = []
+
+    def walk(task, path: str) -> None:
+        spec = task.task_spec
+        tasks.append({"path": path, "spec": spec.name, "name": spec.bpmn_name, "state": task.state,
+                      "data": json.loads(json.dumps(task.data, sort_keys=True, default=str))})
+        sub = run.wf.subprocesses.get(task.id)
+        if sub is not None:
+            walk(sub.task_tree, path + "/" + spec.name)
+        for i, child in enumerate(task.children):
+            walk(child, f"{path}.{i}")
+
+    walk(run.wf.task_tree, "0")
+    clocks = {k: {"limit": c.limit_days, "started_at": c.started_at.isoformat(), "pauses": c.pauses,
+                  "extensions": [{kk: vv for kk, vv in x.items()} for x in c.extensions],
+                  "stopped_at": c.stopped_at.isoformat() if c.stopped_at else None, "warned": sorted(c.warned)}
+              for k, c in sorted(run.clocks.items())}
+    return {"tasks": tasks, "case_vars": json.loads(json.dumps(run.case_vars, sort_keys=True, default=str)),
+            "clocks": clocks, "status": run.status()}
+
+
+def compare(stored: dict, replayed: dict) -> Divergence | None:
+    if stored["status"] != replayed["status"]:
+        return Divergence(None, None, "办件状态不同", field="status", expected=stored["status"], actual=replayed["status"])
+    for key in sorted(set(stored["case_vars"]) | set(replayed["case_vars"])):
+        if stored["case_vars"].get(key) != replayed["case_vars"].get(key):
+            return Divergence(None, None, "办件变量不同", field=key, expected=stored["case_vars"].get(key),
+                              actual=replayed["case_vars"].get(key))
+    a, b = stored["tasks"], replayed["tasks"]
+    for x, y in zip(a, b, strict=False):
+        task = x.get("name") or x["spec"]
+        if (x["spec"], x["path"]) != (y["spec"], y["path"]):
+            return Divergence(None, None, "流程走向不同", task=task, expected=x["spec"], actual=y["spec"])
+        if x["state"] != y["state"]:
+            return Divergence(None, None, "任务状态不同", task=task, field="state",
+                              expected=rt.state_name(x["state"]), actual=rt.state_name(y["state"]))
+        for key in sorted(set(x["data"]) | set(y["data"])):
+            if x["data"].get(key) != y["data"].get(key):
+                return Divergence(None, None, "任务数据不同", task=task, field=key, expected=x["data"].get(key),
+                                  actual=y["data"].get(key))
+    if len(a) != len(b):
+        return Divergence(None, None, "任务数量不同", expected=len(a), actual=len(b))
+    if stored["clocks"] != replayed["clocks"]:
+        key = next(k for k in sorted(set(stored["clocks"]) | set(replayed["clocks"]))
+                   if stored["clocks"].get(k) != replayed["clocks"].get(k))
+        return Divergence(None, None, "时限记录不同", task=key, expected=stored["clocks"].get(key),
+                          actual=replayed["clocks"].get(key))
+    return None
+
+
+# ---- replay -----------------------------------------------------------------------------------------------------------
+@dataclass
+class Step:
+    """What an auditor sees at one event of a replay."""
+
+    seq: int
+    completed: list[str]
+    current: list[list[str]]
+    data: dict
+
+
+def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: WorkCalendar,
+           on_step: Callable[[int, CaseRun], None] | None = None, stop_at: int | None = None
+           ) -> tuple[CaseRun | None, Divergence | None]:
+    """Rebuild a case from its events; returns the rebuilt run and the first divergence (or None)."""
+    run: CaseRun | None = None
+    last_tick = None
+    for e in events:
+        seq, type_, payload = _get(e, "seq"), _get(e, "type"), _get(e, "payload")
+        if stop_at is not None and seq > stop_at:
+            break
+        at = _aware(_get(e, "at"))
+        try:
+            with clock.at(at):
+                if type_ == "case_started":
+                    ps = version_of(payload["version"])
+                    run = CaseRun.start(ps, payload["process"], payload["form"], calendar if ps.uses_clocks else None)
+                elif run is None:
+                    return None, Divergence(seq, type_, "办件的第一条事件不是提交申请")
+                elif type_ == "task_completed":
+                    div = _replay_completion(run, e, seq)
+                    if div is not None:
+                        return run, div
+                elif "message" in payload and "payload" in payload:
+                    run.send(payload["message"], payload["payload"])
+                elif type_ == "migrated":
+                    blockers = run.migrate_to(version_of(payload["to"]))
+                    if blockers:
+                        return run, Divergence(seq, type_, "重放时无法迁移：" + "；".join(blockers))
+                elif type_ == "timer_fired" and last_tick != at:
+                    run.tick()
+                    last_tick = at
+                if type_ != "timer_fired":
+                    last_tick = None
+        except BangbanError as exc:
+            return run, Divergence(seq, type_, f"重放出错：{exc.message}", task=_get(e, "task_name"))
+        if run is not None and "ready_after" in payload:
+            got = sorted([t.element_id, t.title or ""] for t in run.ready_tasks())
+            if got != payload["ready_after"]:
+                return run, Divergence(seq, type_, "此步之后的待办与记录不同", task=_get(e, "task_name"),
+                                       field="ready_after", expected=payload["ready_after"], actual=got)
+        if on_step is not None and run is not None:
+            on_step(seq, run)
+    return run, None
+
+
+def _replay_completion(run: CaseRun, e, seq: int) -> Divergence | None:
+    payload = _get(e, "payload")
+    element, title = _get(e, "element_id"), payload.get("title")
+    task = next((t for t in run.ready_tasks() if t.element_id == element and (t.title or None) == (title or None)), None)
+    if task is None:
+        return Divergence(seq, "task_completed", "重放时找不到这项待办", task=_get(e, "task_name"),
+                          field="element", expected=[element, title],
+                          actual=sorted([t.element_id, t.title or ""] for t in run.ready_tasks()))
+    for field, (old, _new) in (payload.get("changes") or {}).items():
+        have = task.data.get(field)
+        if json.loads(json.dumps(have, default=str)) != old:
+            return Divergence(seq, "task_completed", "办理前的数据与记录不同", task=task.name, field=field,
+                              expected=old, actual=have)
+    run.complete(task, _get(e, "actor_name") or "", payload.get("form") or {})
+    return None
+
+
+def stored_run(ps: ProcessSet, process_id: str, state: str, case_vars: dict, clock_rows: list,
+               calendar: WorkCalendar) -> CaseRun:
+    clocks = {(_get(r, "key")): ClockState.from_row(r) if not isinstance(r, dict) else _clock_from_dict(r)
+              for r in clock_rows}
+    return CaseRun.load(ps, process_id, state, case_vars, clocks, calendar)
+
+
+def _clock_from_dict(d: dict) -> ClockState:
+    def t(v):
+        return _aware(v) if v else None
+    return ClockState(key=d["key"], title=d["title"], department=d.get("department"), limit_days=d["limit_days"],
+                      started_at=t(d["started_at"]), pauses=list(d.get("pauses") or []),
+                      extensions=list(d.get("extensions") or []), stopped_at=t(d.get("stopped_at")),
+                      warned=list(d.get("warned") or []))
+
+
+def calendar_from_rows(rows: dict) -> WorkCalendar:
+    from datetime import date
+
+    from .workcal import YearData
+    complete = {int(r["year"]): bool(r["complete"]) for r in rows.get("years", [])}
+    days: dict[int, dict] = {y: {} for y in complete}
+    names: dict[int, dict] = {y: {} for y in complete}
+    for d in rows.get("days", []):
+        day = date.fromisoformat(str(d["day"])[:10])
+        days.setdefault(day.year, {})[day] = d["kind"]
+        names.setdefault(day.year, {})[day] = d.get("name") or ""
+    return WorkCalendar({y: YearData(complete.get(y, False), ds, names.get(y, {})) for y, ds in days.items()})
+
+
+def verify_dossier(dossier: dict) -> dict:
+    """Check an exported dossier on any machine: its chain, and a replay from its own process versions."""
+    from . import processes
+    if not isinstance(dossier, dict) or dossier.get("format") != "bangban-dossier/1":
+        return {"ok": False, "text": "不是 bangban 办件档案文件", "case_no": None}
+    case = dossier["case"]
+    events = dossier["events"]
+    divergence = check_chain(case["case_no"], events)
+    if divergence is None and events and case.get("last_hash") != events[-1]["hash"]:
+        divergence = Divergence(events[-1]["seq"], events[-1]["type"], "办件记录的最后哈希与事件链不符（事件被删除）")
+    if divergence is None:
+        built: dict[str, ProcessSet] = {}
+
+        def version_of(version_hash: str) -> ProcessSet:
+            if version_hash not in built:
+                files = dossier["versions"].get(version_hash)
+                if files is None:
+                    raise KeyError(version_hash)
+                built[version_hash] = processes.load({k: v.encode("utf-8") for k, v in files.items()})
+            return built[version_hash]
+
+        calendar = calendar_from_rows(dossier.get("calendar") or {})
+        try:
+            ps = version_of(dossier["version"])
+            stored = stored_run(ps, case["process_id"], case["state"], case["case_vars"], dossier.get("clocks", []),
+                                calendar)
+            replayed, divergence = replay(events, version_of, calendar)
+            if divergence is None and replayed is not None:
+                divergence = compare(normalized(stored), normalized(replayed))
+        except (KeyError, BangbanError) as exc:
+            divergence = Divergence(None, None, f"档案不完整：缺少流程版本或数据（{exc}）")
+    return {"case_no": case["case_no"], "ok": divergence is None, "events": len(events),
+            "divergence": divergence.to_dict() if divergence else None, "text": str(divergence) if divergence else "完整"}
