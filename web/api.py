@@ -227,6 +227,27 @@ def process_publish():
     return jsonify(service().publish(g.actor, files, comment)), 201
 
 
+@bp.get("/cases/<case_no>/audit")
+@login_required
+def case_audit(case_no: str):
+    """The case replayed step by step (auditors), with the result of the chain check and replay."""
+    steps = service().audit_steps(g.actor, case_no)
+    steps["verification"] = service().audit_case(case_no, g.actor)
+    return jsonify(steps)
+
+
+@bp.get("/cases/<case_no>/dossier")
+@login_required
+def case_dossier(case_no: str):
+    """The whole case as one JSON file (events, data, documents, process versions) for ``bangban audit verify --file``."""
+    import json
+
+    from flask import Response
+    body = json.dumps(service().export_dossier(g.actor, case_no), ensure_ascii=False)
+    return Response(body, mimetype="application/json",
+                    headers={"Content-Disposition": f"attachment; filename=dossier-{case_no[:32]}.json"})
+
+
 @bp.get("/openapi.json")
 def openapi():
     return current_app.send_static_file("openapi.json")
