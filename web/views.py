@@ -1,9 +1,11 @@
 """HTML pages. Each handler: parse input, call one use case, render. Task forms are rendered generically."""
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_from_directory, url_for
 
 from engine.clock import LOCAL_TZ, now
 from engine.errors import InvalidInput
@@ -181,3 +183,52 @@ def parse_date(raw: str | None) -> date:
         return date.fromisoformat((raw or "").strip())
     except ValueError:
         raise InvalidInput("日期应为 YYYY-MM-DD 格式") from None
+
+
+# ---- process owners: versions, differences, the modeler ----------------------------------------------------------
+@bp.get("/processes")
+@login_required
+def processes():
+    versions = service().process_versions(g.actor)
+    return render_template("processes/list.html", versions=versions,
+                           can_publish="process_publish" in service().permissions(g.actor))
+
+
+@bp.get("/processes/diff")
+@login_required
+def process_diff():
+    service().check_permission(g.actor, "processes")
+    old_ref, new_ref = request.args.get("old", ""), request.args.get("new", "")
+    if not old_ref or not new_ref:
+        raise InvalidInput("请选择要比较的两个版本（old 与 new）")
+    old_id, new_id = service().resolve_version(old_ref), service().resolve_version(new_ref)
+    versions = {v["id"]: v for v in service().process_versions(g.actor)}
+    return render_template("processes/diff.html", changes=service().diff_versions(g.actor, old_id, new_id),
+                           old=versions.get(old_id), new=versions.get(new_id), versions=list(versions.values()))
+
+
+@bp.get("/processes/modeler")
+@login_required
+def process_modeler():
+    service().check_permission(g.actor, "process_publish")
+    versions = service().process_versions(g.actor)
+    latest = next(v for v in versions if v["latest"])
+    return render_template("processes/modeler.html", version=latest, files=service().version_files(g.actor, latest["id"]))
+
+
+# ---- bpmn-js, installed by npm (web/frontend), served from its dist folder only -------------------------------------
+BPMN_JS_DIST = Path(__file__).resolve().parent / "frontend" / "node_modules" / "bpmn-js" / "dist"
+_PART = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
+_VENDOR_FILE = re.compile(rf"(?:{_PART}\.js|assets/(?:{_PART}/)*{_PART}\.(?:css|woff2?|ttf|eot|svg))")
+
+
+@bp.get("/vendor/bpmn-js/<path:filename>", merge_slashes=False)
+def bpmn_js(filename: str):
+    """Only ``dist/*.js`` and ``dist/assets/**`` of the installed bpmn-js; anything else (``..``, absolute or encoded
+    paths, other files) is 404."""
+    if not _VENDOR_FILE.fullmatch(filename) or ".." in filename:
+        abort(404)
+    path = (BPMN_JS_DIST / filename).resolve()
+    if not path.is_relative_to(BPMN_JS_DIST.resolve()) or not path.is_file():
+        abort(404)
+    return send_from_directory(BPMN_JS_DIST, filename, max_age=86400)
