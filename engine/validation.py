@@ -223,6 +223,9 @@ def _manifest_problems(ctx: _Context, files: dict[str, bytes]) -> list[Problem]:
     if not _as_dict(m.get("processes")):
         out.append(Problem("清单中没有任何可启动的流程（processes）", processes.MANIFEST))
     roles = _as_dict(m.get("roles"))
+    if roles and not any("process_publish" in (_as_dict(r).get("permissions") or []) for r in roles.values()):
+        out.append(Problem("没有任何角色有发布流程的权限（process_publish）：发布后将无人能再修改流程",
+                           processes.MANIFEST, _json_line(raw, "roles")))
     for lane, role in ctx.lanes.items():
         if role not in roles:
             out.append(Problem(f"泳道「{lane}」对应的角色 {role} 未定义", processes.MANIFEST, _json_line(raw, lane)))

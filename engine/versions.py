@@ -54,7 +54,8 @@ def _elements(name: str, data: bytes) -> dict[str, dict]:
                     "timerEventDefinition", "multiInstanceLoopCharacteristics"):
             continue
         info: dict = {"kind": kind, "name": el.get("name"), "lane": lanes.get(el.get("id"))}
-        props = {p.get("name"): p.get("value") for p in el.iter(f"{{{SPIFF}}}property")}
+        props = {p.get("name"): p.get("value")
+                 for p in el.findall(f"{{{BPMN}}}extensionElements/{{{SPIFF}}}properties/{{{SPIFF}}}property")}
         if props:
             info["properties"] = props
         timer = el.find(f"{{{BPMN}}}timerEventDefinition")

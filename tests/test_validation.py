@@ -404,3 +404,16 @@ def test_slow_timers_cannot_stall_the_validator(process_files, monkeypatch):
     monkeypatch.setattr(validation, "MAX_TIMER_SECONDS", 0)      # the budget of all timers of one validation
     p = _only(validate_set(process_files), "未求值")
     assert p.element == "Timer_Yellow" and len(validate_set(process_files)) == 1
+
+
+def test_a_manifest_that_would_lock_out_every_process_owner_is_refused():
+    import json as _json
+
+    from engine import processes as _processes
+    from engine.validation import validate_set as _validate_set
+    files = _processes.read_dir(HERE.parent / "processes")
+    manifest = _json.loads(files["bangban.json"])
+    for role in manifest["roles"].values():
+        role["permissions"] = [p for p in role.get("permissions", []) if p != "process_publish"]
+    files["bangban.json"] = _json.dumps(manifest, ensure_ascii=False).encode()
+    assert any("process_publish" in p.message for p in _validate_set(files))
