@@ -166,6 +166,17 @@ def demo_clock():
     return redirect(url_for("views.supervision"))
 
 
+@bp.get("/cases/<case_no>/audit")
+@login_required
+def audit(case_no: str):
+    """The auditor's replay page: every event, stepped through on the diagram."""
+    import json
+    view = service().audit_steps(g.actor, case_no)
+    verification = service().audit_case(case_no, g.actor)
+    steps_json = json.dumps({"steps": view["steps"]}, ensure_ascii=False, default=str).replace("</", "<\\/")
+    return render_template("audit.html", view=view, verification=verification, steps_json=steps_json)
+
+
 @bp.get("/cases/<case_no>/documents/<int:doc_id>")
 @login_required
 def document(case_no: str, doc_id: int):
