@@ -188,7 +188,19 @@ class _Budget:
         return self
 
 
-def _run(code, g: dict, locals_: dict | None, mode: str):
+@lru_cache(maxsize=4096)
+def _may_loop(source: str, mode: str) -> bool:
+    """Scripts may loop; an expression only through a comprehension, a generator or a lambda. Expressions that
+    cannot loop run without the (costly) line-counting trace: each of their steps is bounded already."""
+    if mode == "exec":
+        return True
+    tree = ast.parse(source, mode="eval")
+    return any(isinstance(n, (ast.comprehension, ast.Lambda, ast.GeneratorExp)) for n in ast.walk(tree))
+
+
+def _run(code, g: dict, locals_: dict | None, mode: str, source: str = ""):
+    if mode == "eval" and not _may_loop(source, mode):
+        return eval(code, g, locals_)  # noqa: S307 - restricted code object
     previous = sys.gettrace()
     sys.settrace(_Budget())
     try:
@@ -210,7 +222,7 @@ def _code(source: str, mode: str):
 def evaluate(source: str, context: dict, helpers: dict) -> Any:
     g = _globals(helpers)
     g.update(context)
-    return _run(_code(source, "eval"), g, None, "eval")
+    return _run(_code(source, "eval"), g, None, "eval", source)
 
 
 def execute(source: str, context: dict, helpers: dict) -> None:
