@@ -13,9 +13,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from engine.demo import SAMPLE_APPLICATION
+from tests.webclient import PASSWORD, api_login, assert_json_error, chinese, html_login, token
 from web import create_app
 
-PASSWORD = "demo1234"
 PROCESS = "bangban_case"
 
 APPLICATION = SAMPLE_APPLICATION
@@ -29,8 +29,6 @@ DELIVER = {"delivery_method": "邮寄", "tracking_no": "SF123456789", "delivery_
 SLIP = {"termination_reason": "出现不可抗力导致项目不具备办理条件", "termination_date": "2026-03-10",
         "materials_returned": "申请材料原件全部退还", "both_signed": True}
 
-CJK = re.compile(r"[\u4e00-\u9fff]")
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 # ---- the app and its clients -------------------------------------------------------------------------------
@@ -54,42 +52,14 @@ def app(svc):
     assert not leaked, f"这些响应的正文中出现了 Python Traceback：{leaked}"
 
 
-def html_login(app, username: str) -> FlaskClient:
-    """Log in through the login page, as a person would."""
-    c = app.test_client()
-    page = c.get("/login")
-    assert page.status_code == 200 and "登录" in page.text
-    r = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token(page.text)})
-    assert r.status_code == 302, r.text
-    return c
 
 
-def api_login(app, username: str) -> FlaskClient:
-    c = app.test_client()
-    r = c.post("/api/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    assert r.json["username"] == username
-    return c
 
 
-def token(html: str) -> str:
-    m = TOKEN.search(html)
-    assert m, "页面上没有 csrf_token"
-    return m.group(1)
 
 
-def chinese(text: str) -> bool:
-    return bool(CJK.search(text or ""))
 
 
-def assert_json_error(r, status: int, *fragments: str) -> dict:
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.is_json, r.text
-    body = r.json
-    assert chinese(body.get("message")), body
-    for f in fragments:
-        assert f in json.dumps(body, ensure_ascii=False), (f, body)
-    return body
 
 
 def assert_html_error(r, status: int, *fragments: str) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from engine.audit import verify_dossier
 from tests import helpers as h
+from tests.webclient import html_login as login
 from web import create_app
 
 
@@ -15,14 +16,6 @@ def app(svc):
     return create_app({"BANGBAN_SERVICE": svc, "SECRET_KEY": "test", "TESTING": True})
 
 
-def login(app, username: str):
-    client = app.test_client()
-    client.get("/login")
-    with client.session_transaction() as s:
-        token = s["csrf"]
-    r = client.post("/login", data={"username": username, "password": "demo1234", "csrf_token": token})
-    assert r.status_code == 302
-    return client
 
 
 def test_the_auditor_steps_through_a_case_and_downloads_its_dossier(svc, app):

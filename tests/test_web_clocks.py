@@ -21,7 +21,6 @@ A case dispatched on Thursday 2026-12-10: 环评 is due on the 20th working day,
 from __future__ import annotations
 
 import io
-import json
 import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -32,9 +31,9 @@ from flask.testing import FlaskClient
 from engine.clock import clock
 from engine.demo import SAMPLE_APPLICATION
 from engine.worker import run_once
+from tests.webclient import api_login, assert_json_error, chinese, html_login, token
 from web import create_app
 
-PASSWORD = "demo1234"
 PROCESS = "bangban_case"
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -47,8 +46,6 @@ ACCEPT = {"review_decision": "受理", "authorization_checked": True}
 COMMISSION = {"commission_signed": True, "materials_received": "营业执照、项目备案证明等", "service_mode_confirmed": "现场服务"}
 EXTENSION_REASON = "需组织专家现场核查消防设施"
 
-CJK = re.compile(r"[\u4e00-\u9fff]")
-TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 FLASH = re.compile(r'<div class="flash no-print" role="status">([^<]+)</div>')
 LIGHT = re.compile(r'<span class="light light-(\w+)" title="([^"]*)">●</span>\s*<span class="clock-text">([^<]*)</span>')
 
@@ -113,39 +110,14 @@ def demo_app(svc):
     assert_no_traceback(app)
 
 
-def html_login(app, username: str) -> FlaskClient:
-    c = app.test_client()
-    page = c.get("/login")
-    assert page.status_code == 200
-    r = c.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token(page.text)})
-    assert r.status_code == 302, r.text
-    return c
 
 
-def api_login(app, username: str) -> FlaskClient:
-    c = app.test_client()
-    r = c.post("/api/login", json={"username": username, "password": PASSWORD})
-    assert r.status_code == 200, r.text
-    return c
 
 
-def token(html: str) -> str:
-    m = TOKEN.search(html)
-    assert m, "页面上没有 csrf_token"
-    return m.group(1)
 
 
-def chinese(text: str) -> bool:
-    return bool(CJK.search(text or ""))
 
 
-def assert_json_error(r, status: int, *fragments: str) -> dict:
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.is_json, r.text
-    assert chinese(r.json.get("message")), r.json
-    for f in fragments:
-        assert f in json.dumps(r.json, ensure_ascii=False), (f, r.json)
-    return r.json
 
 
 def assert_html_error(r, status: int, *fragments: str) -> None:
