@@ -19,6 +19,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
+from . import caches
 from .errors import InvalidInput
 
 MAX_FORM_FIELDS = 200
@@ -70,6 +71,7 @@ def has_directory_options(schema: dict) -> bool:
 
 
 _validators: dict[int, tuple[dict, Draft202012Validator]] = {}
+caches.register(_validators.clear)
 
 
 def _validator(schema: dict) -> Draft202012Validator:

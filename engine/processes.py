@@ -16,6 +16,7 @@ from typing import Any
 
 from lxml import etree
 
+from . import caches
 from . import forms as form_rules
 from . import spiff_runtime as rt
 from .deadlines import clock_due
@@ -209,8 +210,12 @@ def _load_json(files: dict[str, bytes], name: str, problems: list[str]) -> Any:
         return None
 
 
-def build(files: dict[str, bytes]) -> ProcessSet:
-    """Load and check a process set; raise :class:`ProcessDefinitionError` listing every problem found."""
+def build(files: dict[str, bytes], published: bool = False) -> ProcessSet:
+    """Load and check a process set; raise :class:`ProcessDefinitionError` listing every problem found.
+
+    ``published``: the files of a stored version, fully validated when they were published — the forms' JSON
+    Schema meta-check (the slowest part of loading, and what a freshly started process pays per version) is
+    not repeated; everything the engine needs to run them is still built and checked."""
     problems: list[str] = []
     manifest = _load_json(files, MANIFEST, problems)
     catalogue_raw = _load_json(files, CATALOGUE, problems)
@@ -219,7 +224,7 @@ def build(files: dict[str, bytes]) -> ProcessSet:
         if name.startswith("forms/") and name.endswith(".json"):
             schema = _load_json(files, name, problems)
             if schema is not None:
-                for p in form_rules.check_schema(schema):
+                for p in ([] if published else form_rules.check_schema(schema)):
                     problems.append(f"{name}：{p}")
                 forms[name.removeprefix("forms/")] = schema
     trees = {}
@@ -279,19 +284,20 @@ def build(files: dict[str, bytes]) -> ProcessSet:
 
 _cache: dict[str, ProcessSet] = {}
 _lock = threading.Lock()
+caches.register(_cache.clear)
 
 
 def get_cached(version_hash: str) -> ProcessSet | None:
     return _cache.get(version_hash)
 
 
-def load(files: dict[str, bytes]) -> ProcessSet:
-    """Build a process set once per content hash."""
+def load(files: dict[str, bytes], published: bool = False) -> ProcessSet:
+    """Build a process set once per content hash (``published``: see :func:`build`)."""
     h = content_hash(files)
     cached = _cache.get(h)
     if cached is not None:
         return cached
     with _lock:
         if h not in _cache:
-            _cache[h] = build(files)
+            _cache[h] = build(files, published)
         return _cache[h]

@@ -24,6 +24,8 @@ from RestrictedPython.Guards import (
     safer_getattr,
 )
 
+from . import caches
+
 MAX_LINES = 200_000          # line events per run
 MAX_SECONDS = 1.0            # wall time per run
 MAX_ITEMS = 1_000_000        # elements of a sequence built by * or range
@@ -235,3 +237,7 @@ def execute(source: str, context: dict, helpers: dict) -> None:
         if name in context or name not in before:
             if not name.startswith("_") and name not in helpers and name != "__builtins__" and not callable(value):
                 context[name] = value
+
+
+caches.register(_compile.cache_clear)
+caches.register(_may_loop.cache_clear)

@@ -19,7 +19,14 @@ from .access import Actor
 from .clock import LOCAL_TZ, clock, now
 from .db import Database, UnitOfWork
 from .deadlines import ClockState, case_summary
-from .errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound, ProcessDefinitionError
+from .errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    ProcessDefinitionError,
+)
 from .events import EventBuffer
 from .processes import ProcessSet
 from .runtime import CaseRun, TaskInfo
@@ -74,16 +81,19 @@ class Bangban:
     def open_latest(cls, db: Database, initial_files: dict[str, bytes]) -> "Bangban":
         """Serve the latest published version, following new publications (by any process) within seconds.
         An empty database gets ``initial_files`` (``processes/``) as its first version."""
-        with db.unit_of_work() as uow:
+        with db.unit_of_work(write=False) as uow:   # a starting process only reads (no write lock)
             row = uow.repo.latest_version()
-            if row is None:
-                ps = process_files.load(initial_files)
-                version_id = cls._store_version(uow, ps, initial_files, "system", "初始版本（processes/ 目录）")
-                uow.commit()
-            else:
-                version_id = row.id
-                ps = process_files.load({n: t.encode("utf-8") for n, t in uow.repo.version_files(row.id).files.items()})
-        return cls(db, ps, version_id, follow_latest=True)
+            files = uow.repo.version_files(row.id).files if row is not None else None
+        if row is None:
+            with db.unit_of_work() as uow:
+                if uow.repo.latest_version() is None:
+                    ps = process_files.load(initial_files)
+                    version_id = cls._store_version(uow, ps, initial_files, "system", "初始版本（processes/ 目录）")
+                    uow.commit()
+                    return cls(db, ps, version_id, follow_latest=True)
+            return cls.open_latest(db, initial_files)     # another process published the first version meanwhile
+        ps = process_files.load({n: t.encode("utf-8") for n, t in files.items()}, published=True)
+        return cls(db, ps, row.id, follow_latest=True)
 
     @staticmethod
     def _store_version(uow: UnitOfWork, ps: ProcessSet, files: dict[str, bytes], author: str, comment: str) -> int:
@@ -123,7 +133,7 @@ class Bangban:
             row = uow.repo.version_files(version_id)
         if row is None:
             raise NotFound("流程版本不存在")
-        ps = process_files.load({name: text.encode("utf-8") for name, text in row.files.items()})
+        ps = process_files.load({name: text.encode("utf-8") for name, text in row.files.items()}, published=True)
         with self._lock:
             self._versions[version_id] = ps
         return ps

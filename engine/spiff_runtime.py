@@ -20,7 +20,7 @@ from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
@@ -66,7 +66,7 @@ def build_specs(trees: dict[str, Any], process_ids: Iterable[str]) -> dict[str, 
         for pid in process_ids:
             spec = parser.get_spec(pid)
             _connect_event_subprocesses(spec)
-            out[pid] = (spec, parser.get_subprocess_specs(pid))
+            out[pid] = restored_specs(spec, parser.get_subprocess_specs(pid))
         return out
     except ValidationException as exc:
         element = getattr(exc, "id", None)
@@ -109,6 +109,37 @@ def _connect_event_subprocesses(spec) -> None:
         if task_spec is not None and spec.start not in task_spec.inputs:
             spec.start.connect(task_spec)
             task_spec.connect(spec.end)
+
+
+def restored_specs(spec, subprocess_specs: dict) -> tuple[Any, dict]:
+    """The specs as SpiffWorkflow's own serializer restores them, not as its parser leaves them.
+
+    They differ: the parser leaves out hooks that SpiffWorkflow attaches either at run time or on restore — above
+    all the one that merges a multi-instance child's data into its parent, which 3.2.0 connects only when a parent
+    first creates children (``MultiInstanceTask.create_child``) or when ``BpmnProcessSpecConverter.from_dict``
+    restores a spec. A process that builds a version's specs and then only loads case states (every server process
+    but the one that dispatched the items) would otherwise drop each child's result. Passing every spec once
+    through the serializer's round trip gives each process, cold or warm, exactly the spec the serializer would
+    give — with every hook SpiffWorkflow's restore attaches, now and in later releases — at a cost of a few
+    milliseconds per version. :func:`missing_runtime_hooks` checks the result."""
+    restored = _registry.restore(_registry.convert(spec))
+    subs = {name: _registry.restore(_registry.convert(sub)) for name, sub in subprocess_specs.items()}
+    missing = missing_runtime_hooks(restored, subs)
+    if missing:  # a SpiffWorkflow upgrade changed its restore: refuse to run cases that would lose data
+        raise BpmnBuildError("流程规格缺少运行所需的挂钩：" + "、".join(missing))
+    return restored, subs
+
+
+def missing_runtime_hooks(spec, subprocess_specs: dict) -> list[str]:
+    """Loop and multi-instance tasks whose child does not merge its data back into them (empty when all do)."""
+    missing = []
+    for s in [spec, *subprocess_specs.values()]:
+        for ts in s.task_specs.values():
+            if isinstance(ts, LoopTask):
+                child = s.task_specs.get(ts.task_spec)
+                if child is None or not child.completed_event.is_connected(ts.merge_child):
+                    missing.append(ts.bpmn_id or ts.name)
+    return missing
 
 
 def make_script_engine(helpers: dict[str, Callable]) -> PythonScriptEngine:

@@ -37,8 +37,8 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
+from . import caches, processes, sandbox
 from . import forms as form_rules
-from . import processes, sandbox
 from .errors import BangbanError
 
 BPMN_NS = processes.BPMN_NS
@@ -194,6 +194,7 @@ def _context(files: dict[str, bytes], out: list[Problem] | None) -> _Context:
 
 
 _context_cache: dict[str, _Context] = {}
+caches.register(_context_cache.clear)
 _context_lock = threading.Lock()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from engine import processes
+from engine import caches, processes
 from engine.access import Actor
 from engine.clock import clock
 from engine.db import Database, normalize_url
@@ -51,10 +51,43 @@ def process_files():
 
 
 @pytest.fixture
-def svc(db, process_files):
+def svc(request, db, process_files):
+    """The service with the demo users. Parametrized indirectly with ``"cold"`` (``pytest.mark.parametrize("svc",
+    ["warm", "cold"], indirect=True)``), every use case runs in a service as a freshly started process has it."""
     service = Bangban.open(db, process_files)
     load_demo(db, service.current.catalogue, hash_method=FAST_HASH)
+    if getattr(request, "param", "warm") == "cold":
+        return ColdService(db, process_files)
     return service
+
+
+@pytest.fixture
+def all_cases_verified(svc):
+    """After the test, every case in the database passes ``audit verify`` (chain intact, replay equals the stored
+    case), as ``bangban audit verify --all`` would check it."""
+    yield
+    failed = [(no, r["text"]) for no in svc.audit_case_numbers() if not (r := svc.audit_case(no))["ok"]]
+    assert failed == [], f"audit verify 不通过：{failed}"
+
+
+class ColdService:
+    """Each use case as a freshly started server process takes it: every in-memory cache of the engine forgotten,
+    the service opened again from the database (the stored version rebuilt from its files, the case loaded from its
+    row). Between two steps nothing is carried over but the database, as when consecutive requests of one case go
+    to different server processes, or a server restarts mid-case."""
+
+    def __init__(self, db: Database, process_files: dict[str, bytes]):
+        self.db = db
+        self._files = process_files
+        self.opened = 0
+
+    def fresh(self) -> Bangban:
+        caches.clear_all()
+        self.opened += 1
+        return Bangban.open_latest(self.db, self._files)
+
+    def __getattr__(self, name: str):
+        return getattr(self.fresh(), name)
 
 
 @pytest.fixture(autouse=True)

@@ -245,8 +245,17 @@ def rebuild(svc: Bangban, case_no: str) -> CaseRun:
     return CaseRun.load(svc.version(row.version_id), row.process_id, row.state, row.case_vars)
 
 
+def assert_verified(svc: Bangban, case_no: str) -> dict:
+    """``audit verify`` of the case passes: its chain is intact and replaying its events gives the stored state."""
+    result = svc.audit_case(case_no)
+    assert result["ok"], result["text"]
+    return result
+
+
 def assert_round_trip(svc: Bangban, case_no: str) -> CaseRun:
-    """Rebuild the stored case: same ready tasks as the inbox, and dumping it again gives the stored state."""
+    """Rebuild the stored case: same ready tasks as the inbox, and dumping it again gives the stored state; the
+    case also passes ``audit verify`` (its replay equals the stored state)."""
+    assert_verified(svc, case_no)
     row = case_row(svc, case_no)
     run = rebuild(svc, case_no)
     ready = sorted((t.id, t.name, t.title, t.assignee, t.department) for t in run.ready_tasks())

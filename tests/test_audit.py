@@ -170,9 +170,11 @@ WALK = st.fixed_dictionaries({
 })
 
 
+@pytest.mark.parametrize("svc", ["warm", "cold"], indirect=True)
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(walk=WALK)
 def test_random_walks_replay_to_the_live_state(svc, walk):
+    """Random paths through the flow, each step in one warm service or (cold) in a service opened afresh."""
     lead = "chief1" if walk["key"] else "agent1"
     no = h.start(svc, key_project="重点项目" if walk["key"] else "否", service_items=walk["items"])
     h.complete(svc, "agent1", "受理审核", case_no=no, **h.accept())

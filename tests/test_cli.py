@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
+from engine import caches
 from engine.cli import cli
 from engine.config import ROOT
 
@@ -26,6 +27,29 @@ def test_demo_sets_up_users_and_sample_cases_once(db_url, monkeypatch):
     assert view["case"]["lead_name"] == "赵首席"
     assert {i["code"]: i["state"] for i in view["items"]}["xmlx"] == "准予许可"
     service.db.dispose()
+
+    # A freshly started process (a server after `bangban demo`) takes the key project's departments to the end.
+    caches.clear_all()
+    service = open_service()
+    for username, title in (("zb_yjgl", "安评"), ("zb_gdgs", "供电")):
+        who = _actor(service, username)
+        task = next(t for t in service.inbox(who) if t["case_no"] == key["case_no"] and t["title"] == title)
+        service.complete_task(who, task["task_id"], {"item_decision": "准予许可", "licence_no": f"{title}-1"})
+    service.db.dispose()
+    caches.clear_all()
+    service = open_service()
+    who = _actor(service, "jiahe")
+    task = next(t for t in service.inbox(who) if t["case_no"] == key["case_no"])
+    service.complete_task(who, task["task_id"], {"supplement_description": "已补充专章", "supplement_complete": True})
+    who = _actor(service, "zb_sthj")
+    task = next(t for t in service.inbox(who) if t["case_no"] == key["case_no"])
+    service.complete_task(who, task["task_id"], {"item_decision": "准予许可", "licence_no": "焦环审〔2026〕1号"})
+    assert [t["name"] for t in service.inbox(_actor(service, "chief1")) if t["case_no"] == key["case_no"]] == ["汇总办理结果"]
+    service.db.dispose()
+    caches.clear_all()
+    verified = runner.invoke(cli, ["audit", "verify", "--all"])
+    assert verified.exit_code == 0, verified.output
+    assert "共核验 3 件，通过 3 件" in verified.output
 
 
 def test_process_validate_reports_both_verdicts(tmp_path):

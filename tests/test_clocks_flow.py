@@ -7,12 +7,17 @@ The service item used throughout is 消防（设计审查/验收） (code xf, �
   (= 03-23 16:00 UTC).
   20 days (hp): 03-24 (16th) is its yellow day, 03-30 its due date.
 Any 2027 schedule below is MADE-UP TEST DATA, not the real 2027 holidays.
+
+Every test runs warm and cold (each step in a service opened afresh from the database) and ends with every case
+passing ``audit verify``.
 """
 from __future__ import annotations
 
 import threading
 import time
 from datetime import UTC, date, datetime
+
+import pytest
 
 import tests.helpers as h
 from engine import processes
@@ -29,6 +34,10 @@ HP = "环评"
 YELLOW_XF = f"【黄牌预警】{XF}（{XF_DEPT}）办理时限即将届满，请抓紧办理"
 RED_XF = f"【红牌超期】{XF}（{XF_DEPT}）已超过办理时限，已提请督办"
 SUPERVISE_TITLE = f"{XF}（{XF_DEPT}）"
+
+
+pytestmark = [pytest.mark.parametrize("svc", ["warm", "cold"], indirect=True),
+              pytest.mark.usefixtures("all_cases_verified")]
 
 
 def L(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:

@@ -1,7 +1,9 @@
 """The paths of the 帮办代办 flow, driven through the Bangban use cases (no Flask).
 
 Each test follows one path to its end, checking inboxes, case status and stage, service items, documents and the
-event log where it matters, and ends with a save/restore round trip of the stored workflow before continuing.
+event log where it matters, and ends with a save/restore round trip of the stored workflow and ``audit verify``.
+Every test runs twice: in one warm service, and "cold" — each step in a service opened afresh from the database, as
+when the steps of a case go to different server processes or a server restarts between them.
 """
 from __future__ import annotations
 
@@ -15,6 +17,10 @@ from tests.conftest import actor
 HP, XF, GD = h.ITEM_NAMES["hp"], h.ITEM_NAMES["xf"], h.ITEM_NAMES["gd"]
 SLIP_REASON = "国家法律法规规章和政策发生调整"
 APPLICANT_REASON = "申请单位申请终止帮办代办服务"
+
+
+pytestmark = [pytest.mark.parametrize("svc", ["warm", "cold"], indirect=True),
+              pytest.mark.usefixtures("all_cases_verified")]
 
 
 @pytest.fixture(autouse=True)
