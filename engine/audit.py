@@ -18,7 +18,7 @@ from . import spiff_runtime as rt
 from .clock import clock
 from .deadlines import ClockState
 from .errors import BangbanError
-from .events import event_hash
+from .events import canonical, event_hash
 from .processes import ProcessSet
 from .runtime import CaseRun
 from .workcal import WorkCalendar
@@ -147,12 +147,43 @@ class Step:
     data: dict
 
 
+def _accepted_corrections(events: list) -> dict[tuple[int, str], str]:
+    """What ``state_repaired`` events declared wrong in earlier events: ``{(seq, field): canonical [recorded,
+    replayed]}``. A step's recorded outcome that a later repair corrected (the live run had lost data, the replay
+    had not) is accepted by replay exactly as the repair recorded it, and nothing else is."""
+    accepted: dict[tuple[int, str], str] = {}
+    for e in events:
+        if _get(e, "type") != "state_repaired":
+            continue
+        for c in _get(e, "payload").get("corrected") or []:
+            if isinstance(c, dict) and isinstance(c.get("seq"), int) and c["seq"] < _get(e, "seq"):
+                accepted[(c["seq"], str(c.get("field")))] = canonical([c.get("recorded"), c.get("replayed")])
+    return accepted
+
+
+def _mismatch(seq: int, field: str, recorded, replayed, accepted: dict, corrections: list | None) -> bool:
+    """Whether a step's recorded outcome differs from the replay in a way that counts as a divergence: not when a
+    later repair corrected exactly this; in repair mode (``corrections`` given) it is collected instead."""
+    recorded, replayed = json.loads(canonical(recorded)), json.loads(canonical(replayed))
+    if accepted.get((seq, field)) == canonical([recorded, replayed]):
+        return False
+    if corrections is not None:
+        corrections.append({"seq": seq, "field": field, "recorded": recorded, "replayed": replayed})
+        return False
+    return True
+
+
 def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: WorkCalendar,
-           on_step: Callable[[int, CaseRun], None] | None = None, stop_at: int | None = None
-           ) -> tuple[CaseRun | None, Divergence | None]:
-    """Rebuild a case from its events; returns the rebuilt run and the first divergence (or None)."""
+           on_step: Callable[[int, CaseRun], None] | None = None, stop_at: int | None = None,
+           corrections: list | None = None) -> tuple[CaseRun | None, Divergence | None]:
+    """Rebuild a case from its events; returns the rebuilt run and the first divergence (or None).
+
+    ``corrections`` (repair mode): a list that receives every step whose recorded outcome (the tasks open after it,
+    the data a task had before it was done) differs from the replay, instead of stopping there; a step the replay
+    cannot take at all is still a divergence."""
     run: CaseRun | None = None
     last_tick = None
+    accepted = _accepted_corrections(events)
     for e in events:
         seq, type_, payload = _get(e, "seq"), _get(e, "type"), _get(e, "payload")
         if stop_at is not None and seq > stop_at:
@@ -166,7 +197,7 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
                 elif run is None:
                     return None, Divergence(seq, type_, "办件的第一条事件不是提交申请")
                 elif type_ == "task_completed":
-                    div = _replay_completion(run, e, seq)
+                    div = _replay_completion(run, e, seq, accepted, corrections)
                     if div is not None:
                         return run, div
                 elif "message" in payload and "payload" in payload:
@@ -184,7 +215,8 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
             return run, Divergence(seq, type_, f"重放出错：{exc.message}", task=_get(e, "task_name"))
         if run is not None and "ready_after" in payload:
             got = sorted([t.element_id, t.title or ""] for t in run.ready_tasks())
-            if got != payload["ready_after"]:
+            if got != payload["ready_after"] and _mismatch(seq, "ready_after", payload["ready_after"], got, accepted,
+                                                           corrections):
                 return run, Divergence(seq, type_, "此步之后的待办与记录不同", task=_get(e, "task_name"),
                                        field="ready_after", expected=payload["ready_after"], actual=got)
         if on_step is not None and run is not None:
@@ -192,7 +224,7 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
     return run, None
 
 
-def _replay_completion(run: CaseRun, e, seq: int) -> Divergence | None:
+def _replay_completion(run: CaseRun, e, seq: int, accepted: dict, corrections: list | None) -> Divergence | None:
     payload = _get(e, "payload")
     element, title = _get(e, "element_id"), payload.get("title")
     task = next((t for t in run.ready_tasks() if t.element_id == element and (t.title or None) == (title or None)), None)
@@ -201,8 +233,8 @@ def _replay_completion(run: CaseRun, e, seq: int) -> Divergence | None:
                           field="element", expected=[element, title],
                           actual=sorted([t.element_id, t.title or ""] for t in run.ready_tasks()))
     for field, (old, _new) in (payload.get("changes") or {}).items():
-        have = task.data.get(field)
-        if json.loads(json.dumps(have, default=str)) != old:
+        have = json.loads(json.dumps(task.data.get(field), default=str))
+        if have != old and _mismatch(seq, f"changes.{field}", old, have, accepted, corrections):
             return Divergence(seq, "task_completed", "办理前的数据与记录不同", task=task.name, field=field,
                               expected=old, actual=have)
     run.complete(task, _get(e, "actor_name") or "", payload.get("form") or {})

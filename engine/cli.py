@@ -288,6 +288,38 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
     sys.exit(1 if failed else 0)
 
 
+@audit.command("repair", help="按事件记录修复办件：事件链完整、仅存储的状态或待办与重放不符的办件，以重放结果重建其状态、"
+                                "待办、时限与定时器，并记入“状态修复”事件；事件链不完整的拒绝修复并说明原因。")
+@click.argument("case_nos", nargs=-1)
+@click.option("--all", "all_cases", is_flag=True, help="检查全部办件，修复核验不通过的")
+@click.option("--dry-run", is_flag=True, help="只报告哪些办件可以修复，不做更改")
+@click.option("--reason", default="按事件记录重放修复（多进程部署下多实例结果未合并造成的状态不一致）", show_default=True,
+              help="修复原因，记入办件事件")
+def audit_repair(case_nos: tuple[str, ...], all_cases: bool, dry_run: bool, reason: str) -> None:
+    import getpass
+    service = open_service()
+    counts = {"repaired": 0, "would_repair": 0, "intact": 0, "refused": 0, "missing": 0}
+    try:
+        numbers = service.audit_case_numbers() if all_cases else list(case_nos)
+        if not numbers:
+            click.echo("请给出办件编号，或使用 --all", err=True)
+            sys.exit(2)
+        by = f"{getpass.getuser()}（命令行）"
+        for no in numbers:
+            if all_cases and service.audit_case(no)["ok"]:
+                counts["intact"] += 1
+                continue
+            result = service.repair_case(no, dry_run=dry_run, by=by, reason=reason)
+            counts[result["result"]] += 1
+            click.echo(f"{result['case_no'] or no}：{result['text']}")
+    finally:
+        service.db.dispose()
+    done = f"可修复 {counts['would_repair']} 件（未做更改）" if dry_run else f"已修复 {counts['repaired']} 件"
+    click.echo(f"共检查 {len(numbers)} 件：{done}，完整 {counts['intact']} 件，不能修复 {counts['refused']} 件，"
+               f"不存在 {counts['missing']} 件")
+    sys.exit(1 if counts["refused"] or counts["missing"] else 0)
+
+
 @audit.command("export", help="导出办件档案（事件、数据、单据、流程版本）为一个 JSON 文件，可在别处用 verify --file 核验。")
 @click.argument("case_no")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False))

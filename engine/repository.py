@@ -314,6 +314,10 @@ class Repository:
                 self.conn.execute(update(CL).where(and_(CL.c.case_id == case_id, CL.c.key == r["key"]))
                                   .values(lead_user=lead_user, **values))
 
+    def delete_clocks(self, case_id: int, keys: set[str]) -> None:
+        if keys:
+            self.conn.execute(delete(CL).where(and_(CL.c.case_id == case_id, CL.c.key.in_(sorted(keys)))))
+
     def replace_timers(self, case_id: int, rows: list[dict]) -> None:
         self.conn.execute(_DELETE_TIMERS, {"case_id": case_id})
         if rows:

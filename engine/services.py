@@ -20,6 +20,7 @@ from .clock import LOCAL_TZ, clock, now
 from .db import Database, UnitOfWork
 from .deadlines import ClockState, case_summary
 from .errors import (
+    BangbanError,
     Conflict,
     Forbidden,
     InvalidInput,
@@ -603,14 +604,14 @@ class Bangban:
 
     def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime,
               completed_task: str | None = None, existing: list | None = None, actor: Actor | None = None,
-              version_id: int | None = None) -> None:
+              version_id: int | None = None, reissued: set[str] = frozenset()) -> None:
         status = run.status()
         ready = run.ready_tasks()
         if existing is None:
             existing = uow.repo.inbox_for_case(case.id)
         ready_ids = {t.id for t in ready}
         for r in existing:  # tasks that went away without being completed: interrupted or ended with the case
-            if r.task_id not in ready_ids and r.task_id != completed_task:
+            if r.task_id not in ready_ids and r.task_id != completed_task and r.task_id not in reissued:
                 events.add("task_ended", at, None, r.role, {"title": r.title, "department": r.department,
                                                             "assignee": r.assignee}, r.task_id, r.element_id, r.name)
         if status != case.status:
@@ -779,6 +780,80 @@ class Bangban:
                     divergence = audit.Divergence(events[-1].seq, events[-1].type, "办件记录的最后哈希与事件链不符（事件被删除）")
         return {"case_no": case.case_no, "ok": divergence is None, "events": len(events),
                 "divergence": divergence.to_dict() if divergence else None, "text": str(divergence) if divergence else "完整"}
+
+    def repair_case(self, case_no: str, dry_run: bool = False, by: str = "", reason: str = "") -> dict:
+        """Rebuild a case's stored state and projections from the replay of its intact event chain.
+
+        For cases that a faulty release left with a state that does not follow from their own history (e.g. a
+        department's result never merged, so the case stalled). The chain must be intact and the replay must take
+        every recorded step; then the replayed workflow, clocks, timers, inbox and case row replace the stored ones,
+        and a ``state_repaired`` event records who, why, the old and new state hashes and every recorded step outcome
+        the replay corrected (verify accepts exactly those afterwards). Process owners and supervisors are told.
+        ``result``: ``intact`` (nothing to do), ``would_repair`` (dry run), ``repaired``, ``refused``, ``missing``."""
+        import hashlib
+
+        from . import audit
+        case_no = str(case_no)[:32] if str(case_no).isprintable() else ""
+        at = now()
+        with clock.at(at), self.db.unit_of_work(write=not dry_run) as uow:
+            case = uow.repo.case_by_no(case_no, lock=not dry_run) if case_no else None
+            if case is None:
+                return {"case_no": case_no, "result": "missing", "text": "办件不存在"}
+            events = uow.repo.events_for_case(case.id)
+            broken = audit.check_chain(case.case_no, events)
+            if broken is None and (not events or case.last_hash != events[-1].hash or case.event_seq != len(events)):
+                broken = audit.Divergence(len(events) or None, None, "办件记录的最后哈希或事件数与事件链不符")
+            if broken is not None:
+                return {"case_no": case.case_no, "result": "refused",
+                        "text": f"事件链不完整，不能按事件记录修复，请人工核查：{broken}"}
+            calendar = self.calendar(uow)
+            corrections: list[dict] = []
+            replayed, divergence = audit.replay(events, self._version_by_hash(uow), calendar, corrections=corrections)
+            if divergence is not None or replayed is None:
+                return {"case_no": case.case_no, "result": "refused",
+                        "text": f"重放不能完成，不能按事件记录修复，请人工核查：{divergence or '没有提交申请事件'}"}
+            ps = self.version(case.version_id)
+            if replayed.ps.hash != ps.hash:
+                return {"case_no": case.case_no, "result": "refused",
+                        "text": "重放得到的流程版本与办件记录的版本不同，不能按事件记录修复，请人工核查"}
+            clock_rows = uow.repo.clocks_for_case(case.id)
+            try:
+                stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clock_rows, calendar)
+                difference = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+            except (ValueError, KeyError, TypeError, BangbanError) as exc:
+                difference = audit.Divergence(None, None, f"存储的状态无法读取（{type(exc).__name__}）")
+            if difference is None and not corrections:
+                return {"case_no": case.case_no, "result": "intact", "text": "完整，无需修复"}
+            summary = f"{len(corrections)} 个步骤的记录结果与重放不同" if corrections else "存储的状态与重放不同"
+            if difference is not None:
+                summary += f"；{difference}"
+            if dry_run:
+                return {"case_no": case.case_no, "result": "would_repair", "text": f"可以修复：{summary}",
+                        "corrected": corrections}
+            state = replayed.dump()
+            buffer = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
+            existing = uow.repo.inbox_for_case(case.id)
+            new_ready = {(t.element_id, t.title or ""): t.id for t in replayed.ready_tasks()}
+            reissued = {r.task_id: new_ready[(r.element_id, r.title or "")] for r in existing
+                        if (r.element_id, r.title or "") in new_ready}
+            buffer.add("state_repaired", at, None, None, {
+                "by": by[:100], "reason": reason[:500], "summary": summary[:1000],
+                "old_state_hash": hashlib.sha256(case.state.encode("utf-8", "surrogatepass")).hexdigest(),
+                "new_state_hash": hashlib.sha256(state.encode("utf-8")).hexdigest(),
+                "status": [case.status, replayed.status()], "corrected": corrections,
+                "reissued_tasks": sorted([old, new] for old, new in reissued.items())})
+            # The replay's own notes and notices were given when the steps happened: only its state is taken.
+            replayed.notes, replayed.notifications = [], []
+            replayed.loaded_clock_keys = {r.key for r in clock_rows}
+            replayed.changed_clocks = set(replayed.clocks)
+            replayed.loaded_timers = None
+            uow.repo.delete_clocks(case.id, {r.key for r in clock_rows} - set(replayed.clocks))
+            self._save(uow, case, ps, replayed, buffer, at, existing=existing, reissued=set(reissued))
+            text = f"办件 {case.case_no} 的状态已按事件记录重放修复（{summary}）"[:500]
+            uow.repo.add_notifications([{"recipient": f"role:{role}", "case_id": case.id, "text": text, "created_at": at}
+                                        for role in ("process_owner", "supervisor")])
+            uow.commit()
+        return {"case_no": case.case_no, "result": "repaired", "text": f"已修复：{summary}", "corrected": corrections}
 
     def audit_case_numbers(self) -> list[str]:
         with self.db.unit_of_work(write=False) as uow:

@@ -23,6 +23,7 @@ EVENT_LABELS = {
     "clock_stopped": "时限结束",
     "timer_fired": "时限预警",
     "migrated": "迁移到新流程版本",
+    "state_repaired": "按事件记录修复办件状态",
     "message": "消息",
 }
 
