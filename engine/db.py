@@ -7,7 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 
+from .errors import Unavailable
 from .repository import Repository
 
 
@@ -48,7 +50,8 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+    # pre-ping: a connection the server dropped (restart, administrator, network) is replaced before it is used
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, pool_pre_ping=True)
 
 
 class UnitOfWork:
@@ -71,17 +74,24 @@ class Database:
 
     @contextmanager
     def unit_of_work(self, write: bool = True) -> Iterator[UnitOfWork]:
-        """A transaction; rolled back unless the use case calls ``commit``."""
-        with self.engine.connect() as conn:
-            if write and self.is_sqlite:
-                conn = conn.execution_options(sqlite_begin="IMMEDIATE")
-            transaction = conn.begin()
-            uow = UnitOfWork(conn, transaction)
-            try:
-                yield uow
-            finally:
-                if not uow.committed and transaction.is_active:
-                    transaction.rollback()
+        """A transaction; rolled back unless the use case calls ``commit``.
+
+        A database that cannot be reached or answered (PostgreSQL restarting or its connections dropped, SQLite
+        locked beyond the busy timeout) raises :class:`Unavailable`: the caller says "try again" (503), and since
+        the transaction never committed, nothing was changed."""
+        try:
+            with self.engine.connect() as conn:
+                if write and self.is_sqlite:
+                    conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+                transaction = conn.begin()
+                uow = UnitOfWork(conn, transaction)
+                try:
+                    yield uow
+                finally:
+                    if not uow.committed and transaction.is_active:
+                        transaction.rollback()
+        except (OperationalError, InterfaceError) as exc:
+            raise Unavailable("系统暂时无法访问数据库，您的操作没有生效，请稍后重试") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -45,6 +45,15 @@ class Conflict(BangbanError):
     code = "conflict"
 
 
+class Unavailable(BangbanError):
+    """The database cannot be reached (restarting, connections dropped, locked too long): try again shortly.
+    Nothing was changed — the step's transaction never committed."""
+
+    status = 503
+    code = "unavailable"
+    retry_after = 5
+
+
 class ProcessDefinitionError(BangbanError):
     """The process files are wrong: a process owner has to fix them (the case is left as it was)."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from .errors import Unavailable
 from .services import CaseFailed
 
 log = logging.getLogger("bangban.worker")
@@ -50,6 +51,9 @@ def run_forever(service, interval: float = 5.0, stop: threading.Event | None = N
             done = run_once(service, max_cases)
             if done:
                 log.info("ticked %d case(s)", done)
+        except Unavailable as exc:  # the database is away: one line per round, the next round retries
+            log.error("timer worker round failed: database unavailable (%s)",
+                      str(exc.__cause__ or exc).splitlines()[0][:200])
         except Exception:  # keep the worker alive; the next round retries
             log.exception("timer worker round failed")
         if done < max_cases:  # a full round means a backlog: go on at once

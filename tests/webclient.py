@@ -47,3 +47,46 @@ def assert_json_error(r, status: int, *fragments: str) -> dict:
     for f in fragments:
         assert f in json.dumps(body, ensure_ascii=False), (f, body)
     return body
+
+
+class LiveServers:
+    """JSON API clients of real ``bangban serve`` processes: each request goes to the next server in turn, with the
+    same session cookie (the servers share the secret key), as behind a load balancer without sticky sessions."""
+
+    def __init__(self, base_urls: list[str]):
+        self.base_urls = base_urls
+        self.turn = 0
+        self.cookies: dict[str, str] = {}
+        self.log: list[tuple[str, str, str, int]] = []   # server, method, path, status
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        import http.client
+        from urllib.parse import urlsplit
+        base = self.base_urls[self.turn % len(self.base_urls)]
+        self.turn += 1
+        parts = urlsplit(base)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        headers = {"Accept": "application/json"}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        data = None
+        if body is not None:
+            data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=headers)
+            response = conn.getresponse()
+            raw = response.read()
+            for header, value in response.getheaders():
+                if header.lower() == "set-cookie":
+                    name, _, rest = value.partition("=")
+                    self.cookies[name] = rest.split(";", 1)[0]
+        finally:
+            conn.close()
+        self.log.append((base, method, path, response.status))
+        return response.status, (json.loads(raw) if raw else {})
+
+    def ok(self, method: str, path: str, body: dict | None = None, status: int = 200) -> dict:
+        got, data = self.request(method, path, body)
+        assert got == status, (method, path, got, data)
+        return data

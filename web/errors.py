@@ -17,21 +17,25 @@ HTTP_MESSAGES = {
 }
 
 
-def _respond(status: int, code: str, message: str, details=None):
+def _respond(status: int, code: str, message: str, details=None, headers: dict | None = None):
     if request.path.startswith("/api/"):
         body = {"error": code, "message": message}
         if details:
             body["details"] = details
-        return jsonify(body), status
-    return render_template("error.html", status=status, message=message, details=details), status
+        return jsonify(body), status, headers or {}
+    return render_template("error.html", status=status, message=message, details=details), status, headers or {}
 
 
 def init_app(app) -> None:
     @app.errorhandler(BangbanError)
     def domain_error(exc: BangbanError):
-        if exc.status >= 500:
+        retry = getattr(exc, "retry_after", None)
+        if retry:
+            app.logger.warning("database unavailable: %s", str(exc.__cause__ or exc).splitlines()[0][:200])
+        elif exc.status >= 500:
             app.logger.error("process definition error: %s %s", exc.message, exc.details)
-        return _respond(exc.status, exc.code, exc.message, exc.details)
+        return _respond(exc.status, exc.code, exc.message, exc.details,
+                        {"Retry-After": str(retry)} if retry else None)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
