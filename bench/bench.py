@@ -43,19 +43,16 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-from engine.demo import SAMPLE_APPLICATION
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchlib import DEMO_PASSWORD, HOST, ROOT, Databases, bangban_cmd, free_port  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+from engine.demo import SAMPLE_APPLICATION  # noqa: E402
+
 BENCH = ROOT / "bench"
 MINIMAL_DIR = BENCH / "minimal"
 FULL_DIR = ROOT / "processes"
-PG_URL = "postgresql://root@127.0.0.1:5432/test"
-DEMO_PASSWORD = "demo1234"
 FAST_HASH = "pbkdf2:sha256:1000"  # in-process databases only; the servers use `bangban demo` (scrypt)
-HOST = "127.0.0.1"
 TARGET_A_MS = 15.0
-
-sys.path.insert(0, str(ROOT))
 
 # ---- the data driven through the processes (without a 补正 round) ----
 
@@ -115,61 +112,9 @@ def summarize(samples_s: list[float]) -> dict:
 
 # ---- databases ------------------------------------------------------------------------------------------------
 
-class Databases:
-    """Fresh databases: SQLite files in a temp dir, or PostgreSQL schemas bench_<random> (dropped at cleanup)."""
-
-    def __init__(self, kind: str, tmpdir: Path):
-        self.kind, self.tmpdir = kind, tmpdir
-        self.schemas: list[str] = []
-        self._admin = None
-
-    def new(self, name: str) -> str:
-        if self.kind == "sqlite":
-            return f"sqlite:///{self.tmpdir / (name + '.sqlite3')}"
-        from sqlalchemy import create_engine, text
-
-        from engine.db import normalize_url
-        if self._admin is None:
-            self._admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
-        schema = f"bench_{uuid.uuid4().hex[:12]}"
-        with self._admin.connect() as c:
-            c.execute(text(f'CREATE SCHEMA "{schema}"'))
-        self.schemas.append(schema)
-        return f"{PG_URL}?options=-csearch_path%3D{schema}"
-
-    def cleanup(self) -> None:
-        if self._admin is None:
-            return
-        from sqlalchemy import text
-        for schema in self.schemas:
-            try:
-                with self._admin.connect() as c:
-                    c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-            except Exception as exc:  # keep cleaning the others
-                print(f"warning: could not drop schema {schema}: {exc}", file=sys.stderr)
-        self.schemas.clear()
-        self._admin.dispose()
-        self._admin = None
-
-
 # ---- the server subprocess ------------------------------------------------------------------------------------
 
 _servers: list["Server"] = []
-
-
-def _bangban_cmd() -> list[str]:
-    """The `bangban` entry point next to this interpreter (not a pyenv shim), else PATH, else ``python -c``."""
-    beside = Path(sys.executable).parent / "bangban"
-    if beside.exists():
-        return [str(beside)]
-    exe = shutil.which("bangban")
-    return [exe] if exe else [sys.executable, "-c", "from web.cli import main; main()"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
 
 
 class Server:
@@ -185,7 +130,7 @@ class Server:
 
     def start(self) -> "Server":
         with open(self.log_path, "ab") as log:
-            demo = subprocess.run(_bangban_cmd() + ["demo"], env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL,
+            demo = subprocess.run(bangban_cmd() + ["demo"], env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL,
                                   stdout=log, stderr=log, timeout=300)
         if demo.returncode != 0:
             raise BenchError(f"`bangban demo` failed for {self.name} (exit {demo.returncode}):\n{self.log_tail()}")
@@ -193,7 +138,7 @@ class Server:
         log = open(self.log_path, "ab")
         _servers.append(self)
         self.proc = subprocess.Popen(
-            _bangban_cmd() + ["serve", "--host", HOST, "--port", str(self.port), "--threads", str(self.threads)],
+            bangban_cmd() + ["serve", "--host", HOST, "--port", str(self.port), "--threads", str(self.threads)],
             env=self.env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
         deadline = time.monotonic() + 60
