@@ -101,7 +101,8 @@ def normalized(run: CaseRun) -> dict:
     walk(run.wf.task_tree, "0")
     clocks = {k: {"limit": c.limit_days, "started_at": c.started_at.isoformat(), "pauses": c.pauses,
                   "extensions": [{kk: vv for kk, vv in x.items()} for x in c.extensions],
-                  "stopped_at": c.stopped_at.isoformat() if c.stopped_at else None, "warned": sorted(c.warned)}
+                  "stopped_at": c.stopped_at.isoformat() if c.stopped_at else None, "warned": sorted(c.warned),
+                  "stop_reason": c.stop_reason}
               for k, c in sorted(run.clocks.items())}
     return {"tasks": tasks, "case_vars": json.loads(json.dumps(run.case_vars, sort_keys=True, default=str)),
             "clocks": clocks, "status": run.status()}
@@ -254,7 +255,7 @@ def _clock_from_dict(d: dict) -> ClockState:
     return ClockState(key=d["key"], title=d["title"], department=d.get("department"), limit_days=d["limit_days"],
                       started_at=t(d["started_at"]), pauses=list(d.get("pauses") or []),
                       extensions=list(d.get("extensions") or []), stopped_at=t(d.get("stopped_at")),
-                      warned=list(d.get("warned") or []))
+                      warned=list(d.get("warned") or []), stop_reason=d.get("stop_reason"))
 
 
 def calendar_from_rows(rows: dict) -> WorkCalendar:

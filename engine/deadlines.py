@@ -16,7 +16,8 @@ from .clock import LOCAL_TZ
 from .workcal import WorkCalendar
 
 LEVELS = ("green", "yellow", "red")
-LEVEL_NAMES = {"green": "绿灯", "yellow": "黄牌", "red": "红牌", "paused": "暂停（补正中）", "done": "按时办结",
+LEVEL_NAMES = {"green": "绿灯", "yellow": "黄牌", "red": "红牌", "paused": "暂停（补正中）", "ended": "已停止计时",
+               "done": "按时办结",
                "late": "超期办结"}
 
 
@@ -48,6 +49,7 @@ class ClockState:
     extensions: list[dict] = field(default_factory=list)
     stopped_at: datetime | None = None
     warned: list[str] = field(default_factory=list)   # levels a BPMN timer has already announced
+    stop_reason: str | None = None                      # stopped without a decision (the case ended): why
     # derived
     due_date: date | None = None
     yellow_at: datetime | None = None
@@ -95,7 +97,9 @@ class ClockState:
         # an extension can move a level's moment back into the future: it may then be announced again
         moments = {"yellow": self.yellow_at, "red": self.red_at}
         self.warned = [w for w in self.warned if moments.get(w) is None or moments[w] <= now]
-        if self.stopped_at is not None:
+        if self.stopped_at is not None and self.stop_reason:
+            self.level = "ended"
+        elif self.stopped_at is not None:
             late = self.due_date is not None and local_date(self.stopped_at) > self.due_date
             self.level = "late" if late else "done"
         elif self.paused_at is None:
@@ -112,6 +116,8 @@ class ClockState:
         used, left, provisional = self.days(cal, now)
         if self.level == "paused":
             text = f"补正暂停中（已用{used}个工作日）"
+        elif self.level == "ended":
+            text = f"已停止计时：{self.stop_reason}（已用{used}个工作日）"
         elif self.level in ("done", "late"):
             text = "按时办结" if self.level == "done" else f"超期办结（超{-left}个工作日）" if left < 0 else "超期办结"
         elif left < 0:
@@ -120,7 +126,7 @@ class ClockState:
             text = f"已超过办结期限（{self.due_date}）"
         else:
             text = f"剩余{left}个工作日"
-        if provisional and self.level not in ("done", "late"):
+        if provisional and self.level not in ("done", "late", "ended"):
             text += "（暂定）"
         return {"key": self.key, "title": self.title, "department": self.department, "level": self.level,
                 "level_name": LEVEL_NAMES[self.level], "text": text, "used": used, "left": left,
@@ -142,9 +148,14 @@ class ClockState:
         self.extensions = [*self.extensions, entry]
         return {"clock": self.key, **entry}
 
-    def stop(self, at: datetime) -> dict:
+    def stop(self, at: datetime, reason: str | None = None) -> dict:
+        """The item is decided (no ``reason``), or its handling ended without a decision (``reason``: the case was
+        terminated or ended); an open 补正 pause ends with it, so a stopped clock never resumes."""
+        if self.paused_at is not None:
+            self.pauses = [dict(p, end=p.get("end") or at.isoformat()) for p in self.pauses]
         self.stopped_at = at
-        return {"clock": self.key}
+        self.stop_reason = (reason or "")[:200] or None
+        return {"clock": self.key, **({"reason": self.stop_reason} if self.stop_reason else {})}
 
     def to_row(self) -> dict:
         return {"key": self.key, "title": self.title, "department": self.department, "limit_days": self.limit_days,
@@ -152,7 +163,7 @@ class ClockState:
                 "paused_at": self.paused_at, "pauses": self.pauses, "extensions": self.extensions,
                 "due_date": self.due_date, "yellow_at": self.yellow_at, "red_at": self.red_at,
                 "provisional": self.provisional, "level": self.level, "stopped_at": self.stopped_at,
-                "warned": self.warned}
+                "warned": self.warned, "stop_reason": self.stop_reason}
 
     @classmethod
     def from_row(cls, row) -> "ClockState":
@@ -162,7 +173,7 @@ class ClockState:
                    started_at=aware(row.started_at), pauses=list(row.pauses or []), extensions=list(row.extensions or []),
                    stopped_at=aware(row.stopped_at), due_date=row.due_date, yellow_at=aware(row.yellow_at),
                    red_at=aware(row.red_at), provisional=row.provisional, level=row.level,
-                   warned=list(row.warned or []))
+                   warned=list(row.warned or []), stop_reason=getattr(row, "stop_reason", None))
 
     def copy(self) -> "ClockState":
         return replace(self, pauses=list(self.pauses), extensions=list(self.extensions), warned=list(self.warned))

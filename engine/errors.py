@@ -45,6 +45,13 @@ class Conflict(BangbanError):
     code = "conflict"
 
 
+class TooLarge(BangbanError):
+    """What was sent is over a size limit (counted in bytes, whatever the script)."""
+
+    status = 413
+    code = "too_large"
+
+
 class Unavailable(BangbanError):
     """The database cannot be reached (restarting, connections dropped, locked too long): try again shortly.
     Nothing was changed — the step's transaction never committed."""

@@ -13,6 +13,7 @@ import copy
 import json
 import math
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -20,10 +21,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from . import caches
-from .errors import InvalidInput
+from .errors import InvalidInput, TooLarge
 
 MAX_FORM_FIELDS = 200
-MAX_FORM_CHARS = 64_000
+MAX_FORM_BYTES = 64 * 1024    # a form's data as UTF-8 JSON: Chinese and Latin text count alike, by bytes
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TYPE_NAMES = {"string": "文本", "number": "数字", "integer": "整数", "boolean": "是/否", "array": "列表", "object": "对象"}
 _FORMAT_NAMES = {"date": "日期（YYYY-MM-DD）", "date-time": "日期时间", "email": "电子邮箱"}
@@ -130,6 +131,25 @@ def _message(error, schema: dict) -> tuple[str, str]:
     return field, f"「{title}」填写有误"
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: Any, depth: int = 0) -> Any:
+    """Submitted data with every text valid Unicode in NFC (the form stored and hashed is the composed one).
+    A lone surrogate (possible in JSON as an escape, never valid text) is refused, in keys as in values."""
+    if depth > 32:
+        raise InvalidInput("提交的内容嵌套层数过多")
+    if isinstance(value, str):
+        if _SURROGATE.search(value):
+            raise InvalidInput("提交的文本中含有无效的字符（不成对的 Unicode 代理项），请检查后重新输入")
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, list):
+        return [clean_text(v, depth + 1) for v in value]
+    if isinstance(value, dict):
+        return {clean_text(k, depth + 1): clean_text(v, depth + 1) for k, v in value.items()}
+    return value
+
+
 def validate(schema: dict, data: Any) -> dict:
     """Validate submitted data against a resolved schema.
 
@@ -138,6 +158,10 @@ def validate(schema: dict, data: Any) -> dict:
     """
     if not isinstance(data, dict):
         raise InvalidInput("提交的内容应为表单对象")
+    data = clean_text(data)
+    size = len(json.dumps(data, ensure_ascii=False, default=str).encode("utf-8"))
+    if size > MAX_FORM_BYTES:
+        raise TooLarge(f"表单内容过大（{size // 1024} KB），上限为 {MAX_FORM_BYTES // 1024} KB")
     # Empty strings from HTML forms mean "not given".
     cleaned = {k: v for k, v in data.items() if not (isinstance(v, str) and v.strip() == "")}
     validator = _validator(schema)
@@ -153,8 +177,6 @@ def validate(schema: dict, data: Any) -> dict:
             continue
         field, msg = _message(err, schema)
         problems.setdefault(field or "_form", msg)
-    if len(json.dumps(cleaned, ensure_ascii=False, default=str)) > MAX_FORM_CHARS:
-        problems.setdefault("_form", "表单内容过长")
     if problems:
         raise InvalidInput("表单填写有误：" + "；".join(problems.values()), details=problems)
     out = {name: None for name in schema.get("properties", {})}

@@ -212,6 +212,7 @@ class Clock(Base):
     level: Mapped[str] = mapped_column(String(8))    # green / yellow / red / paused / done / late
     warned: Mapped[list] = mapped_column(JSON, default=list)  # levels already announced by a BPMN timer
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    stop_reason: Mapped[str | None] = mapped_column(String(200))   # stopped without a decision: why
     lead_user: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (

@@ -17,13 +17,18 @@ meaning; nothing here knows any particular task:
   an item under a statutory clock; the clock named by the expression starts the first time such a task is ready.
 - ``clock_pause`` (with ``clock_pause_reason``): while this task is open, that clock is paused (补正).
 - ``clock_stop``: when this element completes, that clock stops (the item is decided).
+- ``clock_stop_all`` (a reason expression): when this element completes, every running or paused clock of the case
+  stops with that reason (e.g. on the termination boundary: the items' handling ends without a decision).
+- ``ends_tasks``: comma-separated element ids; when this element completes, the open tasks of those elements end
+  without being done (e.g. a pending 督办 or 延期 approval when the case is terminated).
 - ``clock_extend`` (with ``clock_extend_days``, ``clock_extend_reason``): when this task completes and the
   expression names a clock, the clock is extended (延期) by that many working days.
 - ``notify`` (with ``notify_text``): when this element completes, notify these users (``name``) or departments
   (``dept:code``).
 - ``warns_clock`` with ``warning_level`` (on a timer event): when it fires, that level of that clock counts as
   announced; ``clock_due`` then keeps later timers of the same level quiet until the clock moves.
-End events may carry ``outcome`` (completed / refused / terminated): the case's status when reached.
+End events may carry ``outcome`` (completed / refused / terminated): the case's status when reached. Whatever the
+diagram says, a case that is no longer active has no running clock: any left stops, with the outcome as its reason.
 Timer expressions may call ``clock_due(key, 'yellow'|'red')``: the moment that clock turns yellow or red.
 
 Expressions see the task's data overlaid with the case variables (``record_actor`` results and form fields
@@ -270,8 +275,13 @@ class CaseRun:
                         break
             except rt.WorkflowError as exc:
                 raise ProcessDefinitionError(f"流程运行出错（已通知流程管理员，办件保持原状）：{exc}") from exc
-        if self.status() in self.ps.manifest.get("final_outcomes", []):
+        status = self.status()
+        if status in self.ps.manifest.get("final_outcomes", []):
             self.end_open_tasks()
+        if status != "active" and any(c.stopped_at is None for c in self.clocks.values()):
+            self.stop_all_clocks(f"办件{self.ps.manifest.get('outcomes', {}).get(status, status)}", clock_now())
+            with self._clock_context():
+                self._sync_clocks()
         self._ready = None
 
     def _handle_completed(self, completed: list[rt.CompletedTask]) -> bool:
@@ -301,6 +311,12 @@ class CaseRun:
                     self.notes.append(("clock_stopped", clock.stop(at)))
                     self.changed_clocks.add(key)
                     moved = True
+            if p.get("clock_stop_all"):
+                reason = str(self._eval(p["clock_stop_all"], c.data, "停止计时原因") or c.name)
+                moved = self.stop_all_clocks(reason, at) or moved
+            if p.get("ends_tasks"):
+                ended = rt.end_ready_tasks(self.wf, [e.strip() for e in p["ends_tasks"].split(",") if e.strip()])
+                moved = moved or bool(ended)
             if p.get("clock_extend"):
                 key = self._eval(p["clock_extend"], c.data, "延期")
                 clock = self.clocks.get(str(key)) if key else None
@@ -312,6 +328,16 @@ class CaseRun:
                         self.changed_clocks.add(str(key))
                         moved = True
         return moved
+
+    def stop_all_clocks(self, reason: str, at: datetime) -> bool:
+        """Stop every clock still running or paused (the handling of its item ended without a decision)."""
+        stopped = False
+        for key, clock in sorted(self.clocks.items()):
+            if clock.stopped_at is None:
+                self.notes.append(("clock_stopped", clock.stop(at, reason)))
+                self.changed_clocks.add(key)
+                stopped = True
+        return stopped
 
     def _sync_clocks(self) -> bool:
         """Start, pause and resume clocks from the tasks now open; recompute every running clock.
@@ -341,7 +367,7 @@ class CaseRun:
                     self.changed_clocks.add(key)
                     moved = True
         for key, clock in self.clocks.items():
-            if clock.paused_at is not None and key not in pausing:
+            if clock.paused_at is not None and key not in pausing and clock.stopped_at is None:
                 self.notes.append(("clock_resumed", clock.resume(at)))
                 self.changed_clocks.add(key)
                 moved = True

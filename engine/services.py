@@ -322,9 +322,16 @@ class Bangban:
             self._schemas[key] = resolved
         return resolved
 
+    @staticmethod
+    def _startable(ps: ProcessSet, process_id: str) -> dict:
+        proc = ps.manifest["processes"].get(process_id) if isinstance(process_id, str) else None
+        if proc is None:
+            raise NotFound("没有这个流程")
+        return proc
+
     def start_form(self, actor: Actor, process_id: str) -> dict:
         ps = self.current
-        proc = ps.process(process_id)
+        proc = self._startable(ps, process_id)
         self._check_may_start(actor, proc)
         with self.db.unit_of_work(write=False) as uow:
             schema = self._schema(uow, ps, proc["start_form"])
@@ -352,7 +359,7 @@ class Bangban:
     def start_case(self, actor: Actor, process_id: str, form_data: dict, unit_id: int | None = None) -> StartedCase:
         """Submit an application: validates the start form, runs the process to its first tasks, numbers the case."""
         ps = self.current
-        proc = ps.process(process_id)
+        proc = self._startable(ps, process_id)
         access.check_read_only(actor, ps.manifest["roles"])
         self._check_may_start(actor, proc)
         if actor.has("applicant"):

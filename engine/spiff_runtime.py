@@ -356,6 +356,17 @@ def cancel(wf: BpmnWorkflow) -> None:
     wf.cancel()
 
 
+def end_ready_tasks(wf: BpmnWorkflow, element_ids: list[str]) -> list[str]:
+    """Cancel the READY user tasks of these elements (anywhere in the case); returns the ids of those ended."""
+    wanted = set(element_ids)
+    ended = []
+    for t in wf.get_tasks(state=TaskState.READY, manual=True):
+        if t.task_spec.bpmn_id in wanted:
+            t.cancel()
+            ended.append(str(t.id))
+    return ended
+
+
 def latest_value(wf: BpmnWorkflow, name: str):
     """The value of a variable in the most recently completed task that has it (any subprocess)."""
     best = None

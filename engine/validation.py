@@ -52,7 +52,7 @@ MAX_TIMER_SECONDS = 5.0                 # all timer evaluations of one validatio
 EXPRESSION_PROPERTIES = frozenset({
     "assignee", "department", "title", "clock", "clock_limit", "clock_title", "clock_department", "clock_pause",
     "clock_pause_reason", "clock_stop", "clock_extend", "clock_extend_days", "clock_extend_reason", "notify",
-    "notify_text", "warns_clock", "form_defaults",
+    "notify_text", "warns_clock", "form_defaults", "clock_stop_all",
 })
 WARNING_LEVELS = ("yellow", "red")
 RESERVED_IDS = ("Start", "End")          # clash with SpiffWorkflow's built-in specs (design.md)
@@ -652,6 +652,12 @@ class _FileChecker:
             self.problem(f"单据「{value}」在清单的编号规则（numbers）中没有定义", prop)
         elif name == "warning_level" and value not in WARNING_LEVELS:
             self.problem(f"预警级别「{value}」应为 yellow 或 red", prop)
+        elif name == "ends_tasks":
+            root = prop.getroottree()
+            missing = [i for i in (v.strip() for v in value.split(",")) if i and not root.xpath(
+                "//bpmn:userTask[@id=$id]", namespaces=NS, id=i)]
+            if missing:
+                self.problem(f"属性 ends_tasks 列出的「{'、'.join(missing)}」不是本文件中的用户任务", prop)
 
     # scripts and expressions
     def expressions(self, process) -> None:

@@ -81,6 +81,7 @@ def _items(ps: ProcessSet, run, inbox, clocks: dict[str, dict] | None = None) ->
         pending_state = "待分派"
     else:
         pending_state = "办理中"
+    ended = run.status() != "active"
     open_by_title: dict[str, list] = {}
     for r in inbox:
         if r.title:
@@ -91,17 +92,20 @@ def _items(ps: ProcessSet, run, inbox, clocks: dict[str, dict] | None = None) ->
         result = results.get(code)
         label = item.get(cfg.get("task_title", "name"))
         tasks = open_by_title.get(label, [])
+        clock = (clocks or {}).get(str(code))
         if result:
             state = result.get("decision") or "已办结"
         elif tasks:
             state = "、".join(f"{t.name}中" for t in tasks)
+        elif ended or (clock or {}).get("level") == "ended":
+            state = "未办理"          # the case ended (or the item's handling was stopped) before a decision
         else:
             state = pending_state
         out.append({"code": code, "name": item.get("name"), "department": item.get("department"),
                     "department_name": item.get("department_name") or ps.catalogue.departments.get(item.get("department")),
                     "limit_days": item.get("limit_days"), "state": state,
                     "licence_no": (result or {}).get("licence_no"), "refusal_reason": (result or {}).get("refusal_reason"),
-                    "clock": (clocks or {}).get(str(code))})
+                    "clock": clock})
     return out
 
 

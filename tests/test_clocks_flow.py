@@ -497,3 +497,88 @@ def test_web_requests_racing_the_worker_fire_each_timer_once(svc):
     for no in nos:
         assert fired(svc, no) == [("黄牌预警", XF)]
         assert clock_row(svc, no, "hp").level == "done"
+
+
+# ---- (g) a case's clocks end with it ------------------------------------------------------------------------------------
+TERMINATE = {"reason": "国家法律法规规章和政策发生调整", "remark": "政策调整"}
+ENDED = "办件终止：国家法律法规规章和政策发生调整"
+
+
+def _terminate(svc: Bangban, no: str) -> None:
+    h.send(svc, "agent1", no, "termination", **TERMINATE)
+
+
+def _assert_ended(svc: Bangban, no: str, keys: list[str]) -> None:
+    """Every clock stopped with the termination as its reason; nothing left to warn about, now or later."""
+    for key in keys:
+        row = clock_row(svc, no, key)
+        assert (row.level, row.stop_reason, row.paused_at) == ("ended", ENDED, None)
+        assert row.stopped_at is not None and all(p["end"] for p in row.pauses)
+    assert timers(svc, no) == []
+    assert (h.case_row(svc, no).warning, h.case_row(svc, no).due_date) == (None, None)
+    assert [i for i in svc.supervision(actor(svc, "supervisor1"))["items"] if i["case_no"] == no] == []
+    page = h.view(svc, no)
+    assert {k: c["level"] for k, c in page["clocks"].items()} == dict.fromkeys(keys, "ended")
+    assert all(c["text"].startswith("已停止计时") for c in page["clocks"].values())
+    assert {i["code"]: i["state"] for i in page["items"]} == dict.fromkeys(keys, "未办理")
+    stopped = [e.payload for e in h.events(svc, no) if e.type == "clock_stopped"]
+    assert sorted(p["clock"] for p in stopped) == sorted(keys) and {p["reason"] for p in stopped} == {ENDED}
+    # Weeks later the worker finds nothing to announce, and the slip ends the case with its clocks still ended.
+    assert worker(svc, L(2026, 4, 30, 9)) == 0
+    h.complete(svc, "agent1", "办理终止手续", case_no=no, **h.slip(TERMINATE["reason"]))
+    assert h.case_row(svc, no).status == "terminated"
+    assert {i["code"]: i["state"] for i in h.view(svc, no)["items"]} == dict.fromkeys(keys, "未办理")
+    assert [i for i in svc.supervision(actor(svc, "supervisor1"))["items"] if i["case_no"] == no] == []
+
+
+def test_termination_during_a_correction_stops_the_paused_clock_for_good(svc):
+    no = dispatched(svc, ["xf", "hp"])
+    clock.set(L(2026, 3, 9, 10))
+    h.complete(svc, "zb_zjj", "部门办理", XF, case_no=no, **h.needs_correction("补交消防设计文件"))
+    assert clock_row(svc, no, "xf").level == "paused"
+    clock.set(L(2026, 3, 10, 10))
+    _terminate(svc, no)
+    assert "clock_resumed" not in h.event_types(svc, no)      # the pause ended with the clock, it did not resume
+    assert h.open_tasks(svc, no) == [("办理终止手续", None)]
+    _assert_ended(svc, no, ["xf", "hp"])
+
+
+def test_termination_while_an_extension_waits_for_approval_ends_the_approval(svc):
+    no = dispatched(svc, ["xf"])
+    clock.set(L(2026, 3, 16, 10))
+    _request_extension(svc, no)
+    assert ("审批延期申请", XF) in h.open_tasks(svc, no)
+    _terminate(svc, no)
+    assert h.open_tasks(svc, no) == [("办理终止手续", None)]
+    ended = [e.task_name for e in h.events(svc, no) if e.type == "task_ended"]
+    assert sorted(ended) == ["审批延期申请", "部门办理"]
+    assert "clock_extended" not in h.event_types(svc, no)
+    _assert_ended(svc, no, ["xf"])
+
+
+def test_termination_after_yellow_takes_the_item_off_the_supervision_page(svc):
+    no = dispatched(svc, ["xf"])
+    assert worker(svc, L(2026, 3, 18, 9)) == 1
+    assert [i["level"] for i in svc.supervision(actor(svc, "supervisor1"))["items"]] == ["yellow"]
+    clock.set(L(2026, 3, 19, 9))
+    _terminate(svc, no)
+    _assert_ended(svc, no, ["xf"])
+
+
+def test_termination_after_red_ends_the_open_supervision_task_too(svc):
+    no = dispatched(svc, ["xf"])
+    assert worker(svc, L(2026, 3, 24, 9)) == 1
+    assert ("督办", SUPERVISE_TITLE) in h.open_tasks(svc, no)
+    clock.set(L(2026, 3, 25, 9))
+    _terminate(svc, no)
+    assert h.open_tasks(svc, no) == [("办理终止手续", None)]
+    assert [t for t in svc.inbox(actor(svc, "supervisor1")) if t["case_no"] == no] == []
+    assert "督办" in [e.task_name for e in h.events(svc, no) if e.type == "task_ended"]
+    _assert_ended(svc, no, ["xf"])
+
+
+def test_a_refused_case_lists_its_items_as_not_handled(svc):
+    clock.set(DISPATCH)
+    no = h.start(svc, service_items=["xf", "hp"])
+    h.complete(svc, "agent1", "受理审核", case_no=no, review_decision="不予受理", refusal_explanation="不属于服务事项")
+    assert {i["code"]: i["state"] for i in h.view(svc, no)["items"]} == {"xf": "未办理", "hp": "未办理"}

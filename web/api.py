@@ -6,18 +6,20 @@ from flask import Blueprint, current_app, g, jsonify, request, session
 from engine.errors import InvalidInput
 
 from .auth import login_required, service
-from .formdata import parse_int
+from .formdata import parse_int, parse_json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-def _body() -> dict:
+def _body(*allowed: str) -> dict:
+    """The request's JSON object; ``allowed``: its only permitted top-level fields (none given: a form's data,
+    whose fields the form itself checks)."""
     if not request.is_json:
         raise InvalidInput("请求体应为 JSON（Content-Type: application/json）")
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("请求体应为 JSON 对象")
-    return body
+    try:
+        return parse_json_body(request.get_data(cache=True), frozenset(allowed) if allowed else None)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def _actor_dict(actor) -> dict:
@@ -29,7 +31,7 @@ def _actor_dict(actor) -> dict:
 
 @bp.post("/login")
 def login():
-    body = _body()
+    body = _body("username", "password")
     actor = service().authenticate(str(body.get("username", ""))[:64], str(body.get("password", ""))[:128])
     session.clear()
     session["uid"] = actor.id
@@ -75,7 +77,7 @@ def start_form(process_id: str):
 @bp.post("/cases")
 @login_required
 def start_case():
-    body = _body()
+    body = _body("data", "unit_id", "process")
     unit_id = body.get("unit_id")
     if unit_id is not None and (isinstance(unit_id, bool) or not isinstance(unit_id, int)):
         raise InvalidInput("unit_id 应为整数")
@@ -101,6 +103,13 @@ def case(case_no: str):
     return jsonify(service().get_case(g.actor, case_no))
 
 
+@bp.get("/cases/<case_no>/messages/<key>")
+@login_required
+def message_form(case_no: str, key: str):
+    """The form of a message this user may send to the case now (申请终止, 决定终止), with its choices."""
+    return jsonify(service().message_form(g.actor, case_no, key))
+
+
 @bp.post("/cases/<case_no>/messages/<key>")
 @login_required
 def message(case_no: str, key: str):
@@ -111,6 +120,13 @@ def message(case_no: str, key: str):
 @login_required
 def document(case_no: str, doc_id: int):
     return jsonify(service().get_document(g.actor, case_no, doc_id))
+
+
+@bp.get("/tasks/<task_id>/messages/<key>")
+@login_required
+def task_message_form(task_id: str, key: str):
+    """The form of a message sent from one of the user's tasks (申请延期), with its choices."""
+    return jsonify(service().message_form(g.actor, None, key, task_id))
 
 
 @bp.post("/tasks/<task_id>/messages/<key>")
@@ -141,7 +157,7 @@ def calendar_year(year: int):
 @login_required
 def calendar_set_day(day: str):
     service().check_permission(g.actor, "calendar")
-    body = _body()
+    body = _body("kind", "name")
     return jsonify(service().set_calendar_day(g.actor, _date(day), str(body.get("kind", "")), str(body.get("name", ""))))
 
 
@@ -157,7 +173,7 @@ def calendar_delete_day(day: str):
 def calendar_import():
     service().check_permission(g.actor, "calendar")
     if request.is_json:
-        text = str(_body().get("text", ""))
+        text = str(_body("text").get("text", ""))
     else:
         text = request.get_data(as_text=True)
     return jsonify(service().import_calendar(g.actor, text))
@@ -172,7 +188,7 @@ def _date(raw: str):
 
 
 def _files_body() -> tuple[dict[str, bytes], str]:
-    body = _body()
+    body = _body("files", "comment")
     files = body.get("files")
     if not isinstance(files, dict) or not files:
         raise InvalidInput("files 应为 {文件名: 内容} 对象")

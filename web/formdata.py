@@ -1,7 +1,9 @@
 """Turn an HTML form post into the JSON a form's schema describes (types only; the engine validates)."""
 from __future__ import annotations
 
+import json
 import math
+import re
 
 from werkzeug.datastructures import MultiDict
 
@@ -55,3 +57,44 @@ def parse_int(raw: str | None) -> int | None:
     if raw and raw.isascii() and raw.isdigit() and len(raw) <= 15:
         return int(raw)
     return None
+
+
+MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_json_body(raw: bytes, allowed: frozenset[str] | None = None) -> dict:
+    """A JSON request body as a dict, refusing before it is parsed what would make the parser recurse too deep
+    (more than ``MAX_JSON_DEPTH`` nested arrays/objects), then anything that is not a JSON object of valid Unicode
+    text (no lone surrogate escapes), then top-level fields outside ``allowed``. Raises ``ValueError`` with a
+    Chinese message."""
+    depth = 0
+    for m in _BRACKET.finditer(_JSON_STRING.sub(b'""', raw)):
+        depth += 1 if m.group() in (b"[", b"{") else -1
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"请求体嵌套超过 {MAX_JSON_DEPTH} 层")
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ValueError("请求体不是有效的 JSON") from None
+    if not isinstance(body, dict):
+        raise ValueError("请求体应为 JSON 对象")
+    if _has_surrogate(body):
+        raise ValueError("请求中含有无效的字符（不成对的 Unicode 代理项），请检查后重新提交")
+    if allowed is not None:
+        unknown = sorted(k for k in body if k not in allowed)
+        if unknown:
+            raise ValueError(f"请求中有不允许的字段：{'、'.join(unknown)[:200]}（允许的字段：{'、'.join(sorted(allowed))}）")
+    return body
+
+
+def _has_surrogate(value) -> bool:
+    if isinstance(value, str):
+        return bool(_SURROGATE.search(value))
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    return False
