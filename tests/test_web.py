@@ -665,14 +665,21 @@ def test_oversized_request_bodies_are_refused_with_413(app, dispatched):
     big = "环" * (100 * 1024)  # 300 KB in UTF-8
     r = sthj_api.post(f"/api/tasks/{task_id}/complete",
                       json={"item_decision": "准予许可", "licence_no": "HP-1", "handle_opinion": big})
-    assert_json_error(r, 413, "提交的内容过大")
+    assert_json_error(r, 413, "提交的内容超过 256 KB 上限")
     r = api_login(app, "huarui").post("/api/cases", json={"data": {**APPLICATION, "remarks": big}})
-    assert_json_error(r, 413, "提交的内容过大")
+    assert_json_error(r, 413, "提交的内容超过 256 KB 上限")
+    # One rule, one status: 100 K Latin characters (100 KB) are over the form's 64 KB just as 100 K Chinese ones
+    # (300 KB) are over the request's 256 KB — both 413, whatever the script.
+    r = sthj_api.post(f"/api/tasks/{task_id}/complete",
+                      json={"item_decision": "准予许可", "licence_no": "HP-1", "handle_opinion": "a" * (100 * 1024)})
+    assert_json_error(r, 413, "上限为 64 KB")
+    r = api_login(app, "huarui").post("/api/cases", json={"data": {**APPLICATION, "remarks": "a" * (100 * 1024)}})
+    assert_json_error(r, 413, "上限为 64 KB")
     sthj = html_login(app, "zb_sthj")
     page = sthj.get(f"/tasks/{task_id}")
     r = sthj.post(f"/tasks/{task_id}", data={"item_decision": "准予许可", "licence_no": "HP-1", "handle_opinion": big,
                                             "csrf_token": token(page.text)})
-    assert_html_error(r, 413, "提交的内容过大")
+    assert_html_error(r, 413, "提交的内容超过 256 KB 上限")
     # just under the limit is no 413 (the field's maxLength refuses it instead)
     r = sthj_api.post(f"/api/tasks/{task_id}/complete",
                       json={"item_decision": "准予许可", "licence_no": "HP-1", "handle_opinion": "意" * 1001})
@@ -697,7 +704,7 @@ def test_bad_urls_get_a_4xx_never_a_500(app, dispatched):
         assert chinese(r.json["message"] if r.is_json else r.text), path
         if path.startswith("/api/"):
             assert r.is_json, path
-    assert_json_error(agent.get(f"/api/cases/{case_no}/messages/termination"), 405, "不支持的请求方式")
+    assert_json_error(agent.put(f"/api/cases/{case_no}/messages/termination"), 405, "不支持的请求方式")
     assert_json_error(agent.delete(f"/api/cases/{case_no}"), 405)
     assert_html_error(agent.put(f"/cases/{case_no}"), 405, "不支持的请求方式")
     # odd query strings are no error at all
@@ -836,3 +843,38 @@ def test_the_login_redirect_stays_on_this_site(app, target):
     assert r.status_code == 302, r.status_code
     location = r.headers["Location"]
     assert location.startswith("/") and not location.startswith("//") and not re.search(r"[\x00-\x1f\\\\]", location)
+
+
+def test_malformed_bodies_get_a_4xx_and_change_nothing(app, dispatched):
+    """Issue 9: what once gave a 500 — a lone surrogate, a body nested 1,000 deep, an unknown process, an unknown
+    envelope field — now gets a Chinese 4xx, and nothing is written."""
+    case_no = dispatched
+    sthj = api_login(app, "zb_sthj")
+    huarui = api_login(app, "huarui")
+    task_id = api_task(sthj, case_no, "部门办理", "环评")
+    before, total = snapshot(app, case_no), case_total(app)
+
+    def raw(client, path, text: str):
+        return client.post(path, data=text.encode("utf-8"), content_type="application/json")
+
+    lone = '{"item_decision": "准予许可", "licence_no": "HP-\\ud800"}'
+    assert_json_error(raw(sthj, f"/api/tasks/{task_id}/complete", lone), 422, "代理项")
+    application = json.dumps({"data": APPLICATION}, ensure_ascii=False)[:-2] + ', "remarks": "\\udfff"}}'
+    assert_json_error(raw(huarui, "/api/cases", application), 422, "代理项")
+    assert_json_error(raw(sthj, f"/api/tasks/{task_id}/complete", "[" * 1000 + "]" * 1000), 422, "嵌套超过 16 层")
+    assert_json_error(raw(sthj, f"/api/tasks/{task_id}/complete", '{"a":' + "[" * 17 + "]" * 17 + "}"), 422, "嵌套")
+    assert_json_error(raw(sthj, f"/api/tasks/{task_id}/complete", '{"item_decision": '), 422, "不是有效的 JSON")
+    assert_json_error(raw(sthj, f"/api/tasks/{task_id}/complete", "\xff\xfe"), 422)
+    assert_json_error(huarui.post("/api/cases", json={"data": APPLICATION, "x": 1}), 422, "不允许的字段：x")
+    assert_json_error(huarui.post("/api/cases", json={"data": APPLICATION, "process": "no_such"}), 404, "没有这个流程")
+    assert_json_error(huarui.get("/api/processes/no_such/start-form"), 404, "没有这个流程")
+    assert_json_error(huarui.post("/api/login", json={"username": "huarui", "password": "x", "remember": True}), 422,
+                      "不允许的字段")
+    assert snapshot(app, case_no) == before and case_total(app) == total
+
+    # Text is stored in NFC: a decomposed é (e + combining acute) is stored as the single composed character.
+    r = sthj.post(f"/api/tasks/{task_id}/complete",
+                  json={"item_decision": "准予许可", "licence_no": "HP-Cafe\u0301", "handle_opinion": "准予"})
+    assert r.status_code == 200, r.text
+    items = {i["code"]: i for i in sthj.get(f"/api/cases/{case_no}").json["items"]}
+    assert items["hp"]["licence_no"] == "HP-Caf\u00e9"
