@@ -539,6 +539,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="bangban worker processes (default 1)")
     ap.add_argument("--users", type=int, default=10, help="virtual users (default 10)")
     ap.add_argument("--duration", type=float, default=20, help="seconds of load (default 20)")
+    ap.add_argument("--min-finished", type=int, default=0, metavar="N",
+                    help="go on after --duration until N cases have finished (at most 5 x --duration in all)")
     ap.add_argument("--threads", type=int, default=8, help="waitress threads per server (default 8)")
     ap.add_argument("--kill-server-every", type=float, metavar="S", help="kill -9 a random server every S seconds "
                     "(restarted at once)")
@@ -601,6 +603,8 @@ def main(argv: list[str] | None = None) -> int:
             t.daemon = True
             t.start()
         stop.wait(args.duration)
+        while sum(stats.finished.values()) < args.min_finished and time.monotonic() - started < 5 * args.duration:
+            time.sleep(0.5)
         stop.set()
         for t in users:
             t.join(60)
