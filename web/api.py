@@ -266,4 +266,5 @@ def case_dossier(case_no: str):
 
 @bp.get("/openapi.json")
 def openapi():
-    return current_app.send_static_file("openapi.json")
+    from .openapi import response
+    return response(current_app.extensions["bangban"])
