@@ -11,35 +11,13 @@ import logging
 import threading
 
 from .errors import Unavailable
-from .services import CaseFailed
 
 log = logging.getLogger("bangban.worker")
 
 
 def run_once(service, max_cases: int = 1000) -> int:
-    """Process everything due now (at most ``max_cases`` cases); returns how many cases were ticked.
-
-    A case normally leaves the due set once ticked; one that comes back in the same round (its timer could not
-    fire) is skipped for the rest of the round, so a round always ends."""
-    seen: set[int] = set()
-    stuck: set[int] = set()
-    ticked = 0
-    while ticked < max_cases:
-        try:
-            case_id = service.tick_next(stuck)
-        except CaseFailed as failed:  # one case's diagram code failed: report it, leave the case, go on
-            log.error("case %s failed: %s", failed.case_no, failed.error.message)
-            service.report_process_error(failed.case_no, failed.case_id, failed.error)
-            stuck.add(failed.case_id)
-            continue
-        if case_id is None:
-            break
-        if case_id in seen:
-            stuck.add(case_id)
-            log.warning("case %s is still due after a tick; skipped for this round", case_id)
-        seen.add(case_id)
-        ticked += 1
-    return ticked
+    """Process everything due now (at most ``max_cases`` cases); returns how many cases were ticked."""
+    return service.fire_due(max_cases)
 
 
 def run_forever(service, interval: float = 5.0, stop: threading.Event | None = None, max_cases: int = 1000) -> None:

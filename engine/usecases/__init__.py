@@ -1,0 +1,21 @@
+"""The use cases of the 帮办代办 service, one module per capability. A newcomer finds a page's code by its capability:
+
+| module | capability | pages / API |
+|---|---|---|
+| ``intake`` | applying: the start form, starting a case | 提交申请, ``POST /api/cases`` |
+| ``tasks`` | the inbox, a task with its form and context, completing it | 我的待办, 待办, ``/api/tasks`` |
+| ``messages`` | 申请终止, 决定终止, 申请延期: which may be sent, their forms, sending | 办件页与待办页的操作 |
+| ``cases`` | reading cases: search, the case page, diagram, documents, application | 办件查询, 办件页 |
+| ``calendar`` | the working-day calendar and the clocks it moves | 工作日历 |
+| ``accounts`` | login, the user behind a session, units | 登录 |
+| ``versions`` | process versions: list, files, diff, validate, publish, migrate | 流程管理, 建模器 |
+| ``audit`` | verify, repair, step through and export a case's history | 审计回放, ``bangban audit`` |
+| ``supervision`` | yellow and red items, notifications, the demo clock | 时限督办 |
+| ``timers`` | time passing: due BPMN timers fired case by case | ``bangban worker`` |
+| ``step`` | what every writer repeats: load the case locked, run, save state/events/clocks/timers/inbox | — |
+| ``base`` | shared state: database, process versions, permissions, forms with choices | — |
+
+Each module holds one small class of use cases; ``engine.services.Bangban`` composes them (and holds no logic). A use
+case opens one unit of work, checks access, runs the case through ``engine.runtime`` and saves it through ``step``;
+all SQL is in ``engine.repository``.
+"""

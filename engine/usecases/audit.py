@@ -1,0 +1,181 @@
+"""Auditors: verify a case (chain and replay), repair a case from its replay, step through it, export it."""
+from __future__ import annotations
+
+from ..access import Actor
+from ..clock import clock, now
+from ..db import UnitOfWork
+from ..errors import (
+    BangbanError,
+    NotFound,
+)
+from ..events import EventBuffer
+from .base import _jsonable
+
+
+class Audit:
+    """Use cases: Auditors: verify a case (chain and replay), repair a case from its replay, step through it, export it."""
+
+    def audit_case(self, case_no: str, actor: Actor | None = None) -> dict:
+        """Check a case's hash chain and replay it from its events; ``ok`` with the first divergence if not."""
+        from .. import audit
+        if actor is not None:
+            self.check_permission(actor, "audit")
+        with self.db.unit_of_work(write=False) as uow:
+            case = uow.repo.case_by_no(str(case_no)[:32]) if str(case_no).isprintable() else None
+            if case is None:
+                raise NotFound("办件不存在")
+            events = uow.repo.events_for_case(case.id)
+            clocks = uow.repo.clocks_for_case(case.id)
+            calendar = self.calendar(uow)
+            version_of = self._version_by_hash(uow)
+            chain = audit.check_chain(case.case_no, events)
+            divergence = chain
+            if chain is None:
+                ps = self.version(case.version_id)
+                stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
+                replayed, divergence = audit.replay(events, version_of, calendar)
+                if divergence is None and replayed is not None:
+                    divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+                if divergence is None and events and case.last_hash != events[-1].hash:
+                    divergence = audit.Divergence(events[-1].seq, events[-1].type, "办件记录的最后哈希与事件链不符（事件被删除）")
+        return {"case_no": case.case_no, "ok": divergence is None, "events": len(events),
+                "divergence": divergence.to_dict() if divergence else None, "text": str(divergence) if divergence else "完整"}
+
+    def repair_case(self, case_no: str, dry_run: bool = False, by: str = "", reason: str = "") -> dict:
+        """Rebuild a case's stored state and projections from the replay of its intact event chain.
+
+        For cases that a faulty release left with a state that does not follow from their own history (e.g. a
+        department's result never merged, so the case stalled). The chain must be intact and the replay must take
+        every recorded step; then the replayed workflow, clocks, timers, inbox and case row replace the stored ones,
+        and a ``state_repaired`` event records who, why, the old and new state hashes and every recorded step outcome
+        the replay corrected (verify accepts exactly those afterwards). Process owners and supervisors are told.
+        ``result``: ``intact`` (nothing to do), ``would_repair`` (dry run), ``repaired``, ``refused``, ``missing``."""
+        import hashlib
+
+        from .. import audit
+        case_no = str(case_no)[:32] if str(case_no).isprintable() else ""
+        at = now()
+        with clock.at(at), self.db.unit_of_work(write=not dry_run) as uow:
+            case = uow.repo.case_by_no(case_no, lock=not dry_run) if case_no else None
+            if case is None:
+                return {"case_no": case_no, "result": "missing", "text": "办件不存在"}
+            events = uow.repo.events_for_case(case.id)
+            broken = audit.check_chain(case.case_no, events)
+            if broken is None and (not events or case.last_hash != events[-1].hash or case.event_seq != len(events)):
+                broken = audit.Divergence(len(events) or None, None, "办件记录的最后哈希或事件数与事件链不符")
+            if broken is not None:
+                return {"case_no": case.case_no, "result": "refused",
+                        "text": f"事件链不完整，不能按事件记录修复，请人工核查：{broken}"}
+            calendar = self.calendar(uow)
+            corrections: list[dict] = []
+            replayed, divergence = audit.replay(events, self._version_by_hash(uow), calendar, corrections=corrections)
+            if divergence is not None or replayed is None:
+                return {"case_no": case.case_no, "result": "refused",
+                        "text": f"重放不能完成，不能按事件记录修复，请人工核查：{divergence or '没有提交申请事件'}"}
+            ps = self.version(case.version_id)
+            if replayed.ps.hash != ps.hash:
+                return {"case_no": case.case_no, "result": "refused",
+                        "text": "重放得到的流程版本与办件记录的版本不同，不能按事件记录修复，请人工核查"}
+            clock_rows = uow.repo.clocks_for_case(case.id)
+            try:
+                stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clock_rows, calendar)
+                difference = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+            except (ValueError, KeyError, TypeError, BangbanError) as exc:
+                difference = audit.Divergence(None, None, f"存储的状态无法读取（{type(exc).__name__}）")
+            if difference is None and not corrections:
+                return {"case_no": case.case_no, "result": "intact", "text": "完整，无需修复"}
+            summary = f"{len(corrections)} 个步骤的记录结果与重放不同" if corrections else "存储的状态与重放不同"
+            if difference is not None:
+                summary += f"；{difference}"
+            if dry_run:
+                return {"case_no": case.case_no, "result": "would_repair", "text": f"可以修复：{summary}",
+                        "corrected": corrections}
+            state = replayed.dump()
+            buffer = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
+            existing = uow.repo.inbox_for_case(case.id)
+            new_ready = {(t.element_id, t.title or ""): t.id for t in replayed.ready_tasks()}
+            reissued = {r.task_id: new_ready[(r.element_id, r.title or "")] for r in existing
+                        if (r.element_id, r.title or "") in new_ready}
+            buffer.add("state_repaired", at, None, None, {
+                "by": by[:100], "reason": reason[:500], "summary": summary[:1000],
+                "old_state_hash": hashlib.sha256(case.state.encode("utf-8", "surrogatepass")).hexdigest(),
+                "new_state_hash": hashlib.sha256(state.encode("utf-8")).hexdigest(),
+                "status": [case.status, replayed.status()], "corrected": corrections,
+                "reissued_tasks": sorted([old, new] for old, new in reissued.items())})
+            # The replay's own notes and notices were given when the steps happened: only its state is taken.
+            replayed.notes, replayed.notifications = [], []
+            replayed.loaded_clock_keys = {r.key for r in clock_rows}
+            replayed.changed_clocks = set(replayed.clocks)
+            replayed.loaded_timers = None
+            uow.repo.delete_clocks(case.id, {r.key for r in clock_rows} - set(replayed.clocks))
+            self._save(uow, case, ps, replayed, buffer, at, existing=existing, reissued=set(reissued))
+            text = f"办件 {case.case_no} 的状态已按事件记录重放修复（{summary}）"[:500]
+            uow.repo.add_notifications([{"recipient": f"role:{role}", "case_id": case.id, "text": text, "created_at": at}
+                                        for role in ("process_owner", "supervisor")])
+            uow.commit()
+        return {"case_no": case.case_no, "result": "repaired", "text": f"已修复：{summary}", "corrected": corrections}
+
+    def audit_case_numbers(self) -> list[str]:
+        with self.db.unit_of_work(write=False) as uow:
+            return [r.case_no for r in uow.repo.all_case_numbers()]
+
+    def audit_steps(self, actor: Actor, case_no: str) -> dict:
+        """The case replayed event by event: for each step, where the case was (completed and open elements)."""
+        from .. import audit
+        self.check_permission(actor, "audit")
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            events = uow.repo.events_for_case(case.id)
+            calendar = self.calendar(uow)
+            steps: dict[int, dict] = {}
+
+            def record(seq: int, run) -> None:
+                steps[seq] = {"completed": sorted(set(run.completed_elements())),
+                              "current": sorted({t.element_id for t in run.ready_tasks()}),
+                              "open": [{"element": t.element_id, "name": t.name, "title": t.title} for t in run.ready_tasks()],
+                              "status": run.status()}
+            _, divergence = audit.replay(events, self._version_by_hash(uow), calendar, on_step=record)
+        ps = self.version(case.version_id)
+        from ..views import timeline
+        names = {}
+        with self.db.unit_of_work(write=False) as uow:
+            names = uow.repo.display_names([e.actor_name for e in events])
+        lines = timeline(ps, events, names, {c: r["name"] for c, r in ps.manifest["roles"].items()})
+        out = []
+        for line, e in zip(lines, events, strict=True):
+            state = steps.get(e.seq) or (out[-1]["state"] if out else {"completed": [], "current": [], "open": []})
+            out.append({"seq": e.seq, "event": line, "changes": e.payload.get("changes") or {}, "state": state,
+                        "version": e.payload.get("version") or e.payload.get("to")})
+        return {"case": self._case_header(case, ps), "steps": out,
+                "divergence": divergence.to_dict() if divergence else None}
+
+    def export_dossier(self, actor: Actor | None, case_no: str) -> dict:
+        """One file with everything needed to check the case elsewhere: events, data, documents, process versions."""
+        if actor is not None:
+            self.check_permission(actor, "audit")
+        with self.db.unit_of_work(write=False) as uow:
+            case = uow.repo.case_by_no(str(case_no)[:32]) if str(case_no).isprintable() else None
+            if case is None:
+                raise NotFound("办件不存在")
+            events = uow.repo.events_for_case(case.id)
+            documents = [dict(r._mapping) for r in uow.repo.documents_full(case.id)]
+            clocks = [dict(r._mapping) for r in uow.repo.clocks_for_case(case.id)]
+            hashes = {e.payload.get("version") for e in events if e.type == "case_started"} | \
+                     {e.payload.get("to") for e in events if e.type == "migrated"} | {self.version(case.version_id).hash}
+            versions = {}
+            for h in sorted(x for x in hashes if x):
+                row = uow.repo.version_by_hash(h)
+                versions[h] = dict(uow.repo.version_files(row.id).files)
+            calendar = self._calendar_rows(uow)
+        return _jsonable({
+            "format": "bangban-dossier/1", "exported_at": now(), "case": {
+                k: getattr(case, k) for k in ("case_no", "process_id", "title", "unit_name", "status", "stage",
+                                              "created_at", "updated_at", "last_hash", "case_vars", "state")},
+            "version": self.version(case.version_id).hash,
+            "events": [dict(e._mapping) for e in events], "documents": documents, "clocks": clocks,
+            "versions": versions, "calendar": calendar})
+
+    @staticmethod
+    def _calendar_rows(uow: UnitOfWork) -> dict:
+        return {"years": [dict(r._mapping) for r in uow.repo.calendar_years()],
+                "days": [dict(r._mapping) for r in uow.repo.calendar_days()]}

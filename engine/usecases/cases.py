@@ -1,0 +1,92 @@
+"""Reading cases: search, the case page, its diagram, documents and the application as submitted."""
+from __future__ import annotations
+
+from .. import access
+from ..access import Actor
+from ..db import UnitOfWork
+from ..errors import (
+    NotFound,
+)
+from ..processes import ProcessSet
+from .base import MAX_ID, PAGE_SIZE, _term
+
+
+class Cases:
+    """Use cases: Reading cases: search, the case page, its diagram, documents and the application as submitted."""
+
+    def _visible_case(self, uow: UnitOfWork, actor: Actor, case_no: str, lock: bool = False):
+        case_no = str(case_no)
+        case = uow.repo.case_by_no(case_no, lock=lock) if len(case_no) <= 32 and case_no.isprintable() else None
+        scope = access.case_scope(actor, self.current.manifest["roles"])
+        if case is None or not uow.repo.case_visible(case.id, scope):
+            raise NotFound("办件不存在或您无权查看")
+        return case
+
+    def search_cases(self, actor: Actor, q: str | None = None, unit: str | None = None, project: str | None = None,
+                     status: str | None = None, page: int = 1) -> dict:
+        page = max(1, min(int(page or 1), 10_000))
+        scope = access.case_scope(actor, self.current.manifest["roles"])
+        with self.db.unit_of_work(write=False) as uow:
+            rows, total = uow.repo.search_cases(scope, _term(q, 32), _term(unit, 100), _term(project, 100),
+                                                _term(status, 16), PAGE_SIZE, (page - 1) * PAGE_SIZE)
+        outcomes = self.current.manifest.get("outcomes", {})
+        return {"cases": [dict(r._mapping, status_name=outcomes.get(r.status, r.status)) for r in rows],
+                "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE))}
+
+    def _case_header(self, case, ps: ProcessSet) -> dict:
+        outcomes = ps.manifest.get("outcomes", {})
+        return {"case_no": case.case_no, "title": case.title, "unit_name": case.unit_name, "status": case.status,
+                "status_name": outcomes.get(case.status, case.status), "stage": case.stage,
+                "created_at": case.created_at, "updated_at": case.updated_at, "version": ps.hash[:12],
+                "due_date": case.due_date, "warning": case.warning,
+                "process_name": ps.manifest["processes"].get(case.process_id, {}).get("name", case.process_id)}
+
+    def get_case(self, actor: Actor, case_no: str) -> dict:
+        """Everything the case page shows: progress, items, open tasks, timeline, documents, actions."""
+        from ..views import case_view
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            ps = self.version(case.version_id)
+            run = self._load_run(uow, case, ps)
+            inbox = uow.repo.inbox_for_case(case.id)
+            events = uow.repo.events_for_case(case.id)
+            documents = uow.repo.documents_for_case(case.id)
+            names = uow.repo.display_names([r.assignee for r in inbox] + [e.actor_name for e in events]
+                                           + [case.lead_user])
+            actions = self.case_actions(actor, case, ps, run, {r.element_id for r in inbox}) \
+                if case.status == "active" else []
+        return case_view(self, actor, case, ps, run, inbox, events, documents, names, actions)
+
+    def case_diagram(self, actor: Actor, case_no: str) -> dict:
+        """The BPMN of the case's own version with what is done and what is open, for the diagram viewer."""
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            ps = self.version(case.version_id)
+            run = self._load_run(uow, case, ps)
+            inbox = uow.repo.inbox_for_case(case.id)
+        bpmn = next((name for name, data in ps.files.items()
+                     if name.endswith(".bpmn") and f'id="{case.process_id}"'.encode() in data), None)
+        return {"case_no": case.case_no, "process_id": case.process_id, "version": ps.hash[:12], "file": bpmn,
+                "xml": ps.files[bpmn].decode("utf-8") if bpmn else None,
+                "completed": sorted(set(run.completed_elements())),
+                "current": sorted({r.element_id for r in inbox}),
+                "tasks": [{"element": r.element_id, "name": r.name, "title": r.title} for r in inbox]}
+
+    def get_document(self, actor: Actor, case_no: str, doc_id: int) -> dict:
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            doc = uow.repo.document(case.id, int(doc_id)) if 0 < int(doc_id) < MAX_ID else None
+            if doc is None:
+                raise NotFound("单据不存在")
+        return dict(doc._mapping, case_no=case.case_no)
+
+    def application(self, actor: Actor, case_no: str) -> dict:
+        """The application form as submitted (for printing), with field titles."""
+        with self.db.unit_of_work(write=False) as uow:
+            case = self._visible_case(uow, actor, case_no)
+            first = uow.repo.first_event(case.id)
+        ps = self.version(case.version_id)
+        schema = ps.form(ps.process(case.process_id)["start_form"])
+        from ..views import display_fields
+        return {"case": self._case_header(case, ps), "schema": schema,
+                "fields": display_fields(ps, schema, first.payload.get("form", {})), "submitted_at": first.at}

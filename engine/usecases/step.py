@@ -1,0 +1,128 @@
+"""The step every writer repeats: load the case (its row locked) and its workflow, and after running it save
+the state, events, clocks, timers and inbox projection in the same transaction; number documents."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from .. import access, forms
+from ..access import Actor
+from ..clock import LOCAL_TZ
+from ..db import UnitOfWork
+from ..deadlines import ClockState, case_summary
+from ..events import EventBuffer
+from ..processes import ProcessSet
+from ..runtime import CaseRun, TaskInfo
+from .base import _note_ready
+
+
+class CaseStep:
+    """Use cases: The step every writer repeats: load the case (its row locked) and its workflow, and after running it save."""
+
+    def _version_id(self, uow: UnitOfWork, ps: ProcessSet) -> int:
+        if ps is self.current:
+            return self.current_version_id
+        return uow.repo.version_by_hash(ps.hash).id
+
+    @staticmethod
+    def _acting_role(actor: Actor, allowed: list[str]) -> str | None:
+        for role in actor.roles:
+            if role in allowed:
+                return role
+        return actor.roles[0] if actor.roles else None
+
+    def _issue_number(self, uow: UnitOfWork, ps: ProcessSet, kind: str, local: datetime) -> str:
+        rule = ps.manifest["numbers"][kind]
+        period = local.strftime("%Y%m%d") if rule.get("period") == "day" else local.strftime("%Y")
+        seq = uow.repo.next_number(kind, period)
+        return rule["format"].format(date=local, year=local.year, seq=seq)
+
+    def _project(self, uow: UnitOfWork, case_id: int, unit_id: int, ready: list[TaskInfo], existing: list,
+                 at: datetime, new_case: bool = False) -> None:
+        """Bring the inbox rows of a case in line with its READY tasks; note who became involved."""
+        kept = {r.task_id: r for r in existing}
+        known = {p for r in existing for p in access.parties_of_task(r.role, r.department, r.assignee)}
+        rows, parties = [], []
+        for t in ready:
+            rows.append({"task_id": t.id, "case_id": case_id, "element_id": t.element_id, "name": t.name[:100],
+                         "title": (t.title or None) and t.title[:200], "role": t.role or "", "department": t.department,
+                         "assignee": t.assignee, "unit_id": unit_id, "stage": t.stage, "form": t.form,
+                         "clock_key": t.clock_key,
+                         "created_at": kept[t.id].created_at if t.id in kept else at})
+            parties += access.parties_of_task(t.role, t.department, t.assignee)
+        new_ids = {r["task_id"] for r in rows}
+        if set(kept) != new_ids or any(self._row_changed(kept[r["task_id"]], r) for r in rows if r["task_id"] in kept):
+            uow.repo.replace_inbox(case_id, rows, new_case=new_case)
+        uow.repo.add_parties(case_id, set(parties) - known)
+
+    @staticmethod
+    def _row_changed(old, new: dict) -> bool:
+        return (old.assignee, old.department, old.title, old.clock_key, old.name, old.role, old.form, old.stage) != \
+            (new["assignee"], new["department"], new["title"], new["clock_key"], new["name"], new["role"], new["form"],
+             new["stage"])
+
+    @staticmethod
+    def _task_dict(t: TaskInfo) -> dict:
+        return {"task_id": t.id, "name": t.name, "title": t.title, "role": t.role, "department": t.department,
+                "assignee": t.assignee, "stage": t.stage, "form": t.form}
+
+    def _issue_document(self, uow, ps, case, run: CaseRun, actor: Actor, task: TaskInfo, kind: str, data: dict,
+                        at: datetime, events: EventBuffer) -> dict:
+        local = at.astimezone(LOCAL_TZ)
+        number = self._issue_number(uow, ps, kind, local)
+        content = {"case_no": case.case_no, "project_name": case.title, "project_code": run.value("project_code"),
+                   "unit_name": case.unit_name, "issued_date": local.date().isoformat(), "issued_by": actor.display_name,
+                   "lead": run.lead(),
+                   "task": task.name, "title": task.title, "form": data,
+                   "form_titles": {k: forms.field_title(ps.form(task.form), k) for k in data}}
+        doc_id = uow.repo.insert_document(case_id=case.id, kind=kind, number=number, issued_at=at, issued_by=actor.id,
+                                          task_id=task.id, title=task.title, data=content)
+        events.add("document_issued", at, actor, task.role, {"kind": kind, "number": number, "document_id": doc_id},
+                   task.id, task.element_id, task.name)
+        return {"id": doc_id, "kind": kind, "number": number}
+
+    def _load_run(self, uow: UnitOfWork, case, ps: ProcessSet) -> CaseRun:
+        """A case's workflow with its statutory clocks (read only when the process has any)."""
+        clocks, calendar = {}, None
+        if ps.uses_clocks:
+            clocks = {r.key: ClockState.from_row(r) for r in uow.repo.clocks_for_case(case.id)}
+            calendar = self.calendar(uow)
+        return CaseRun.load(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
+
+    def _persist_clocks(self, uow: UnitOfWork, case_id: int, run: CaseRun, events: EventBuffer, actor: Actor | None,
+                        at: datetime, timers_before: list) -> None:
+        """What a step did besides the workflow: clock rows, timers to poll, notifications, and their events."""
+        for type_, payload in run.notes:
+            events.add(type_, at, actor, None, payload)
+        if run.changed_clocks:
+            rows = [run.clocks[k].to_row() for k in sorted(run.changed_clocks)]
+            uow.repo.save_clocks(case_id, run.lead(), rows, run.loaded_clock_keys)
+        timers = run.waiting_timers()
+        if timers_before is None or timers != timers_before:
+            uow.repo.replace_timers(case_id, [{"task_id": t, "name": (n or "")[:100], "due_at": d} for t, n, d in timers])
+        if run.notifications:
+            uow.repo.add_notifications([{"recipient": r, "case_id": case_id, "text": text, "created_at": at}
+                                        for r, text in run.notifications])
+
+    def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime,
+              completed_task: str | None = None, existing: list | None = None, actor: Actor | None = None,
+              version_id: int | None = None, reissued: set[str] = frozenset()) -> None:
+        status = run.status()
+        ready = run.ready_tasks()
+        if existing is None:
+            existing = uow.repo.inbox_for_case(case.id)
+        ready_ids = {t.id for t in ready}
+        for r in existing:  # tasks that went away without being completed: interrupted or ended with the case
+            if r.task_id not in ready_ids and r.task_id != completed_task and r.task_id not in reissued:
+                events.add("task_ended", at, None, r.role, {"title": r.title, "department": r.department,
+                                                            "assignee": r.assignee}, r.task_id, r.element_id, r.name)
+        if status != case.status:
+            events.add("status_changed", at, None, None, {"from": case.status, "to": status})
+        self._project(uow, case.id, case.unit_id, ready, existing, at)
+        self._persist_clocks(uow, case.id, run, events, actor, at, run.loaded_timers)
+        _note_ready(events, ready)
+        due_date, warning = case_summary(run.clocks.values())
+        uow.repo.update_case(case.id, case.row_version, state=run.dump(), case_vars=run.case_vars, status=status,
+                             stage=run.stage(case.stage, ready), lead_user=run.lead(), updated_at=at,
+                             event_seq=events.seq, last_hash=events.last_hash, due_date=due_date, warning=warning,
+                             **({"version_id": version_id} if version_id is not None else {}))
+        uow.repo.append_events(events.rows)

@@ -1,0 +1,46 @@
+"""The county bureau's view: yellow and red items across cases, notifications, the demo clock."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ..access import Actor
+from ..clock import clock, now
+from ..deadlines import ClockState
+
+
+class Supervision:
+    """Use cases: The county bureau's view: yellow and red items across cases, notifications, the demo clock."""
+
+    def notifications(self, actor: Actor, limit: int = 20) -> list[dict]:
+        recipients = [f"user:{actor.username}"] + ([f"dept:{actor.department}"] if actor.department else []) \
+            + [f"role:{r}" for r in actor.roles]
+        with self.db.unit_of_work(write=False) as uow:
+            return [{"text": n.text, "case_no": n.case_no, "created_at": n.created_at}
+                    for n in uow.repo.notifications_for(recipients, limit)]
+
+    def supervision(self, actor: Actor, department: str | None = None) -> dict:
+        """Yellow and red items across all cases, worst first, with their department and lead agent."""
+        self._check_permission(actor, "supervision")
+        at, cal = now(), self.calendar()
+        with self.db.unit_of_work(write=False) as uow:
+            rows = uow.repo.warning_clocks(at, (department or "")[:32] or None)
+            names = uow.repo.display_names([r.lead_user for r in rows])
+        departments = self.department_names()
+        items = []
+        for r in rows:
+            clock = ClockState.from_row(r)
+            clock.compute(cal, at)
+            if clock.level not in ("yellow", "red"):
+                continue
+            items.append(dict(clock.describe(cal, at), case_no=r.case_no, case_title=r.case_title, unit_name=r.unit_name,
+                              department_name=departments.get(r.department or "", r.department),
+                              lead_name=names.get(r.lead_user or "", r.lead_user)))
+        items.sort(key=lambda i: (i["level"] != "red", i["left"]))
+        return {"items": items, "red": sum(i["level"] == "red" for i in items),
+                "yellow": sum(i["level"] == "yellow" for i in items), "now": at}
+
+    def advance_demo_clock(self, actor: Actor, days: int) -> int:
+        """Demo mode: run the service's clock ``days`` ahead and fire what fell due; returns the cases ticked."""
+        self._check_permission(actor, "supervision")
+        clock.shift(timedelta(days=days))
+        return self.fire_due()

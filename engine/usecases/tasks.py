@@ -1,0 +1,137 @@
+"""The inbox, a task with its form and context, and completing it."""
+from __future__ import annotations
+
+from .. import access, forms
+from ..access import Actor
+from ..clock import clock, now
+from ..db import UnitOfWork
+from ..deadlines import ClockState
+from ..errors import (
+    Conflict,
+    NotFound,
+    ProcessDefinitionError,
+)
+from ..events import EventBuffer
+from ..processes import ProcessSet
+from ..runtime import TaskInfo
+from .base import _TASK_ID, CaseFailed, _jsonable, _TaskAccess
+
+
+class Tasks:
+    """Use cases: The inbox, a task with its form and context, and completing it."""
+
+    def inbox(self, actor: Actor) -> list[dict]:
+        with self.db.unit_of_work(write=False) as uow:
+            rows = uow.repo.inbox_for_user(list(actor.roles), actor.department, actor.username, actor.unit_id)
+            keyed = [r for r in rows if r.clock_key]
+            clocks = {(c.case_id, c.key): c for c in uow.repo.clocks_for_cases(sorted({r.case_id for r in keyed}))}
+        cal, at = self.calendar(), now()
+        out = []
+        for r in rows:
+            item = self._inbox_dict(r)
+            clock = clocks.get((r.case_id, r.clock_key)) if r.clock_key else None
+            item["clock"] = ClockState.from_row(clock).compute(cal, at).describe(cal, at) if clock is not None else None
+            out.append(item)
+        return out
+
+    def _inbox_dict(self, r) -> dict:
+        return {"task_id": r.task_id, "case_no": r.case_no, "case_title": r.case_title, "unit_name": r.unit_name,
+                "name": r.name, "title": r.title, "role": r.role, "role_name": self.role_names().get(r.role, r.role),
+                "department": r.department, "department_name": self.department_names().get(r.department or "", None),
+                "assignee": r.assignee, "stage": r.stage, "created_at": r.created_at}
+
+    def _ready_row(self, uow: UnitOfWork, task_id: str):
+        if not _TASK_ID.fullmatch(str(task_id)):
+            raise NotFound("待办不存在")
+        row = uow.repo.inbox_task(task_id)
+        if row is None:
+            last = uow.repo.last_task_event(task_id)
+            if last == "task_completed":
+                raise Conflict("该待办已被办理，不能重复提交")
+            if last == "task_ended":
+                raise Conflict("该待办已结束（办件已终止或流程已越过此步），无需再办理")
+            raise NotFound("待办不存在")
+        return row
+
+    def get_task(self, actor: Actor, task_id: str) -> dict:
+        """A ready task with its resolved form and initial values, for someone who may act on it."""
+        with self.db.unit_of_work(write=False) as uow:
+            row = self._ready_row(uow, task_id)
+            access.check_may_act(actor, row)
+            case = uow.repo.case_by_id(row.case_id)
+            ps = self.version(case.version_id)
+            run = self._load_run(uow, case, ps)
+            task = run.ready_task(task_id)
+            if task is None:
+                raise Conflict("该待办已被办理，请刷新")
+            schema = self._schema(uow, ps, task.form)
+            actions = self.case_actions(actor, case, ps, run, {t.element_id for t in run.ready_tasks()}, task)
+            clock = run.clocks.get(task.clock_key) if task.clock_key else None
+        return {"task": self._task_dict(task), "schema": schema, "defaults": run.form_defaults(task),
+                "case": self._case_header(case, ps), "context": self._task_context(ps, task), "actions": actions,
+                "clock": clock.compute(self.calendar(), now()).describe(self.calendar(), now()) if clock else None}
+
+    @staticmethod
+    def _task_context(ps: ProcessSet, task: TaskInfo) -> list[tuple[str, str]]:
+        """Facts shown beside a form: the variables its ``show`` property names (an item, a request, a message)."""
+        out: list[tuple[str, str]] = []
+        for name in filter(None, (n.strip() for n in task.properties.get("show", "").split(","))):
+            value = task.data.get(name)
+            if value in (None, "", [], {}):
+                continue
+            item = ps.catalogue.items.get(value.get("code")) if isinstance(value, dict) else None
+            if item is not None:
+                out.append(("服务事项", f"{item['name']}（{ps.catalogue.departments[item['department']]}，"
+                                         f"时限{item['limit_days']}个工作日）"))
+                if item.get("materials"):
+                    out.append(("申报材料", "、".join(item["materials"])))
+            elif isinstance(value, dict):
+                out += [(ps.field_title(k), str(v)) for k, v in value.items()
+                        if v not in (None, "") and ps.field_title(k) != k]
+            else:
+                out.append((ps.field_title(name), str(value)))
+        return out
+
+    def complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
+        """Complete a ready task; one transaction: check, validate, run, save, log, project."""
+        try:
+            return self._complete_task(actor, task_id, form_data)
+        except CaseFailed as failed:
+            self.report_process_error(failed.case_no, failed.case_id, failed.error)
+            raise failed.error from None
+
+    def _complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
+        with clock.at(now()):   # one instant for the whole step (replay repeats it)
+            return self._complete_task_now(actor, task_id, form_data)
+
+    def _complete_task_now(self, actor: Actor, task_id: str, form_data: dict) -> dict:
+        access.check_read_only(actor, self.current.manifest["roles"])
+        with self.db.unit_of_work() as uow:
+            case = uow.repo.case_of_task(task_id, lock=True) if _TASK_ID.fullmatch(str(task_id)) else None
+            existing = uow.repo.inbox_for_case(case.id) if case is not None else []
+            row = next((r for r in existing if r.task_id == task_id), None) or self._ready_row(uow, task_id)
+            access.check_may_act(actor, row)
+            ps = self.version(case.version_id)
+            data = forms.validate(self._schema(uow, ps, row.form), form_data)
+            run = self._load_run(uow, case, ps)
+            task = run.ready_task(task_id)
+            if task is None:
+                raise Conflict("该待办已被办理，不能重复提交")
+            access.check_may_act(actor, _TaskAccess(task, case.unit_id))
+            at = now()
+            events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
+            try:
+                submitted = run.complete(task, actor.username, data)
+            except ProcessDefinitionError as exc:
+                raise CaseFailed(case.id, case.case_no, exc) from exc
+            events.add("task_completed", at, actor, task.role,
+                       {"form": data, "form_file": task.form, "title": task.title, "stored": sorted(submitted),
+                        "changes": _jsonable(run.last_changes)},
+                       task.id, task.element_id, task.name)
+            doc_kind = task.properties.get("document")
+            document = None
+            if doc_kind:
+                document = self._issue_document(uow, ps, case, run, actor, task, doc_kind, data, at, events)
+            self._save(uow, case, ps, run, events, at, completed_task=task.id, existing=existing, actor=actor)
+            uow.commit()
+        return {"case_no": case.case_no, "document": document}
