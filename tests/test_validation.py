@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from engine import processes, validation
-from engine.validation import Problem, validate_bpmn_file, validate_set, verdict
+from engine.validation import Problem, expressions, validate_bpmn_file, validate_set, verdict, xmlsafety
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "bpmn_peers"
@@ -50,13 +50,13 @@ def _only(problems: list[Problem], needle: str) -> Problem:
 def parsed(monkeypatch):
     """Records every byte string that reaches the XML parser (to prove what is refused before parsing)."""
     seen: list[bytes] = []
-    real = validation._parse_xml
+    real = xmlsafety._parse_xml
 
     def spy(data: bytes):
         seen.append(data)
         return real(data)
 
-    monkeypatch.setattr(validation, "_parse_xml", spy)
+    monkeypatch.setattr(xmlsafety, "_parse_xml", spy)
     return seen
 
 
@@ -401,7 +401,7 @@ def test_slow_timers_cannot_stall_the_validator(process_files, monkeypatch):
     started = time.perf_counter()
     p = _only(validate_set(files), "沙箱")
     assert time.perf_counter() - started < 3 and p.element == "Timer_Yellow" and "超时" in p.message
-    monkeypatch.setattr(validation, "MAX_TIMER_SECONDS", 0)      # the budget of all timers of one validation
+    monkeypatch.setattr(expressions, "MAX_TIMER_SECONDS", 0)      # the budget of all timers of one validation
     p = _only(validate_set(process_files), "未求值")
     assert p.element == "Timer_Yellow" and len(validate_set(process_files)) == 1
 

@@ -1,0 +1,147 @@
+"""The context a BPMN file is checked against: the manifest, catalogue and forms of its process set."""
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from .. import caches, processes
+from .. import forms as form_rules
+from .common import Problem, _as_dict, _json_line, _line_of
+
+# ---- the context a BPMN file is checked against ----------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    """What the project rules need from a process set (any part may be missing)."""
+
+    manifest: dict | None
+    catalogue: processes.Catalogue | None
+    forms: dict[str, Any]            # form file name (``review.json``) -> parsed JSON
+    bad_forms: set[str]              # forms that are not valid (their own problems are reported on them)
+    helpers: dict[str, Any]
+
+    @property
+    def lanes(self) -> dict:
+        return _as_dict((self.manifest or {}).get("lanes"))
+
+
+
+def _load_json(name: str, data: bytes, out: list[Problem]) -> Any:
+    if len(data) > processes.MAX_JSON_BYTES:
+        out.append(Problem(f"文件大小 {len(data)} 字节，超过 {processes.MAX_JSON_BYTES // 1024} KB 上限，未做解析", name))
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        out.append(Problem(f"不是有效的 UTF-8 编码（第 {exc.start} 字节）", name, _line_of(data, exc.start)))
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        out.append(Problem(f"不是有效的 JSON：{exc.msg}（第 {exc.colno} 列）", name, exc.lineno))
+        return None
+
+
+def _helpers(manifest: dict | None, catalogue: processes.Catalogue, forms: dict) -> dict[str, Any]:
+    """The helpers a process set's scripts see, taken from a :class:`ProcessSet` so they cannot drift apart."""
+    ps = processes.ProcessSet("", {}, manifest or {}, catalogue, forms, {})
+    return dict(ps.script_engine.environment.globals)
+
+
+def _context(files: dict[str, bytes], out: list[Problem] | None) -> _Context:
+    """Read the manifest, catalogue and forms of ``files``; their own problems go to ``out`` (when given)."""
+    sink: list[Problem] = out if out is not None else []
+    manifest = catalogue_raw = None
+    if processes.MANIFEST in files:
+        manifest = _load_json(processes.MANIFEST, files[processes.MANIFEST], sink)
+        if manifest is not None and not isinstance(manifest, dict):
+            sink.append(Problem("流程清单须为 JSON 对象", processes.MANIFEST))
+            manifest = None
+    elif out is not None:
+        sink.append(Problem(f"缺少文件 {processes.MANIFEST}（流程清单）"))
+    if processes.CATALOGUE in files:
+        catalogue_raw = _load_json(processes.CATALOGUE, files[processes.CATALOGUE], sink)
+        if catalogue_raw is not None and not isinstance(catalogue_raw, dict):
+            sink.append(Problem("事项目录须为 JSON 对象", processes.CATALOGUE))
+            catalogue_raw = None
+    elif out is not None:
+        sink.append(Problem(f"缺少文件 {processes.CATALOGUE}（事项目录）"))
+    forms: dict[str, Any] = {}
+    bad: set[str] = set()
+    for name, data in files.items():
+        if name.startswith("forms/") and name.endswith(".json"):
+            short = name.removeprefix("forms/")
+            before = len(sink)
+            schema = _load_json(name, data, sink)
+            if schema is not None:
+                forms[short] = schema
+                for p in form_rules.check_schema(schema):
+                    sink.append(Problem(p, name))
+            if len(sink) > before:
+                bad.add(short)
+    catalogue = processes.Catalogue(catalogue_raw or {})
+    try:
+        helpers = _helpers(manifest, catalogue, forms)
+    except Exception as exc:  # noqa: BLE001 - reported, never raised
+        sink.append(Problem(f"无法准备流程脚本的辅助函数：{type(exc).__name__}: {exc}"))
+        helpers = {}
+    return _Context(manifest, catalogue if catalogue_raw is not None else None, forms, bad, helpers)
+
+
+_context_cache: dict[str, _Context] = {}
+caches.register(_context_cache.clear)
+_context_lock = threading.Lock()
+
+
+def _cached_context(files: dict[str, bytes]) -> _Context:
+    """The context of a process set, read once per content (uploads are checked against the same set again and again)."""
+    key = processes.content_hash({k: v for k, v in files.items() if not k.endswith(".bpmn")})
+    with _context_lock:
+        hit = _context_cache.get(key)
+    if hit is None:
+        hit = _context(files, None)
+        with _context_lock:
+            if len(_context_cache) >= 8:
+                _context_cache.clear()
+            _context_cache[key] = hit
+    return hit
+
+
+def _manifest_problems(ctx: _Context, files: dict[str, bytes]) -> list[Problem]:
+    """The manifest and catalogue checks of :func:`engine.processes.build` (plus the shape of the manifest)."""
+    out: list[Problem] = []
+    m, raw = ctx.manifest, files.get(processes.MANIFEST)
+    if m is None:
+        return out
+    for key in ("processes", "roles", "lanes", "messages"):
+        if key in m and not isinstance(m[key], dict):
+            out.append(Problem(f"「{key}」须为 JSON 对象", processes.MANIFEST, _json_line(raw, key)))
+    if not _as_dict(m.get("processes")):
+        out.append(Problem("清单中没有任何可启动的流程（processes）", processes.MANIFEST))
+    roles = _as_dict(m.get("roles"))
+    if roles and not any("process_publish" in (_as_dict(r).get("permissions") or []) for r in roles.values()):
+        out.append(Problem("没有任何角色有发布流程的权限（process_publish）：发布后将无人能再修改流程",
+                           processes.MANIFEST, _json_line(raw, "roles")))
+    for lane, role in ctx.lanes.items():
+        if role not in roles:
+            out.append(Problem(f"泳道「{lane}」对应的角色 {role} 未定义", processes.MANIFEST, _json_line(raw, lane)))
+    for pid, proc in _as_dict(m.get("processes")).items():
+        form = _as_dict(proc).get("start_form")
+        if form not in ctx.forms and form not in ctx.bad_forms:
+            out.append(Problem(f"流程 {pid} 的申请表单 {form} 不存在", processes.MANIFEST, _json_line(raw, pid)))
+    for key, msg in _as_dict(m.get("messages")).items():
+        msg = _as_dict(msg)
+        if msg.get("form") not in ctx.forms and msg.get("form") not in ctx.bad_forms:
+            out.append(Problem(f"消息 {key} 的表单 {msg.get('form')} 不存在", processes.MANIFEST, _json_line(raw, key)))
+        if not msg.get("name"):
+            out.append(Problem(f"消息 {key} 没有 BPMN 消息名（name）", processes.MANIFEST, _json_line(raw, key)))
+    if ctx.catalogue is not None:
+        try:
+            for p in ctx.catalogue.problems():
+                out.append(Problem(p.removeprefix("目录："), processes.CATALOGUE))
+        except Exception as exc:  # noqa: BLE001 - a malformed catalogue is a problem, not a crash
+            out.append(Problem(f"事项目录格式有误：{type(exc).__name__}: {exc}", processes.CATALOGUE))
+    return out

@@ -1,0 +1,192 @@
+"""The project's rules for one file: lanes, user tasks and their properties, scripts, conditions, timers."""
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from lxml import etree
+
+from .. import sandbox
+from .common import (
+    _NOT_TASK_SPECS,
+    _TIMER_KINDS,
+    BPMN_NS,
+    EXPRESSION_PROPERTIES,
+    MAX_TIMER_SECONDS,
+    NS,
+    RESERVED_IDS,
+    WARNING_LEVELS,
+    Problem,
+    _as_dict,
+    _as_list,
+    _label,
+    _owner,
+    _properties,
+)
+from .context import _Context
+from .expressions import _evaluate_timer, _items_named, _looks_iso, _TimerBudget
+
+# ---- the rules of one file ---------------------------------------------------------------------------------
+
+
+class _FileChecker:
+    """The project rules for the runnable processes of one BPMN file."""
+
+    def __init__(self, name: str, tree: Any, ctx: _Context | None, runnable: dict[str, tuple[str, Any]],
+                 out: list[Problem], budget: _TimerBudget):
+        self.name, self.tree, self.ctx, self.out, self.budget = name, tree, ctx, out, budget
+        self.processes = [p for (f, p) in runnable.values() if f == name]
+
+    def problem(self, message: str, el: Any = None) -> None:
+        owner = _owner(el) if el is not None else None
+        self.out.append(Problem(message, self.name, el.sourceline if el is not None else None,
+                                owner.get("id") if owner is not None else None))
+
+    def run(self) -> None:
+        if not self.processes:
+            self.problem("文件中没有可执行的流程（isExecutable=\"true\"），无法部署")
+            return
+        for process in self.processes:
+            self.lanes(process)
+            self.elements(process)
+            self.expressions(process)
+        self.correlations()
+
+    # lanes, user tasks, properties
+    def lanes(self, process) -> None:
+        lanes = process.xpath(".//bpmn:lane", namespaces=NS)
+        if not lanes:
+            self.problem(f"流程 {process.get('id')} 没有泳道：无法确定由哪个角色办理，不能部署", process)
+        if self.ctx is None or self.ctx.manifest is None:
+            return
+        for lane in lanes:
+            if lane.get("name") not in self.ctx.lanes:
+                known = "、".join(self.ctx.lanes) or "（清单中没有泳道）"
+                self.problem(f"泳道「{lane.get('name')}」不是清单中的已知角色（已知：{known}）", lane)
+
+    def elements(self, process) -> None:
+        lane_of: dict[str, str | None] = {}
+        for ref in process.xpath(".//bpmn:lane/bpmn:flowNodeRef", namespaces=NS):
+            if ref.text:
+                lane_of[ref.text.strip()] = ref.getparent().get("name")
+        for el in process.iter():
+            if not isinstance(el.tag, str) or etree.QName(el).namespace != BPMN_NS:
+                continue
+            local = etree.QName(el).localname
+            if el.get("id") in RESERVED_IDS and local not in _NOT_TASK_SPECS:
+                self.problem(f"元素 id「{el.get('id')}」与 SpiffWorkflow 内置的 Start/End 冲突，会使流程解析出错，请改名", el)
+            if local in ("userTask", "manualTask"):
+                self.user_task(el, lane_of)
+            if local == "startEvent" and el.getparent().get("triggeredByEvent") == "true" \
+                    and el.get("isInterrupting", "true") == "true":
+                self.problem("事件子流程的开始事件是中断型（isInterrupting 缺省为 true），SpiffWorkflow 3.2.0 不会中断主流程："
+                             "请设 isInterrupting=\"false\"，或改用子流程上的中断型边界事件", el)
+            props = _properties(el)
+            for prop in props:
+                self.property(el, prop)
+
+    def user_task(self, task, lane_of: dict) -> None:
+        label = f"任务「{_label(task)}」"
+        lane = lane_of.get(task.get("id") or "")
+        if lane is None and lane_of:
+            self.problem(f"{label}不在任何泳道中：无法确定由哪个角色办理", task)
+        form = next((p.get("value") for p in _properties(task) if p.get("name") == "formJsonSchemaFilename"), None)
+        if not form:
+            self.problem(f"{label}未指定表单（spiffworkflow:property formJsonSchemaFilename）", task)
+        elif self.ctx is not None:
+            if form in self.ctx.bad_forms:
+                self.problem(f"{label}引用的表单 {form} 不是有效的表单（见 forms/{form} 的问题）", task)
+            elif form not in self.ctx.forms:
+                self.problem(f"{label}引用的表单 {form} 不存在（应在 forms/{form}）", task)
+
+    def property(self, el, prop) -> None:
+        name, value = prop.get("name"), prop.get("value")
+        if value is None or not value.strip():
+            return
+        manifest = self.ctx.manifest if self.ctx is not None else None
+        if name in EXPRESSION_PROPERTIES:
+            self.code(value, "eval", prop, f"属性 {name} 的表达式")
+        elif name == "show":
+            bad = [n for n in (s.strip() for s in value.split(",")) if n and not n.isidentifier()]
+            if bad:
+                self.problem(f"属性 show 应为逗号分隔的变量名，「{'、'.join(bad)}」不是变量名", prop)
+        elif name == "stage" and manifest is not None and value not in _as_list(manifest.get("stages")):
+            self.problem(f"阶段「{value}」不在清单的阶段列表中", prop)
+        elif name == "document" and manifest is not None and value not in _as_dict(manifest.get("numbers")):
+            self.problem(f"单据「{value}」在清单的编号规则（numbers）中没有定义", prop)
+        elif name == "warning_level" and value not in WARNING_LEVELS:
+            self.problem(f"预警级别「{value}」应为 yellow 或 red", prop)
+        elif name == "ends_tasks":
+            root = prop.getroottree()
+            missing = [i for i in (v.strip() for v in value.split(",")) if i and not root.xpath(
+                "//bpmn:userTask[@id=$id]", namespaces=NS, id=i)]
+            if missing:
+                self.problem(f"属性 ends_tasks 列出的「{'、'.join(missing)}」不是本文件中的用户任务", prop)
+
+    # scripts and expressions
+    def expressions(self, process) -> None:
+        x = process.xpath
+        for el in x(".//bpmn:scriptTask/bpmn:script", namespaces=NS):
+            self.code(el.text or "", "exec", el, "脚本")
+        for el in x(".//spiffworkflow:preScript | .//spiffworkflow:postScript", namespaces=NS):
+            self.code(el.text or "", "exec", el, "前置/后置脚本")
+        for el in x(".//bpmn:conditionExpression | .//bpmn:conditionalEventDefinition/bpmn:condition", namespaces=NS):
+            self.code(el.text or "", "eval", el, "条件表达式", required=True)
+        for el in x(".//bpmn:loopCardinality | .//bpmn:completionCondition | .//bpmn:loopCondition", namespaces=NS):
+            self.code(el.text or "", "eval", el, "多实例/循环表达式")
+        for el in x(".//spiffworkflow:messagePayload", namespaces=NS):
+            self.code(el.text or "", "eval", el, "消息内容表达式（messagePayload）")
+        for el in x(".//spiffworkflow:serviceTaskOperator/spiffworkflow:parameter[@value]", namespaces=NS):
+            self.code(el.get("value"), "eval", el, f"服务任务参数 {el.get('id')} 的表达式")
+        for el in x(".//bpmn:timerEventDefinition/*", namespaces=NS):
+            kind = etree.QName(el).localname
+            if kind in _TIMER_KINDS:
+                self.timer(kind, el)
+        for definition in x(".//bpmn:timerEventDefinition", namespaces=NS):
+            if not any(etree.QName(c).localname in _TIMER_KINDS for c in definition if isinstance(c.tag, str)):
+                self.problem("定时器没有 timeDate、timeDuration 或 timeCycle 表达式", definition)
+
+    def correlations(self) -> None:
+        for el in self.tree.getroot().xpath(".//bpmn:correlationPropertyRetrievalExpression/*", namespaces=NS):
+            self.code(el.text or "", "eval", el, "消息关联表达式")
+
+    def code(self, source: str, mode: str, el, what: str, required: bool = False) -> ast.AST | None:
+        """Check one piece of diagram code in the sandbox's compiler; report literal service items it names."""
+        if not source.strip():
+            if required:
+                self.problem(f"{what}为空", el)
+            return None
+        problems = sandbox.check(source, mode)
+        for p in problems:
+            self.problem(f"{what}未通过沙箱检查：{p.rstrip('.')}", el)
+        try:
+            tree = ast.parse(source, mode=mode)
+        except (SyntaxError, ValueError):
+            return None
+        catalogue = self.ctx.catalogue if self.ctx is not None else None
+        if catalogue is not None:
+            for code in _items_named(tree):
+                if code not in catalogue.items:
+                    self.problem(f"{what}引用的服务事项「{code}」不在事项目录中", el)
+        return None if problems else tree
+
+    def timer(self, kind: str, el) -> None:
+        source = (el.text or "").strip()
+        what = f"定时器表达式（{kind}）"
+        if not source:
+            self.problem(f"{what}为空", el)
+            return
+        if _looks_iso(source):
+            self.problem(f"{what}按 Python 表达式求值：ISO-8601 值 {source} 须加引号，写成 '{source}'", el)
+            return
+        tree = self.code(source, "eval", el, what)
+        if tree is None:
+            return
+        if self.budget.exhausted():
+            if not self.budget.reported:
+                self.budget.reported = True
+                self.problem(f"定时器表达式求值总耗时超过 {MAX_TIMER_SECONDS:g} 秒，从这里起的定时器未求值", el)
+            return
+        reason = _evaluate_timer(kind, source, tree, self.ctx.helpers if self.ctx is not None else {})
+        if reason:
+            self.problem(reason, el)
