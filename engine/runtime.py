@@ -1,5 +1,8 @@
 """A case's workflow in memory: start, load, what is ready for whom, complete, send messages, save.
 
+Slightly over 400 lines: the meaning of every task property lives here, in one place a process owner's reference
+(the list below) can point to.
+
 This is where the properties a process owner writes on a user task (``spiffworkflow:properties``) get their
 meaning; nothing here knows any particular task:
 

@@ -2,6 +2,9 @@
 
 No other module imports SpiffWorkflow. The workflow state is stored *without* its spec, which is kept once
 per process version and parsed once per process (cached by the caller).
+
+A little over 400 lines because it is the one module allowed to import SpiffWorkflow: keeping every touch of its API
+(and every workaround of 3.2.0) here is worth more than two half-modules that both import it.
 """
 from __future__ import annotations
 

@@ -1,5 +1,8 @@
 """Working-day calendar: counts statutory time limits in working days (工作日).
 
+Over 400 lines: the calendar, its official data, the administrators' file format and its parser belong
+together; each part is small.
+
 A working day is Monday to Friday, minus statutory holidays, plus make-up working days (调休上班, often a Saturday or
 Sunday).  The day of acceptance is not counted (开始的当日不计入), and an application received on a rest day counts as
 received on the next working day.
