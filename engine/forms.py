@@ -150,6 +150,25 @@ def clean_text(value: Any, depth: int = 0) -> Any:
     return value
 
 
+_CONTROL_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_ANY = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def plain_text(value: Any, what: str, limit: int, multiline: bool = False) -> str:
+    """A short text a user typed outside a form (a calendar day's name, a publication comment): valid Unicode in
+    NFC, no control characters (line breaks only where ``multiline``), at most ``limit`` characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what}应为文本")
+    value = clean_text(value).strip()
+    if (_CONTROL_LINES if multiline else _CONTROL_ANY).search(value):
+        raise InvalidInput(f"{what}含有不允许的控制字符")
+    if len(value) > limit:
+        raise InvalidInput(f"{what}不能超过 {limit} 个字")
+    return value
+
+
 def validate(schema: dict, data: Any) -> dict:
     """Validate submitted data against a resolved schema.
 

@@ -183,6 +183,18 @@ class ProcessSet:
         return False
 
     @cached_property
+    def task_forms(self) -> list[str]:
+        """The forms of the user tasks of every process of the set (sorted)."""
+        found = set()
+        for spec, subs in self.specs.values():
+            for s in [spec, *subs.values()]:
+                for ts in s.task_specs.values():
+                    form = rt.properties_of(ts).get("formJsonSchemaFilename") if getattr(ts, "manual", False) else None
+                    if form in self.forms:
+                        found.add(form)
+        return sorted(found)
+
+    @cached_property
     def actor_vars(self) -> set[str]:
         """Variables that ``record_actor`` properties fill: they exist (as None) from the start of a case."""
         out = set()

@@ -325,6 +325,10 @@ class CalendarFileError(ValueError):
         super().__init__(self.message)
 
 
+MAX_NAME = 50
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def parse_calendar_file(text: str) -> dict[int, YearData]:
     """Read the administrator's holiday import file.
 
@@ -388,6 +392,12 @@ def parse_calendar_file(text: str) -> dict[int, YearData]:
         d = _parse_date(cells[0])
         kind = _KIND_WORDS.get(cells[1].lower())
         name = cells[2] if len(cells) == 3 else ""
+        if _CONTROL.search(name):
+            problems.append(f"第 {lineno} 行：名称含有不允许的控制字符")
+            continue
+        if len(name) > MAX_NAME:
+            problems.append(f"第 {lineno} 行：名称不能超过 {MAX_NAME} 个字")
+            continue
         if d is None:
             problems.append(f"第 {lineno} 行：日期 {cells[0]} 无效" + ("" if cells[0] else "（为空）"))
         if kind is None:

@@ -828,3 +828,23 @@ def test_a_due_date_in_a_year_not_yet_entered_is_provisional_until_it_is_importe
     run_once(app.extensions["bangban"])
     assert light(inbox_row(sthj, case_no, "部门办理", HP))[::2] == ("red", "已超期1个工作日")
     assert len(inbox_rows(supervisor, case_no, "督办", f"{HP}（{STHJ}）")) == 1
+
+
+def test_control_characters_and_long_names_are_refused_before_the_database(app):
+    """What PostgreSQL cannot store (NUL) or a column cannot hold is a Chinese 422, never a 500 (found by the fuzzer)."""
+    sup = api_login(app, "supervisor1")
+    before = sup.get("/api/calendar/2034").json["admin_days"]
+    assert_json_error(sup.put("/api/calendar/days/2034-01-06", json={"kind": "rest", "name": "元\u0000旦"}), 422,
+                      "控制字符")
+    assert_json_error(sup.put("/api/calendar/days/2034-01-06", json={"kind": "rest", "name": "元" * 51}), 422,
+                      "不能超过 50 个字")
+    bad = "date,kind,name\n2034-01-02,rest,元\u0000旦\n2034-01-03,rest," + "元" * 51 + "\n"
+    body = assert_json_error(sup.post("/api/calendar/import", json={"text": bad}), 422)
+    assert any("第 2 行" in d and "控制字符" in d for d in body["details"])
+    assert any("第 3 行" in d and "50" in d for d in body["details"])
+    assert sup.get("/api/calendar/2034").json["admin_days"] == before
+    assert sup.get("/api/supervision?department=%00").status_code == 200
+    owner = api_login(app, "owner1")
+    files = {"catalogue.json": owner.get("/api/processes/versions/1/files").json["files"]["catalogue.json"] + "\n"}
+    assert_json_error(owner.post("/api/processes/publish", json={"files": files, "comment": "发布\u0000说明"}), 422,
+                      "控制字符")

@@ -43,6 +43,8 @@ def init_app(app) -> None:
         message = HTTP_MESSAGES.get(status, "请求无法处理")
         if status == 413 and request.max_content_length:
             message = f"提交的内容超过 {request.max_content_length // 1024} KB 上限"
+        if status == 405 and getattr(exc, "valid_methods", None):
+            return _respond(status, "http_error", message, headers={"Allow": ", ".join(sorted(exc.valid_methods))})
         if exc.description and any("\u4e00" <= ch <= "\u9fff" for ch in exc.description):
             message = exc.description
         return _respond(status, "http_error", message)

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from flask import Response
 
-from engine import spiff_runtime
 from engine.processes import ProcessSet
 
 BASE = Path(__file__).resolve().parent / "static" / "openapi.json"
@@ -64,7 +63,7 @@ def describe(ps: ProcessSet) -> dict:
     all_messages = {k: m for k, m in messages.items() if m.get("form") in ps.forms}
 
     schemas["ApplicationData"] = _choice(start_forms, schemas["ApplicationData"])
-    schemas["TaskFormData"] = _choice(_task_forms(ps), schemas["TaskFormData"])
+    schemas["TaskFormData"] = _choice(ps.task_forms, schemas["TaskFormData"])
     schemas["CaseMessageData"] = _choice([m["form"] for m in case_messages.values()], schemas["CaseMessageData"],
                                          _message_note(case_messages))
     schemas["TaskMessageData"] = _choice([m["form"] for m in all_messages.values()], schemas["TaskMessageData"],
@@ -98,19 +97,6 @@ def _with_catalogue(ps: ProcessSet, form: dict) -> dict:
             else:
                 prop["enum"] = values
     return out
-
-
-def _task_forms(ps: ProcessSet) -> list[str]:
-    """The forms of the user tasks of every process of the set, in a stable order."""
-    found: set[str] = set()
-    for spec, subs in ps.specs.values():
-        for s in [spec, *subs.values()]:
-            for ts in s.task_specs.values():
-                if getattr(ts, "manual", False):
-                    form = spiff_runtime.properties_of(ts).get("formJsonSchemaFilename")
-                    if form in ps.forms:
-                        found.add(form)
-    return sorted(found)
 
 
 def _choice(form_files: list[str], placeholder: dict, note: str = "") -> dict:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from time import monotonic
 
+from .. import forms
 from ..access import Actor
 from ..clock import LOCAL_TZ, clock, now
 from ..db import UnitOfWork
@@ -81,12 +82,13 @@ class CalendarUseCases:
         self._check_permission(actor, "calendar")
         if kind not in (None, "rest", "work"):
             raise InvalidInput("类型应为休息日或工作日")
+        name = forms.plain_text(name, "名称", 50)
         with self.db.unit_of_work() as uow:
             if kind is None:
                 if not uow.repo.delete_calendar_day(day):
                     raise NotFound("该日期没有人工设置")
             else:
-                uow.repo.set_calendar_day(day, kind, (name or "")[:50])
+                uow.repo.set_calendar_day(day, kind, name)
             uow.repo.touch_calendar_year(day.year, None, now(), actor.username)
             uow.commit()
         return self._after_calendar_change(actor, day)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from ..access import Actor
 from ..clock import clock, now
 from ..deadlines import ClockState
+from .base import _term
 
 
 class Supervision:
@@ -23,7 +24,7 @@ class Supervision:
         self._check_permission(actor, "supervision")
         at, cal = now(), self.calendar()
         with self.db.unit_of_work(write=False) as uow:
-            rows = uow.repo.warning_clocks(at, (department or "")[:32] or None)
+            rows = uow.repo.warning_clocks(at, _term(department, 32))
             names = uow.repo.display_names([r.lead_user for r in rows])
         departments = self.department_names()
         items = []

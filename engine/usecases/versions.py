@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from time import monotonic
 
+from .. import forms
 from .. import processes as process_files
 from ..access import Actor
 from ..clock import clock, now
@@ -67,7 +68,7 @@ class Versions:
         if actor is not None:
             self.check_permission(actor, "process_publish")
             author = actor.username
-        comment = (comment or "").strip()
+        comment = forms.plain_text(comment, "发布说明", 500, multiline=True)
         if not comment:
             raise InvalidInput("请填写发布说明")
         if base is None and not replace_all:
