@@ -29,8 +29,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TYPE_NAMES = {"string": "文本", "number": "数字", "integer": "整数", "boolean": "是/否", "array": "列表", "object": "对象"}
 _FORMAT_NAMES = {"date": "日期（YYYY-MM-DD）", "date-time": "日期时间", "email": "电子邮箱"}
 
-OptionsProvider = Callable[[str], list[dict]]
-"""Given an ``x-options`` source, return ``[{"value": ..., "label": ..., "group": ...}]``."""
+OptionsProvider = Callable[[str], list[dict] | None]
+"""Given an ``x-options`` source, return ``[{"value": ..., "label": ..., "group": ...}]`` (None: leave it)."""
 
 
 def check_schema(schema: Any) -> list[str]:
@@ -50,13 +50,16 @@ def check_schema(schema: Any) -> list[str]:
 
 
 def resolve(schema: dict, options: OptionsProvider) -> dict:
-    """A copy of ``schema`` whose ``x-options`` fields carry their choices (``enum`` and ``x-choices``)."""
+    """A copy of ``schema`` whose ``x-options`` fields carry their choices (``enum`` and ``x-choices``); a source
+    for which ``options`` gives None is left as it is."""
     out = copy.deepcopy(schema)
-    for prop in out.get("properties", {}).values():
-        source = prop.get("x-options")
+    for prop in (out.get("properties") or {}).values():
+        source = prop.get("x-options") if isinstance(prop, dict) else None
         if not source:
             continue
         choices = options(source)
+        if choices is None:
+            continue
         prop["x-choices"] = choices
         values = [c["value"] for c in choices]
         if prop.get("type") == "array":

@@ -7,7 +7,6 @@ case, completing a task and sending a message refer to them; the message keys an
 """
 from __future__ import annotations
 
-import copy
 import json
 import re
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from flask import Response
 
+from engine import forms
 from engine.processes import ProcessSet
 
 BASE = Path(__file__).resolve().parent / "static" / "openapi.json"
@@ -86,17 +86,7 @@ def describe(ps: ProcessSet) -> dict:
 def _with_catalogue(ps: ProcessSet, form: dict) -> dict:
     """The form as written, with the catalogue's service items as the choices of ``x-options: catalogue_items``
     fields (choices from the user directory, ``users:<role>``, are listed only in a task's own schema)."""
-    out = copy.deepcopy(form)
-    for prop in (out.get("properties") or {}).values():
-        if isinstance(prop, dict) and prop.get("x-options") == "catalogue_items":
-            choices = ps.catalogue.options()
-            prop["x-choices"] = choices
-            values = [c["value"] for c in choices]
-            if prop.get("type") == "array":
-                prop.setdefault("items", {})["enum"] = values
-            else:
-                prop["enum"] = values
-    return out
+    return forms.resolve(form, lambda source: ps.catalogue.options() if source == "catalogue_items" else None)
 
 
 def _choice(form_files: list[str], placeholder: dict, note: str = "") -> dict:

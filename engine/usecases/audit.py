@@ -15,15 +15,21 @@ from .base import _jsonable
 class Audit:
     """Use cases: Auditors: verify a case (chain and replay), repair a case from its replay, step through it, export it."""
 
+    @staticmethod
+    def _audited_case(uow, case_no: str):
+        """The case an auditor names by its number (any case: auditors see all), or 404."""
+        case = uow.repo.case_by_no(str(case_no)[:32]) if str(case_no).isprintable() else None
+        if case is None:
+            raise NotFound("办件不存在")
+        return case
+
     def audit_case(self, case_no: str, actor: Actor | None = None) -> dict:
         """Check a case's hash chain and replay it from its events; ``ok`` with the first divergence if not."""
         from .. import audit
         if actor is not None:
             self.check_permission(actor, "audit")
         with self.db.unit_of_work(write=False) as uow:
-            case = uow.repo.case_by_no(str(case_no)[:32]) if str(case_no).isprintable() else None
-            if case is None:
-                raise NotFound("办件不存在")
+            case = self._audited_case(uow, case_no)
             events = uow.repo.events_for_case(case.id)
             clocks = uow.repo.clocks_for_case(case.id)
             calendar = self.calendar(uow)
@@ -154,9 +160,7 @@ class Audit:
         if actor is not None:
             self.check_permission(actor, "audit")
         with self.db.unit_of_work(write=False) as uow:
-            case = uow.repo.case_by_no(str(case_no)[:32]) if str(case_no).isprintable() else None
-            if case is None:
-                raise NotFound("办件不存在")
+            case = self._audited_case(uow, case_no)
             events = uow.repo.events_for_case(case.id)
             documents = [dict(r._mapping) for r in uow.repo.documents_full(case.id)]
             clocks = [dict(r._mapping) for r in uow.repo.clocks_for_case(case.id)]
