@@ -39,14 +39,15 @@ import threading
 import time
 import timeit
 import unicodedata
-import uuid
 from datetime import date, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from sqlalchemy import create_engine, func, select, text  # noqa: E402
+import benchlib  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from engine import processes  # noqa: E402
 from engine.clock import LOCAL_TZ, clock  # noqa: E402
@@ -59,7 +60,6 @@ from engine.services import Bangban  # noqa: E402
 from engine.workcal import WorkCalendar  # noqa: E402
 from engine.worker import run_once  # noqa: E402
 
-PG_URL = "postgresql://root@127.0.0.1:5432/test"
 TIMER_DIR = ROOT / "tests" / "processes_timer"
 FULL_DIR = ROOT / "processes"
 FAST_HASH = "pbkdf2:sha256:1000"
@@ -71,27 +71,16 @@ def L(y: int, m: int, d: int, hh: int = 0, mm: int = 0) -> datetime:
 
 # ---- databases ---------------------------------------------------------------------------------------------------
 
-class Databases:
-    """Fresh databases: SQLite files in a temp dir, or PostgreSQL schemas bench_<random> (dropped at cleanup)."""
+class Databases(benchlib.Databases):
+    """Fresh migrated databases (``benchlib.Databases``: SQLite files in a temp dir or throwaway PostgreSQL schemas),
+    opened as the engine opens them; all disposed, dropped and removed at cleanup."""
 
     def __init__(self, kind: str):
-        self.kind = kind
-        self.tmp = Path(tempfile.mkdtemp(prefix="bangban_bench_timers_"))
-        self.schemas: list[str] = []
+        super().__init__(kind, Path(tempfile.mkdtemp(prefix="bangban_bench_timers_")))
         self.opened: list[Database] = []
-        self._admin = None
 
     def new(self, name: str) -> Database:
-        if self.kind == "sqlite":
-            url = f"sqlite:///{self.tmp / (name + '.sqlite3')}"
-        else:
-            if self._admin is None:
-                self._admin = create_engine(normalize_url(PG_URL), isolation_level="AUTOCOMMIT")
-            schema = f"bench_{uuid.uuid4().hex[:12]}"
-            with self._admin.connect() as c:
-                c.execute(text(f'CREATE SCHEMA "{schema}"'))
-            self.schemas.append(schema)
-            url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+        url = super().new(name)
         upgrade(normalize_url(url))
         db = Database(url)
         self.opened.append(db)
@@ -101,17 +90,8 @@ class Databases:
         for db in self.opened:
             db.dispose()
         self.opened.clear()
-        if self._admin is not None:
-            for schema in self.schemas:
-                try:
-                    with self._admin.connect() as c:
-                        c.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                except Exception as exc:  # keep cleaning the others
-                    print(f"warning: could not drop schema {schema}: {exc}", file=sys.stderr)
-            self.schemas.clear()
-            self._admin.dispose()
-            self._admin = None
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().cleanup()
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def service(db: Database, process_dir: Path) -> Bangban:
