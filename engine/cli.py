@@ -72,7 +72,8 @@ def process() -> None:
 def validate(paths: tuple[str, ...]) -> None:
     from pathlib import Path
 
-    from .validation import validate_bpmn_file, validate_set, verdict
+    from .validation import verdict
+    from .validation.bounded import validate_bpmn_file, validate_set
     context = processes.read_dir(Settings.from_env().process_dir)
     failed = False
     for raw in paths or (str(Settings.from_env().process_dir),):

@@ -75,8 +75,8 @@ class Versions:
             base = {k: v.encode("utf-8") for k, v in self.version_files(None, self.current_version_id).items()}
         files = dict(changed) if replace_all else {**(base or {}), **changed}
         files = {k: v for k, v in files.items() if v is not None}
-        from ..validation import validate_set
-        problems = validate_set(files)
+        from ..validation import bounded
+        problems = bounded.validate_set(files)
         if problems:
             raise InvalidInput(f"流程文件有 {len(problems)} 处问题，未发布", details=[p.to_dict() for p in problems])
         ps = process_files.load(files)
@@ -94,8 +94,8 @@ class Versions:
         if actor is not None:
             self.check_permission(actor, "processes")
         base = {k: v.encode("utf-8") for k, v in self.version_files(None, self.current_version_id).items()}
-        from ..validation import validate_set
-        return [p.to_dict() for p in validate_set({**base, **changed})]
+        from ..validation import bounded
+        return [p.to_dict() for p in bounded.validate_set({**base, **changed})]
 
     def migrate_cases(self, to_version: int, case_nos: list[str] | None = None, dry_run: bool = False,
                       actor: Actor | None = None) -> list[dict]:

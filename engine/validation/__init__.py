@@ -24,9 +24,11 @@ from typing import Any
 
 from .. import processes
 from ..errors import BangbanError
+from . import progress
 from .common import EXPRESSION_PROPERTIES, Problem, _as_dict, _runnable_processes, verdict
 from .context import _cached_context, _Context, _context, _manifest_problems
 from .expressions import _TimerBudget
+from .limits import call_problems, structure_problems
 from .messages import _message_problems
 from .rules import _FileChecker
 from .spiff import _spiff_build
@@ -44,6 +46,8 @@ def _guard(out: list[Problem], file: str | None = None) -> Iterator[None]:
         yield
     except BangbanError as exc:
         out.append(Problem(f"无法解析：{exc.message}", file))
+    except MemoryError:
+        raise                   # the bounded worker reports it for the step it was on (engine.validation.worker)
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
         out.append(Problem(f"无法解析：{type(exc).__name__}: {exc}", file))
 
@@ -57,14 +61,33 @@ def _order(problems: list[Problem], files: list[str]) -> list[Problem]:
     return sorted(unique, key=lambda p: (p.file is not None, rank.get(p.file or "", len(rank)), p.line or 0))
 
 
+def _within_limits(trees: dict[str, Any], report: set[str], out: list[Problem]) -> None:
+    """Drop from ``trees`` the files over a structural limit (:mod:`.limits`): they get no slower check; nor does any
+    file of a set whose call activities loop or nest too deep."""
+    for name, tree in list(trees.items()):
+        progress.at("检查文件结构", name)
+        broken = structure_problems(name, tree)
+        if name in report:
+            out.extend(broken)
+        if broken:
+            del trees[name]
+    calls = call_problems(trees, report)
+    out.extend(calls)
+    if calls:
+        trees.clear()
+
+
 def _check_trees(trees: dict[str, Any], report: set[str], ctx: _Context | None, wanted: set[str],
                  out: list[Problem]) -> dict[str, tuple[str, Any]]:
+    _within_limits(trees, report, out)
     runnable = _runnable_processes(trees, wanted)
     budget = _TimerBudget()
     for name in trees:
         if name in report:
+            progress.at("按 BPMN 2.0 XML Schema 检查", name)
             with _guard(out, name):
                 out.extend(_xsd_problems(name, trees[name]))
+            progress.at("检查流程规则", name)
             with _guard(out, name):
                 _FileChecker(name, trees[name], ctx, runnable, out, budget).run()
     with _guard(out):
@@ -94,8 +117,11 @@ def validate_set(files: dict[str, bytes]) -> list[Problem]:
             with _guard(out):
                 out.extend(_message_problems(ctx, files, trees, runnable, None))
         if not out:
+            progress.at("加载整套流程")
             with _guard(out):
                 _final_build(files, out)
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
         out.append(Problem(f"无法解析：{type(exc).__name__}: {exc}"))
     return _order(out, list(files))
@@ -139,6 +165,8 @@ def validate_bpmn_file(name: str, data: bytes, context: dict[str, bytes] | None 
             if ctx is not None and ctx.manifest is not None:
                 with _guard(out, name):
                     out.extend(_message_problems(ctx, context or {}, trees, runnable, {name}))
+    except MemoryError:
+        raise
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
         out.append(Problem(f"无法解析：{type(exc).__name__}: {exc}", name))
     return _order(out, [name])
