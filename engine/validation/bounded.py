@@ -111,7 +111,7 @@ class _Pool:
             out, err = proc.communicate(payload, timeout=self.limits.seconds)
             timed_out = False
         except subprocess.TimeoutExpired:
-            _stop(proc)
+            _kill(proc)
             out, err = proc.communicate()
             timed_out = True
         except BrokenPipeError:          # the worker died before reading the job (it could not start)
@@ -126,12 +126,17 @@ class _Pool:
             _stop(proc)
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def _kill(proc: subprocess.Popen) -> None:
+    """End the worker and anything it started (it leads its own process group)."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError, AttributeError):
         proc.kill()
-    proc.wait()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    _kill(proc)
+    proc.communicate()          # reaps it and closes its pipes
 
 
 def _last_step(err: bytes) -> dict:

@@ -158,8 +158,6 @@ def call_problems(trees: dict[str, Any], report: set[str], lim: Limits | None = 
                     cycle = " → ".join([*path[path.index(target):], target]) if target in path else f"{pid} → {pid}"
                     out.append(Problem(f"调用活动形成循环：{cycle}，办件会无限展开", file, call.sourceline, call.get("id")))
                 continue
-            if len(path) > lim.max_subprocess_depth:
-                break
             deepest = max(deepest, 1 + visit(target, [*path, target]))
         depth[pid] = deepest
         return deepest

@@ -1,0 +1,252 @@
+"""A diagram can neither stall nor bloat the server (issue 11): structural limits before SpiffWorkflow parses,
+validation in a worker process with hard limits, and the other users of a server unaffected while it runs."""
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import processes
+from engine.validation import bounded, limits, validate_bpmn_file, validate_set
+from engine.validation.limits import Limits, structure_problems
+from engine.validation.xmlsafety import _parse_xml
+from tests.conftest import ROOT
+from tests.test_deployment import Server
+from tests.webclient import LiveServers
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+HEAD = f'<?xml version="1.0" encoding="UTF-8"?><bpmn:definitions xmlns:bpmn="{BPMN}" id="d" targetNamespace="x">'
+
+
+def chain(n: int, pid: str = "Process_chain") -> bytes:
+    """A process of ``n`` tasks one after another: what makes SpiffWorkflow's recursive, quadratic parser slow."""
+    nodes = ['<bpmn:startEvent id="s"/>']
+    flows = []
+    previous = "s"
+    for i in range(n):
+        nodes.append(f'<bpmn:manualTask id="t{i}" name="第{i}步"/>')
+        flows.append(f'<bpmn:sequenceFlow id="f{i}" sourceRef="{previous}" targetRef="t{i}"/>')
+        previous = f"t{i}"
+    nodes.append('<bpmn:endEvent id="e"/>')
+    flows.append(f'<bpmn:sequenceFlow id="fe" sourceRef="{previous}" targetRef="e"/>')
+    return (HEAD + f'<bpmn:process id="{pid}" isExecutable="true">' + "".join(nodes + flows)
+            + "</bpmn:process></bpmn:definitions>").encode()
+
+
+def nested_subprocesses(depth: int) -> bytes:
+    inner = '<bpmn:startEvent id="s{d}"/>'
+    body = inner.format(d=depth)
+    for d in range(depth, 0, -1):
+        body = f'<bpmn:subProcess id="sub{d}">{body}</bpmn:subProcess>' + (inner.format(d=d - 1) if d == 1 else "")
+    return (HEAD + f'<bpmn:process id="P" isExecutable="true">{body}</bpmn:process></bpmn:definitions>').encode()
+
+
+def calls(pairs: list[tuple[str, str]]) -> bytes:
+    procs = {a for a, _ in pairs} | {b for _, b in pairs}
+    body = ""
+    for pid in sorted(procs):
+        acts = "".join(f'<bpmn:callActivity id="call_{pid}_{b}" calledElement="{b}"/>' for a, b in pairs if a == pid)
+        body += f'<bpmn:process id="{pid}" isExecutable="true"><bpmn:startEvent id="s_{pid}"/>{acts}</bpmn:process>'
+    return (HEAD + body + "</bpmn:definitions>").encode()
+
+
+@pytest.fixture(scope="module")
+def process_set() -> dict[str, bytes]:
+    return processes.read_dir(ROOT / "processes")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pool():
+    yield
+    bounded.shutdown()
+
+
+# ---- structural limits -------------------------------------------------------------------------------------
+
+
+def test_the_real_processes_are_far_inside_the_limits(process_set):
+    lim = Limits()
+    for name, data in process_set.items():
+        if name.endswith(".bpmn"):
+            tree = _parse_xml(data)
+            assert structure_problems(name, tree, lim) == []
+            nodes = [el for el in tree.getroot().iter() if isinstance(el.tag, str) and el.tag.startswith("{" + BPMN)
+                     and el.tag.split("}")[1] in limits.FLOW_NODES]
+            assert len(nodes) * 3 < lim.max_flow_nodes, "the default leaves a wide margin over the real diagram"
+
+
+def test_a_long_chain_is_refused_with_the_numbers_before_spiffworkflow_parses(process_set):
+    started = time.process_time()
+    problems = validate_bpmn_file("chain.bpmn", chain(2000), process_set)
+    cpu = time.process_time() - started
+    text = [str(p) for p in problems]
+    assert any("有 2002 个流程节点" in t and "超过 400 个上限" in t and "BANGBAN_MAX_FLOW_NODES" in t for t in text), text
+    assert any("2001 条顺序流" in t for t in text), text
+    assert not any("RecursionError" in t or "SpiffWorkflow" in t for t in text), text
+    assert cpu < 10, "refused by counting, not after minutes of parsing"   # measured ~0.1 s; 20,000 tasks took 85 s
+
+
+def test_a_chain_within_the_limit_still_gets_the_usual_checks(process_set):
+    text = [str(p) for p in validate_bpmn_file("chain.bpmn", chain(100), process_set)]
+    assert not any("上限" in t for t in text)
+    assert any("泳道" in t for t in text), text
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda: nested_subprocesses(9), "子流程嵌套 9 层，超过 8 层上限"),
+    (lambda: calls([("A", "B"), ("B", "C"), ("C", "A")]), "调用活动形成循环"),
+    (lambda: calls([("A", "A")]), "调用活动形成循环：A → A"),
+    (lambda: calls([(f"P{i}", f"P{i + 1}") for i in range(10)]), "经调用活动与子流程嵌套"),
+    (lambda: (HEAD + "".join(f'<bpmn:process id="P{i}"/>' for i in range(31)) + "</bpmn:definitions>").encode(),
+     "文件中有 31 个流程（process），超过 30 个上限"),
+    (lambda: (HEAD + '<bpmn:process id="P" isExecutable="true"><bpmn:extensionElements>' + "<x:a xmlns:x='urn:x'>" * 70
+              + "</x:a>" * 70 + "</bpmn:extensionElements></bpmn:process></bpmn:definitions>").encode(),
+     "XML 元素嵌套超过 64 层上限"),
+])
+def test_each_structural_limit_has_a_chinese_message(make, expected, process_set):
+    text = [str(p) for p in validate_bpmn_file("limits.bpmn", make(), process_set)]
+    assert any(expected in t for t in text), text
+
+
+def test_limits_are_configurable(monkeypatch, process_set):
+    monkeypatch.setenv("BANGBAN_MAX_FLOW_NODES", "50")
+    monkeypatch.setenv("BANGBAN_MAX_SUBPROCESS_DEPTH", "not a number")
+    lim = Limits.from_env()
+    assert lim.max_flow_nodes == 50 and lim.max_subprocess_depth == Limits().max_subprocess_depth
+    monkeypatch.setattr(limits, "_limits", lim)
+    text = [str(p) for p in validate_bpmn_file("chain.bpmn", chain(60), process_set)]
+    assert any("有 62 个流程节点" in t and "超过 50 个上限" in t for t in text), text
+
+
+def test_the_real_set_still_validates_with_the_limits(process_set):
+    assert validate_set(process_set) == []
+
+
+# ---- the bounded worker ----------------------------------------------------------------------------------
+
+
+def test_the_worker_gives_the_same_answer_as_in_process(process_set):
+    assert bounded.validate_set(process_set) == []
+    broken = dict(process_set)
+    name = next(n for n in broken if n.endswith(".bpmn"))
+    broken[name] = broken[name].replace(b'isExecutable="true"', b'isExecutable="maybe"', 1)
+    assert [p.to_dict() for p in bounded.validate_set(broken)] == [p.to_dict() for p in validate_set(broken)]
+    assert bounded.validate_bpmn_file(name, broken[name], process_set) == validate_bpmn_file(name, broken[name],
+                                                                                             process_set)
+
+
+def _slow_parse_env(monkeypatch) -> None:
+    """Limits raised so far that SpiffWorkflow's parser gets a chain long enough to take many CPU seconds."""
+    monkeypatch.setenv("BANGBAN_MAX_FLOW_NODES", "100000")
+    monkeypatch.setenv("BANGBAN_MAX_SEQUENCE_FLOWS", "100000")
+
+
+def test_cpu_time_is_bounded_and_blamed_on_the_step(monkeypatch, process_set):
+    _slow_parse_env(monkeypatch)
+    pool = bounded._Pool(bounded.WorkerLimits(cpu_seconds=2, seconds=60))
+    try:
+        started = time.monotonic()
+        problems = pool.run({"kind": "file", "name": "chain.bpmn", "data": bounded._encode({"x": chain(8000)})["x"],
+                             "context": None})
+        took = time.monotonic() - started
+    finally:
+        pool.close()
+    assert len(problems) == 1, problems
+    p = problems[0]
+    assert p.message.startswith("资源超限：") and "CPU 时间超过 2 秒上限" in p.message, p
+    assert p.file == "chain.bpmn" and "进行到「" in p.message
+    assert took < 30
+
+
+def test_wall_time_is_bounded(monkeypatch, process_set):
+    _slow_parse_env(monkeypatch)
+    pool = bounded._Pool(bounded.WorkerLimits(cpu_seconds=100, seconds=2))
+    try:
+        started = time.monotonic()
+        problems = pool.run({"kind": "file", "name": "chain.bpmn", "data": bounded._encode({"x": chain(8000)})["x"],
+                             "context": None})
+        took = time.monotonic() - started
+    finally:
+        pool.close()
+    assert [p.message for p in problems if "用时超过 2 秒上限" in p.message], problems
+    assert took < 15
+
+
+def test_too_many_validations_at_once_wait_then_get_a_clear_refusal():
+    from engine.errors import Unavailable
+    pool = bounded._Pool(bounded.WorkerLimits(workers=1, seconds=1))
+    assert pool.slots.acquire()
+    try:
+        with pytest.raises(Unavailable) as caught:
+            pool.run({"kind": "set", "files": {}})
+        assert "流程校验繁忙" in caught.value.message
+    finally:
+        pool.slots.release()
+        pool.close()
+
+
+def test_a_worker_that_dies_is_reported_not_raised():
+    problems = bounded._reply(b"", b"garbage\n", 3, False, bounded.WorkerLimits())
+    assert len(problems) == 1 and "校验进程异常退出（退出码 3）" in problems[0].message
+    problems = bounded._reply(b'{"memory": true}', b"", 0, False, bounded.WorkerLimits(memory_mb=512))
+    assert "占用内存超过 512 MB 上限" in problems[0].message
+
+
+# ---- other users of the server while a bomb is validated --------------------------------------------------
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read the server's memory")
+def test_other_requests_are_not_held_up_by_a_bombing_validation(svc, db_url, tmp_path, monkeypatch):
+    _slow_parse_env(monkeypatch)
+    monkeypatch.setenv("BANGBAN_VALIDATION_CPU_SECONDS", "6")
+    server = Server(db_url, tmp_path).start()
+    try:
+        owner = LiveServers([server.url])
+        owner.ok("POST", "/api/login", {"username": "owner1", "password": "demo1234"})
+        other = LiveServers([server.url])
+        other.ok("POST", "/api/login", {"username": "agent1", "password": "demo1234"})
+        for _ in range(3):
+            other.ok("GET", "/api/me")
+        quiet = []
+        for _ in range(10):
+            started = time.monotonic()
+            other.ok("GET", "/api/me")
+            quiet.append(time.monotonic() - started)
+        rss_before = _rss_mb(server.proc.pid)
+        answer: dict = {}
+        bomb = chain(8000).decode()
+
+        def validate() -> None:
+            answer["status"], answer["body"] = owner.request("POST", "/api/processes/validate",
+                                                             {"files": {"chain.bpmn": bomb}})
+
+        thread = threading.Thread(target=validate)
+        thread.start()
+        busy, rss_peak = [], rss_before
+        while thread.is_alive():
+            started = time.monotonic()
+            other.ok("GET", "/api/me")
+            busy.append(time.monotonic() - started)
+            rss_peak = max(rss_peak, _rss_mb(server.proc.pid))
+            time.sleep(0.05)
+        thread.join()
+    finally:
+        server.kill()
+    assert answer["status"] == 200, answer
+    messages = [p["message"] for p in answer["body"]["problems"]]
+    assert any(m.startswith("资源超限：") and "CPU 时间超过 6 秒上限" in m for m in messages), messages
+    assert len(busy) >= 20, "the validation ran for seconds while the other user kept working"
+    # while the owner's validation burned 6 CPU seconds, the other user's requests were answered as before
+    assert max(busy) < 1.0, (statistics.median(quiet), sorted(busy)[-5:])
+    assert statistics.median(busy) < max(0.2, 5 * statistics.median(quiet)), (statistics.median(quiet), busy)
+    assert rss_peak - rss_before < 100, (rss_before, rss_peak)
