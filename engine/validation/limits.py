@@ -32,8 +32,9 @@ SUBPROCESSES = frozenset({"subProcess", "transaction", "adHocSubProcess"})
 class Limits:
     """Structural limits of one BPMN file."""
 
-    max_flow_nodes: int = 400          # per process, counting the nodes inside its subprocesses
-    max_sequence_flows: int = 1200     # per process, likewise
+    max_flow_nodes: int = 300          # per process, counting the nodes inside its subprocesses (a chain of ~480
+                                       # tasks exhausts Python's default recursion limit in SpiffWorkflow's parser)
+    max_sequence_flows: int = 900      # per process, likewise
     max_subprocess_depth: int = 8      # subprocesses inside subprocesses, and call activities calling further ones
     max_processes: int = 30            # process elements per file
     max_xml_depth: int = 64            # element nesting of the whole XML document

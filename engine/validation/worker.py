@@ -63,7 +63,6 @@ def run(job: dict) -> list[dict]:
 
 def main() -> int:
     sys.dont_write_bytecode = True
-    sys.setrecursionlimit(3000)
     from . import progress, validate_set  # noqa: F401 - imported before the limits, while memory is plentiful
     from .xmlsafety import _xsd
     _xsd()
