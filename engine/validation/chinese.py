@@ -60,8 +60,9 @@ _MAX_EXPECTED = 8
 
 def _expected(listed: str, one_of: bool) -> str:
     names = [n.strip() for n in listed.split(",") if n.strip()]
-    shown = "、".join(names[:_MAX_EXPECTED]) + (f" 等 {len(names)} 种" if len(names) > _MAX_EXPECTED else "")
-    return f"{shown}{' 之一' if one_of and len(names) > 1 else ''}"
+    if len(names) > _MAX_EXPECTED:
+        return "、".join(names[:_MAX_EXPECTED]) + f" 等 {len(names)} 种{'之一' if one_of else ''}"
+    return "、".join(names) + (" 之一" if one_of and len(names) > 1 else "")
 
 
 def _where(el: str, attr: str | None) -> str:
@@ -96,7 +97,7 @@ def _xsd_content(el: str, rest: str) -> str | None:
 
 def _xsd_value(el: str, attr: str | None, rest: str) -> str | None:
     """Messages about an attribute's or element's value."""
-    where = _where(el, attr) if attr else f"元素 {el} 的内容"
+    where = f"{_where(el, attr)} 的值" if attr else f"元素 {el} 的内容"
     m = re.match(r"The attribute '([^']*)' is not allowed", rest)
     if m:
         return f"元素 {el} 不允许有属性 {m.group(1)}"
@@ -106,19 +107,19 @@ def _xsd_value(el: str, attr: str | None, rest: str) -> str | None:
     m = re.match(r"'(.*)' is not a valid value of the (?:local )?(?:atomic|list|union) type(?: '([^']*)')?", rest, re.DOTALL)
     if m:
         kind = _TYPES.get(m.group(2) or "", f"{m.group(2)} 类型的值" if m.group(2) else "所要求类型的值")
-        return f"{where}的值{_value(m.group(1))}不是合法的{kind}"
+        return f"{where}{_value(m.group(1))}不是合法的{kind}"
     m = re.match(r"\[facet 'enumeration'\] The value '(.*)' is not an element of the set \{(.*)\}", rest, re.DOTALL)
     if m:
         allowed = "、".join(v.strip().strip("'") for v in m.group(2).split(","))
-        return f"{where}的值{_value(m.group(1))}不在允许的取值中（可取：{allowed}）"
+        return f"{where}{_value(m.group(1))}不在允许的取值中（可取：{allowed}）"
     m = re.match(r"\[facet '(\w+)'\]", rest)
     if m:
-        return f"{where}的值不满足 XML Schema 的 {m.group(1)} 约束"
+        return f"{where}不满足 XML Schema 的 {m.group(1)} 约束"
     m = re.match(r"The QName value '([^']*)' has no corresponding namespace declaration in scope", rest)
     if m:
         prefix = m.group(1).split(":")[0] if ":" in m.group(1) else ""
         missing = f"前缀「{prefix}」没有声明（缺少 xmlns:{prefix}）" if prefix else "没有声明默认命名空间"
-        return f"{where}的值{_value(m.group(1))}的命名空间{missing}"
+        return f"{where}{_value(m.group(1))}的命名空间{missing}"
     return None
 
 
@@ -141,7 +142,7 @@ def xsd_message(message: str) -> tuple[str, str]:
     if head:
         el, attr, rest = head.group("el"), head.group("attr"), head.group("rest")
         zh = _xsd_content(el, rest) or _xsd_value(el, attr, rest) or _xsd_keys(el, rest)
-        zh = zh or f"{_where(el, attr)}不符合要求"
+        zh = zh or f"{_where(el, attr)} 不符合要求"
     return (f"{XSD_LEAD}：{zh}" if zh else XSD_LEAD), original
 
 
@@ -170,7 +171,7 @@ _XML_SYNTAX = (
     (r"Namespace prefix (\S+) (?:for (\S+) )?on (\S+) is not defined",
      lambda m: f"元素 {m[3]} 使用的命名空间前缀 {m[1]} 没有声明（缺少 xmlns:{m[1]}）"),
     (r"xmlns(?::(\S+))?: '([^']*)' is not a valid URI",
-     lambda m: f"命名空间{' ' + m[1] if m[1] else ''}的 URI「{m[2]}」不是合法的 URI"),
+     lambda m: f"命名空间{' ' + m[1] + ' ' if m[1] else ''}的 URI「{m[2]}」不是合法的 URI"),
     (r"Unescaped '<' not allowed in attributes values", lambda m: "属性值中的 < 须写成 &lt;"),
     (r"(?:PCDATA invalid Char value|Char 0x[0-9A-Fa-f]+ out of allowed range|invalid character)",
      lambda m: "含有 XML 不允许的控制字符"),

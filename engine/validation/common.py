@@ -31,7 +31,7 @@ RESERVED_IDS = ("Start", "End")          # clash with SpiffWorkflow's built-in s
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _NS_PREFIXES = {"{" + BPMN_NS + "}": "bpmn:", "{http://www.omg.org/spec/BPMN/20100524/DI}": "bpmndi:",
                 "{http://www.omg.org/spec/DD/20100524/DC}": "dc:", "{http://www.omg.org/spec/DD/20100524/DI}": "di:",
-                "{" + SPIFF_NS + "}": "spiffworkflow:"}
+                "{" + SPIFF_NS + "}": "spiffworkflow:", "{http://www.w3.org/2001/XMLSchema-instance}": "xsi:"}
 _NOT_TASK_SPECS = frozenset({"process", "lane", "laneSet", "sequenceFlow", "association", "textAnnotation", "dataObject",
                              "dataObjectReference", "dataStoreReference", "property", "ioSpecification"})
 _TIMER_KINDS = {"timeDate": "日期时间", "timeDuration": "时长", "timeCycle": "循环周期"}

@@ -9,13 +9,14 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from .chinese import clean_detail, exception_detail, one_line
-from .common import NS, Problem, _label
+from .common import NS, Problem, _label, _owner
 
 # ---- SpiffWorkflow ---------------------------------------------------------------------------------------
 
 
 _DATA_STORE = "本服务不支持数据存储（dataStore），请删除它或改用数据对象（dataObject）"
 _SPIFF_HINTS: tuple[tuple[str, str], ...] = (   # (regular expression on SpiffWorkflow's text, Chinese; {0}… groups)
+    (r"Data Store with name has no implementation", "数据存储（未命名）没有实现：" + _DATA_STORE),
     (r"Data Store with name (.*) has no implementation", "数据存储「{0}」没有实现：" + _DATA_STORE),
     (r"Data Store name is missing", "数据存储缺少名称（name）：" + _DATA_STORE),
     (r"Data Store identifier is missing", "数据存储缺少 id：" + _DATA_STORE),
@@ -102,29 +103,42 @@ def _internal_problem(exc: BaseException) -> tuple[str, str, Any]:
     what = _DEFINITION_KINDS.get(base.lower())
     gloss = f"读取元素 bpmn:{kind} 时 SpiffWorkflow 内部出错，无法读懂这个元素"
     if what and "raise_validation_exception" in str(exc):
-        gloss = f"事件引用的{what}在文件中找不到定义（{base}Ref 须是文件中某个 bpmn:{base} 的 id）"
+        ref = one_line(node.get(f"{base}Ref") or "")
+        ref = f"「{ref}」" if ref else ""
+        gloss = f"事件引用的{what}{ref}在文件中找不到定义（{base}Ref 须是文件中某个 bpmn:{base} 的 id）"
     return gloss, exception_detail(exc), node
 
 
 def _located(node: Any) -> tuple[str | None, int | None]:
-    """The id and line of a node, or of its nearest ancestor with an id."""
-    while node is not None and not node.get("id"):
-        node = node.getparent()
-    return (node.get("id"), node.sourceline) if node is not None else (None, None)
+    """The flow element a node belongs to (its id, for the modeler to show) and the node's own line."""
+    return _owner(node).get("id"), node.sourceline
+
+
+def _wrapped_internal(exc: Exception) -> BaseException | None:
+    """The internal failure SpiffWorkflow's TaskParser wrapped as ``ValidationException("%r" % ex)``, if that is what
+    ``exc`` is."""
+    inner = exc.__context__
+    if isinstance(exc, ValidationException) and inner is not None and not isinstance(inner, ValidationException) \
+            and exc.args and str(exc.args[0]) == repr(inner):
+        return inner
+    return None
 
 
 def _spiff_problem(exc: Exception, pid: str | None, name: str | None, trees: dict[str, Any]) -> Problem:
+    """One SpiffWorkflow failure as a problem: Chinese message, SpiffWorkflow's text as detail, element and line."""
     file, line, element = name, None, None
     if isinstance(exc, ValidationException):
-        raw = str(exc.args[0]) if exc.args else str(exc)
         file = exc.file_name or name
         line = exc.line_number if isinstance(exc.line_number, int) and exc.line_number > 0 else None
         element = exc.id or None
-        message, detail, dumped = _spiff_text(raw)
+    inner = _wrapped_internal(exc) if isinstance(exc, ValidationException) else exc
+    if inner is None:
+        message, detail, dumped = _spiff_text(str(exc.args[0]) if exc.args else str(exc))
         element = element or dumped
     else:
-        message, detail, node = _internal_problem(exc)
-        element, line = _located(node) if node is not None else (None, None)
+        message, detail, node = _internal_problem(inner)
+        if node is not None:
+            element, line = _located(node)
     if line is None and element and file in trees:
         found = trees[file].getroot().xpath("//*[@id=$id]", id=element)
         line = found[0].sourceline if found else None
