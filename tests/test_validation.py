@@ -382,7 +382,7 @@ EXPECTED = {
 
 
 def test_the_peer_files_are_all_here_with_their_licence():
-    assert len(PEER_FILES) == 20
+    assert len(PEER_FILES) == 27
     assert "Creative Commons Attribution 3.0" in (PEERS / "miwg" / "LICENSE.txt").read_text()
     assert "bpmn-miwg/bpmn-miwg-test-suite" in (PEERS / "README.md").read_text()
 

@@ -30,7 +30,8 @@ def one_line(text: Any) -> str:
 
 def clean_detail(text: Any, limit: int = 300) -> str:
     """Original library text fit to show: one line, no memory address, no ``<function f at …>`` repr, bounded."""
-    text = _REPR.sub(lambda m: m.group(1), _ADDRESS.sub("", one_line(text)))
+    text = _ADDRESS.sub("", one_line(text)).replace("<locals>", "locals")
+    text = _REPR.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -149,7 +150,7 @@ def xsd_message(message: str) -> tuple[str, str]:
 # ---- XML well-formedness -----------------------------------------------------------------------------------------
 
 _XML_SYNTAX = (
-    (r"Opening and ending tag mismatch: (\S+) line (\d+) and (\S+)",
+    (r"Opening and ending tag mismatch: ([^\s,]+) line (\d+) and ([^\s,]+)",
      lambda m: f"开始标签 {m[1]}（第 {m[2]} 行）与结束标签 {m[3]} 不匹配"),
     (r"Premature end of data in tag (\S+) line (\d+)",
      lambda m: f"文件不完整：标签 {m[1]}（第 {m[2]} 行起）还没有结束，文件就结束了"),
