@@ -86,7 +86,11 @@ def test_problem_reads_in_chinese_and_serialises():
     assert str(p) == "bangban_case.bpmn 第 12 行（Task_Review）：未指定表单"
     assert str(Problem("缺少文件 bangban.json")) == "缺少文件 bangban.json"
     assert str(Problem("过大", "catalogue.json")) == "catalogue.json：过大"
-    assert p.to_dict() == {"message": "未指定表单", "file": "bangban_case.bpmn", "line": 12, "element": "Task_Review"}
+    assert p.to_dict() == {"message": "未指定表单", "file": "bangban_case.bpmn", "line": 12, "element": "Task_Review",
+                           "detail": None}
+    q = Problem("不是有效的 XML：文件为空", "a.bpmn", 1, detail="Document is empty")
+    assert str(q) == "a.bpmn 第 1 行：不是有效的 XML：文件为空（原文：Document is empty）"
+    assert q.to_dict()["detail"] == "Document is empty"
     assert verdict([]) == "可部署" and verdict([p, p]) == "不可部署：2 个问题"
 
 
@@ -217,9 +221,13 @@ def test_a_timer_that_does_not_evaluate_to_a_date_is_rejected(process_files):
     assert p.element == "Timer_Yellow" and p.line == _line_of(files, "'next tuesday'") and "ISO-8601" in p.message
     assert "时长" in _only(problems, "「P3D」").message and _only(problems, "「P3D」").element == "Timer_Red"
     files = _edit(process_files, ">clock_due(item['code'], 'yellow')<", ">len(item) + 1<")
-    assert "int" in _only(validate_set(files), "结果应为").message
+    assert "整数" in _only(validate_set(files), "结果应为").message
+    files = _edit(process_files, ">clock_due(item['code'], 'yellow')<", ">clock_due<")
+    p = _only(validate_set(files), "结果应为")
+    assert p.message.endswith("实际是函数") and "0x" not in str(p) and "<" not in str(p)
     files = _edit(process_files, ">clock_due(item['code'], 'yellow')<", ">clock_due(item['code'])<")
-    assert "TypeError" in _only(validate_set(files), "无法求值").message
+    p = _only(validate_set(files), "无法求值")
+    assert "类型" in p.message and "TypeError" in p.detail and "TypeError" not in p.message
 
 
 def test_an_unquoted_iso_timer_gets_a_hint_and_data_driven_timers_pass(process_files):
@@ -366,7 +374,7 @@ EXPECTED = {
     "ibm-process-designer-8.0.1_A.3.0-export.bpmn": "不是有效的 XML",
     "bonita-7.2.3_A.4.0-export.bpmn": "XML Schema",
     "modelio-3.5_A.1.0-export.bpmn": "targetNamespace",
-    "bic-cloud-design-6.2.0_C.2.0-export.bpmn": "不支持的捕获事件",
+    "bic-cloud-design-6.2.0_C.2.0-export.bpmn": "没有 isExecutable 属性（按 BPMN 2.0 规范缺省为 false）",
     "camunda-modeler-18.6.1_C.9.1-export.bpmn": "定时器",
     "C.9.1.bpmn": "须加引号",
     "C.4.0.bpmn": "数据存储",
@@ -374,7 +382,7 @@ EXPECTED = {
 
 
 def test_the_peer_files_are_all_here_with_their_licence():
-    assert len(PEER_FILES) == 20
+    assert len(PEER_FILES) == 27
     assert "Creative Commons Attribution 3.0" in (PEERS / "miwg" / "LICENSE.txt").read_text()
     assert "bpmn-miwg/bpmn-miwg-test-suite" in (PEERS / "README.md").read_text()
 

@@ -31,7 +31,7 @@ RESERVED_IDS = ("Start", "End")          # clash with SpiffWorkflow's built-in s
 _DTD = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 _NS_PREFIXES = {"{" + BPMN_NS + "}": "bpmn:", "{http://www.omg.org/spec/BPMN/20100524/DI}": "bpmndi:",
                 "{http://www.omg.org/spec/DD/20100524/DC}": "dc:", "{http://www.omg.org/spec/DD/20100524/DI}": "di:",
-                "{" + SPIFF_NS + "}": "spiffworkflow:"}
+                "{" + SPIFF_NS + "}": "spiffworkflow:", "{http://www.w3.org/2001/XMLSchema-instance}": "xsi:"}
 _NOT_TASK_SPECS = frozenset({"process", "lane", "laneSet", "sequenceFlow", "association", "textAnnotation", "dataObject",
                              "dataObjectReference", "dataStoreReference", "property", "ioSpecification"})
 _TIMER_KINDS = {"timeDate": "日期时间", "timeDuration": "时长", "timeCycle": "循环周期"}
@@ -39,12 +39,14 @@ _TIMER_KINDS = {"timeDate": "日期时间", "timeDuration": "时长", "timeCycle
 
 @dataclass
 class Problem:
-    """One reason a process file cannot be deployed."""
+    """One reason a process file cannot be deployed: a Chinese ``message`` led by Chinese text, and where useful
+    the library's original (English) text as ``detail``, for searching or asking for help."""
 
     message: str
     file: str | None = None
     line: int | None = None
     element: str | None = None
+    detail: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,7 +58,8 @@ class Problem:
         if self.element:
             where += f"（{self.element}）"
         where = where.strip()
-        return f"{where}：{self.message}" if where else self.message
+        text = f"{self.message}（原文：{self.detail}）" if self.detail else self.message
+        return f"{where}：{text}" if where else text
 
 
 def verdict(problems: list[Problem]) -> str:
@@ -87,7 +90,8 @@ def _json_line(data: bytes | None, needle: str) -> int | None:
 
 
 def _label(el) -> str:
-    return " ".join((el.get("name") or el.get("id") or "").split())
+    """What to call an element: its name on one line, else its id, else 「（未命名，无 id）」."""
+    return " ".join((el.get("name") or "").split()) or (el.get("id") or "").strip() or "（未命名，无 id）"
 
 
 def _q(local: str) -> str:
@@ -102,7 +106,15 @@ def _short(tag: Any) -> str:
 
 
 def _executable(process) -> bool:
-    return process.get("isExecutable", "true") == "true"     # SpiffWorkflow's reading of a missing attribute
+    """Whether a process is marked executable; a missing ``isExecutable`` is false, the BPMN 2.0 default
+    (SpiffWorkflow would read it as true, so a modeler's placeholder process would be taken as the real one)."""
+    return process.get("isExecutable") == "true"          # exactly what SpiffWorkflow accepts (not "1")
+
+
+def _drawn_processes(tree) -> list[Any]:
+    """The processes of a file that have flow nodes (not the empty placeholders some modelers write)."""
+    return [p for p in tree.getroot().iter(_q("process"))
+            if any(isinstance(c.tag, str) and etree.QName(c).localname not in _NOT_TASK_SPECS for c in p)]
 
 
 def _runnable_processes(trees: dict[str, Any], wanted: set[str]) -> dict[str, tuple[str, Any]]:

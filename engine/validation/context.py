@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
 
 from .. import caches, processes
 from .. import forms as form_rules
+from .chinese import exception_detail, explain_exception
 from .common import Problem, _as_dict, _json_line, _line_of
+from .schemas import schema_problem
 
 # ---- the context a BPMN file is checked against ----------------------------------------------------------
 
@@ -45,6 +48,20 @@ def _load_json(name: str, data: bytes, out: list[Problem]) -> Any:
         return None
 
 
+def _form_problems(name: str, schema: Any, data: bytes) -> list[Problem]:
+    """The problems :func:`engine.forms.check_schema` finds, jsonschema's own text told in Chinese with the JSON path
+    and the line."""
+    out = []
+    for text in form_rules.check_schema(schema):
+        explained = schema_problem(schema, data) if text.startswith("不是有效的 JSON Schema") else None
+        if explained is not None:
+            message, detail, line = explained
+            out.append(Problem(message, name, line, detail=detail))
+        else:
+            out.append(Problem(text, name))
+    return out
+
+
 def _helpers(manifest: dict | None, catalogue: processes.Catalogue, forms: dict) -> dict[str, Any]:
     """The helpers a process set's scripts see, taken from a :class:`ProcessSet` so they cannot drift apart."""
     ps = processes.ProcessSet("", {}, manifest or {}, catalogue, forms, {})
@@ -78,15 +95,14 @@ def _context(files: dict[str, bytes], out: list[Problem] | None) -> _Context:
             schema = _load_json(name, data, sink)
             if schema is not None:
                 forms[short] = schema
-                for p in form_rules.check_schema(schema):
-                    sink.append(Problem(p, name))
+                sink.extend(_form_problems(name, schema, data))
             if len(sink) > before:
                 bad.add(short)
     catalogue = processes.Catalogue(catalogue_raw or {})
     try:
         helpers = _helpers(manifest, catalogue, forms)
     except Exception as exc:  # noqa: BLE001 - reported, never raised
-        sink.append(Problem(f"无法准备流程脚本的辅助函数：{type(exc).__name__}: {exc}"))
+        sink.append(Problem(f"无法准备流程脚本的辅助函数：{explain_exception(exc)}", detail=exception_detail(exc)))
         helpers = {}
     return _Context(manifest, catalogue if catalogue_raw is not None else None, forms, bad, helpers)
 
@@ -108,6 +124,11 @@ def _cached_context(files: dict[str, bytes]) -> _Context:
                 _context_cache.clear()
             _context_cache[key] = hit
     return hit
+
+
+def _unnamed(text: str) -> str:
+    """A catalogue message about an item without a name or department reads 「（未填写）」, never ``None``."""
+    return re.sub(r"\bNone\b", "（未填写）", text.replace("「None」", "（未命名）"))
 
 
 def _manifest_problems(ctx: _Context, files: dict[str, bytes]) -> list[Problem]:
@@ -141,7 +162,7 @@ def _manifest_problems(ctx: _Context, files: dict[str, bytes]) -> list[Problem]:
     if ctx.catalogue is not None:
         try:
             for p in ctx.catalogue.problems():
-                out.append(Problem(p.removeprefix("目录："), processes.CATALOGUE))
+                out.append(Problem(_unnamed(p.removeprefix("目录：")), processes.CATALOGUE))
         except Exception as exc:  # noqa: BLE001 - a malformed catalogue is a problem, not a crash
-            out.append(Problem(f"事项目录格式有误：{type(exc).__name__}: {exc}", processes.CATALOGUE))
+            out.append(Problem(f"事项目录格式有误：{explain_exception(exc)}", processes.CATALOGUE, detail=exception_detail(exc)))
     return out

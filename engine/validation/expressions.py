@@ -9,6 +9,7 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from .. import sandbox
+from .chinese import exception_detail, explain_exception, one_line, value_kind
 from .common import _TIMER_KINDS, MAX_TIMER_SECONDS
 
 # ---- expressions: sandbox check, service items, timers --------------------------------------------------
@@ -147,29 +148,35 @@ def _parse_timer(kind: str, value: str) -> Any:
 _ISO_EXAMPLE = {"timeDate": "'2025-01-01T09:00:00+08:00'", "timeDuration": "'P3D'", "timeCycle": "'R3/PT1H'"}
 
 
-def _evaluate_timer(kind: str, source: str, tree: ast.AST, helpers: dict) -> str | None:
-    """Evaluate a timer expression in the sandbox against sample data; the reason it is wrong, or None."""
+def _evaluate_timer(kind: str, source: str, tree: ast.AST, helpers: dict) -> tuple[str, str | None] | None:
+    """Evaluate a timer expression in the sandbox against sample data: (why it is wrong, original detail), or None."""
     tracker = _Tracker()
     context = {n: _Sample(tracker) for n in _free_names(tree)
                if n not in helpers and n not in sandbox.ALLOWED_BUILTINS}
     try:
         value = sandbox.evaluate(source, context, helpers)
     except sandbox.SandboxViolation as exc:
-        return f"定时器表达式求值被沙箱拒绝：{exc}"
+        return f"定时器表达式求值被沙箱拒绝：{one_line(exc)}", None
     except Exception as exc:  # noqa: BLE001 - any failure of diagram code is a finding
-        return f"定时器表达式无法求值：{type(exc).__name__}: {exc}"
+        return f"定时器表达式无法求值：{explain_exception(exc).removeprefix('程序内部错误：')}", exception_detail(exc)
     if isinstance(value, _Sample):
         return None             # the value comes straight from case data: nothing to judge before a case runs
     if not isinstance(value, str):
-        return f"定时器表达式的结果应为 ISO-8601 {_TIMER_KINDS[kind]}字符串（如 {_ISO_EXAMPLE[kind]}），实际是 " \
-               f"{type(value).__name__}：{str(value)[:60]}"
+        return f"定时器表达式的结果应为 ISO-8601 {_TIMER_KINDS[kind]}字符串（如 {_ISO_EXAMPLE[kind]}），实际是" \
+               f"{value_kind(value)}", None
+    return _timer_value_problem(kind, value, tracker)
+
+
+def _timer_value_problem(kind: str, value: str, tracker: _Tracker) -> tuple[str, str | None] | None:
+    """Whether the string a timer expression gave is an ISO-8601 value of its kind."""
     try:
         _parse_timer(kind, value)
     except Exception as exc:  # noqa: BLE001 - SpiffWorkflow's parsers raise bare Exception
         if tracker.touched:
             return None         # built from case data: the sample values prove nothing
-        detail = str(exc) if isinstance(exc, ValueError) and "timeDate" in str(exc) else "无法解析"
-        return f"定时器表达式的结果「{value[:60]}」不是 ISO-8601 {_TIMER_KINDS[kind]}（{detail}；如 {_ISO_EXAMPLE[kind]}）"
+        reason = str(exc) if isinstance(exc, ValueError) and "timeDate" in str(exc) else "无法解析"
+        shown = one_line(value)[:60]
+        return f"定时器表达式的结果「{shown}」不是 ISO-8601 {_TIMER_KINDS[kind]}（{reason}；如 {_ISO_EXAMPLE[kind]}）", None
     return None
 
 

@@ -19,12 +19,14 @@ from .common import (
     Problem,
     _as_dict,
     _as_list,
+    _drawn_processes,
     _label,
     _owner,
     _properties,
 )
 from .context import _Context
 from .expressions import _evaluate_timer, _items_named, _looks_iso, _TimerBudget
+from .pysyntax import explain_check
 
 # ---- the rules of one file ---------------------------------------------------------------------------------
 
@@ -37,14 +39,14 @@ class _FileChecker:
         self.name, self.tree, self.ctx, self.out, self.budget = name, tree, ctx, out, budget
         self.processes = [p for (f, p) in runnable.values() if f == name]
 
-    def problem(self, message: str, el: Any = None) -> None:
+    def problem(self, message: str, el: Any = None, detail: str | None = None) -> None:
         owner = _owner(el) if el is not None else None
         self.out.append(Problem(message, self.name, el.sourceline if el is not None else None,
-                                owner.get("id") if owner is not None else None))
+                                owner.get("id") if owner is not None else None, detail))
 
     def run(self) -> None:
         if not self.processes:
-            self.problem("文件中没有可执行的流程（isExecutable=\"true\"），无法部署")
+            self.not_executable()
             return
         for process in self.processes:
             self.lanes(process)
@@ -52,23 +54,37 @@ class _FileChecker:
             self.expressions(process)
         self.correlations()
 
+    def not_executable(self) -> None:
+        """No runnable process: name the processes the owner drew and what marks them not executable."""
+        drawn = _drawn_processes(self.tree)
+        if not drawn:
+            self.problem("文件中没有画任何流程（没有含任务或事件的 bpmn:process），无法部署")
+            return
+        for process in drawn:
+            value = process.get("isExecutable")
+            why = "没有 isExecutable 属性（按 BPMN 2.0 规范缺省为 false）" if value is None \
+                else f"标记为 isExecutable=\"{value}\""
+            self.problem(f"流程「{_label(process)}」{why}，不是可执行流程：如要部署，请设 isExecutable=\"true\"", process)
+
     # lanes, user tasks, properties
     def lanes(self, process) -> None:
         lanes = process.xpath(".//bpmn:lane", namespaces=NS)
         if not lanes:
-            self.problem(f"流程 {process.get('id')} 没有泳道：无法确定由哪个角色办理，不能部署", process)
+            self.problem(f"流程「{_label(process)}」没有泳道：无法确定由哪个角色办理，不能部署", process)
         if self.ctx is None or self.ctx.manifest is None:
             return
+        known = "、".join(self.ctx.lanes) or "（清单中没有泳道）"
         for lane in lanes:
-            if lane.get("name") not in self.ctx.lanes:
-                known = "、".join(self.ctx.lanes) or "（清单中没有泳道）"
-                self.problem(f"泳道「{lane.get('name')}」不是清单中的已知角色（已知：{known}）", lane)
+            if not (lane.get("name") or "").strip():
+                self.problem(f"泳道 {lane.get('id') or '（无 id）'} 没有名称：无法对应清单中的角色（已知：{known}）", lane)
+            elif lane.get("name") not in self.ctx.lanes:
+                self.problem(f"泳道「{_label(lane)}」不是清单中的已知角色（已知：{known}）", lane)
 
     def elements(self, process) -> None:
         lane_of: dict[str, str | None] = {}
         for ref in process.xpath(".//bpmn:lane/bpmn:flowNodeRef", namespaces=NS):
             if ref.text:
-                lane_of[ref.text.strip()] = ref.getparent().get("name")
+                lane_of[ref.text.strip()] = _label(ref.getparent())
         for el in process.iter():
             if not isinstance(el.tag, str) or etree.QName(el).namespace != BPMN_NS:
                 continue
@@ -158,7 +174,8 @@ class _FileChecker:
             return None
         problems = sandbox.check(source, mode)
         for p in problems:
-            self.problem(f"{what}未通过沙箱检查：{p.rstrip('.')}", el)
+            text, detail = explain_check(p)
+            self.problem(f"{what}未通过沙箱检查：{text}", el, detail)
         try:
             tree = ast.parse(source, mode=mode)
         except (SyntaxError, ValueError):
@@ -189,4 +206,4 @@ class _FileChecker:
             return
         reason = _evaluate_timer(kind, source, tree, self.ctx.helpers if self.ctx is not None else {})
         if reason:
-            self.problem(reason, el)
+            self.problem(reason[0], el, reason[1])

@@ -8,6 +8,7 @@ from typing import Any
 from lxml import etree
 
 from .. import processes
+from .chinese import xml_syntax_message, xsd_message
 from .common import _DTD, BPMN_NS, MAX_XSD_ERRORS, NS, XSD_PATH, Problem, _line_of, _short
 
 # ---- one BPMN file: bytes -> tree --------------------------------------------------------------------------
@@ -34,8 +35,8 @@ def _read_bpmn(name: str, data: bytes, out: list[Problem]) -> Any:
     try:
         bytes(data).decode("utf-8")
     except UnicodeDecodeError as exc:
-        out.append(Problem(f"不是有效的 UTF-8 编码（第 {exc.start} 字节：0x{data[exc.start]:02X}）", name,
-                           _line_of(data, exc.start)))
+        out.append(Problem(f"不是有效的 UTF-8 编码（第 {exc.start} 字节，字节值十六进制 {data[exc.start]:02X}）：请把文件另存为 "
+                           "UTF-8", name, _line_of(data, exc.start)))
         refused = True
     dtd = _DTD.search(data)
     if dtd:
@@ -47,7 +48,8 @@ def _read_bpmn(name: str, data: bytes, out: list[Problem]) -> Any:
     try:
         tree = _parse_xml(bytes(data))
     except etree.XMLSyntaxError as exc:
-        out.append(Problem(f"不是有效的 XML：{exc.msg}", name, exc.lineno or None))
+        message, detail = xml_syntax_message(exc.msg or str(exc))
+        out.append(Problem(message, name, exc.lineno or None, detail=detail))
         return None
     if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
         out.append(Problem("含有 DOCTYPE 声明，拒绝处理", name))
@@ -73,7 +75,13 @@ def _xsd() -> etree.XMLSchema:
         return _schema
 
 
+def _xsd_text(message: str) -> dict:
+    zh, detail = xsd_message(message)
+    return {"message": zh, "detail": detail}
+
+
 def _xsd_problems(name: str, tree: Any) -> list[Problem]:
+    """Every BPMN 2.0 XSD error of a file (up to :data:`MAX_XSD_ERRORS`), in Chinese with the original as detail."""
     root = tree.getroot()
     renames = root.xpath(".//bpmn:correlationPropertyRetrievalExpression/bpmn:formalExpression", namespaces=NS)
     if renames:   # what SpiffWorkflow's own validator does for bpmn-js files, on a copy
@@ -84,7 +92,7 @@ def _xsd_problems(name: str, tree: Any) -> list[Problem]:
     if schema.validate(root):
         return []
     errors = list(schema.error_log)
-    out = [Problem(f"不符合 BPMN 2.0 XML Schema：{_short(e.message)}", name, e.line or None) for e in errors[:MAX_XSD_ERRORS]]
+    out = [Problem(**_xsd_text(e.message), file=name, line=e.line or None) for e in errors[:MAX_XSD_ERRORS]]
     if len(errors) > MAX_XSD_ERRORS:
         out.append(Problem(f"另有 {len(errors) - MAX_XSD_ERRORS} 个 XML Schema 错误未列出", name))
     return out

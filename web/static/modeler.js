@@ -435,7 +435,8 @@
       if (p.file) { where.push(p.file + (showLine ? ' 第 ' + p.line + ' 行' : '')); }
       if (p.element) { where.push('元素 ' + p.element); }
       var item = el('li', { 'data-element': p.element || '', 'data-file': p.file || '' },
-        [el('span', { className: 'message', text: p.message }), where.length ? el('span', { className: 'where', text: '（' + where.join('，') + '）' }) : null]);
+        [el('span', { className: 'message', text: p.message }), where.length ? el('span', { className: 'where', text: '（' + where.join('，') + '）' }) : null,
+         p.detail ? el('div', { className: 'detail', text: '原文：' + p.detail }) : null]);
       if (problemBelongsToDiagram(p)) {
         item.appendChild(el('button', { type: 'button', className: 'small secondary', text: '定位', onclick: function () {
           openFile(loadedBpmn).then(function () {
