@@ -21,6 +21,7 @@ from . import forms as form_rules
 from . import spiff_runtime as rt
 from .deadlines import clock_due
 from .errors import ProcessDefinitionError
+from .spiff_messages import spiff_text
 
 MANIFEST = "bangban.json"
 CATALOGUE = "catalogue.json"
@@ -268,7 +269,9 @@ def build(files: dict[str, bytes], published: bool = False) -> ProcessSet:
         specs = rt.build_specs(trees, process_ids)
     except rt.BpmnBuildError as exc:
         where = f"（{exc.filename or ''} 第 {exc.line} 行）" if exc.line else ""
-        raise ProcessDefinitionError("流程文件有误", details=[f"SpiffWorkflow 无法构建流程{where}：{exc.message}"]) from exc
+        chinese, original, _element = spiff_text(exc.message)
+        raise ProcessDefinitionError("流程文件有误", details=[
+            f"流程无法由 SpiffWorkflow 构建{where}：{chinese}（原文：{original}）"]) from exc
     for pid, (spec, subs) in specs.items():
         for s in [spec, *subs.values()]:
             for ts in s.task_specs.values():

@@ -358,7 +358,8 @@ def test_an_unexpected_failure_becomes_a_problem(process_files, monkeypatch):
 
     monkeypatch.setattr(validation, "_xsd_problems", boom)
     problems = validate_bpmn_file(BPMN, process_files[BPMN], process_files)
-    assert [p.message for p in problems] == ["无法解析：RuntimeError: 意外"]
+    assert [p.message for p in problems] == ["无法解析：程序内部错误"]
+    assert problems[0].detail == "RuntimeError: 意外"
     monkeypatch.setattr(validation, "_context", boom)
     monkeypatch.setattr(validation, "_cached_context", boom)
     assert validate_bpmn_file("x.bpmn", b"<x/>", process_files)[0].message.startswith("无法解析：")

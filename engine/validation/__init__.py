@@ -25,6 +25,7 @@ from typing import Any
 from .. import processes
 from ..errors import BangbanError
 from . import progress
+from .chinese import exception_detail, explain_exception
 from .common import EXPRESSION_PROPERTIES, Problem, _as_dict, _runnable_processes, verdict
 from .context import _cached_context, _Context, _context, _manifest_problems
 from .expressions import _TimerBudget
@@ -49,7 +50,7 @@ def _guard(out: list[Problem], file: str | None = None) -> Iterator[None]:
     except MemoryError:
         raise                   # the bounded worker reports it for the step it was on (engine.validation.worker)
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
-        out.append(Problem(f"无法解析：{type(exc).__name__}: {exc}", file))
+        out.append(Problem(f"无法解析：{explain_exception(exc)}", file, detail=exception_detail(exc)))
 
 
 def _order(problems: list[Problem], files: list[str]) -> list[Problem]:
@@ -123,7 +124,7 @@ def validate_set(files: dict[str, bytes]) -> list[Problem]:
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
-        out.append(Problem(f"无法解析：{type(exc).__name__}: {exc}"))
+        out.append(Problem(f"无法解析：{explain_exception(exc)}", detail=exception_detail(exc)))
     return _order(out, list(files))
 
 
@@ -168,5 +169,5 @@ def validate_bpmn_file(name: str, data: bytes, context: dict[str, bytes] | None 
     except MemoryError:
         raise
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user
-        out.append(Problem(f"无法解析：{type(exc).__name__}: {exc}", name))
+        out.append(Problem(f"无法解析：{explain_exception(exc)}", name, detail=exception_detail(exc)))
     return _order(out, [name])

@@ -18,6 +18,7 @@ progress lines it writes, :mod:`.progress`). The web process only waits on pipes
 """
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
@@ -185,6 +186,7 @@ def pool() -> _Pool:
     with _pool_lock:
         if _pool is None:
             _pool = _Pool(WorkerLimits.from_env())
+            atexit.register(shutdown)
         return _pool
 
 

@@ -16,25 +16,10 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..spiff_messages import clean_detail, one_line  # noqa: F401 - shared with engine.processes
 from .common import _short
 
 XSD_LEAD = "不符合 BPMN 2.0 XML Schema"
-_ADDRESS = re.compile(r"\s*at 0x[0-9a-fA-F]{4,}")
-_REPR = re.compile(r"<(?:bound method |function |built-in function |class |module )?'?([\w.]+)'?[^<>]*>")
-
-
-def one_line(text: Any) -> str:
-    """``text`` with every run of whitespace (line breaks included) collapsed to one space."""
-    return " ".join(str(text).split())
-
-
-def clean_detail(text: Any, limit: int = 300) -> str:
-    """Original library text fit to show: one line, no memory address, no ``<function f at …>`` repr, bounded."""
-    text = _ADDRESS.sub("", one_line(text)).replace("<locals>", "locals")
-    text = _REPR.sub(lambda m: m.group(1).rsplit(".", 1)[-1], text)
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
 # ---- the XML Schema -------------------------------------------------------------------------------------------
 
 _XSD_HEAD = re.compile(r"^Element '(?P<el>[^']*)'(?:, attribute '(?P<attr>[^']*)')?: (?P<rest>.*)$", re.DOTALL)

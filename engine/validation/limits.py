@@ -166,8 +166,9 @@ def call_problems(trees: dict[str, Any], report: set[str], lim: Limits | None = 
     for pid, (file, process) in every.items():
         found = visit(pid, [pid])
         if file in report and found > lim.max_subprocess_depth:
-            out.append(Problem(f"流程「{_name(process)}」经调用活动与子流程嵌套 {found} 层，超过 {lim.max_subprocess_depth} 层上限"
-                               "（BANGBAN_MAX_SUBPROCESS_DEPTH 可调整）", file, process.sourceline, pid))
+            out.append(Problem(f"流程「{_name(process)}」经调用活动与子流程嵌套 {found} 层，"
+                               f"超过 {lim.max_subprocess_depth} 层上限（BANGBAN_MAX_SUBPROCESS_DEPTH 可调整）",
+                               file, process.sourceline, pid))
     unique: list[Problem] = []
     for p in out:
         if p not in unique:

@@ -7,6 +7,7 @@ from typing import Any
 from lxml import etree
 
 from .. import sandbox
+from . import progress
 from .common import (
     _NOT_TASK_SPECS,
     _TIMER_KINDS,
@@ -204,6 +205,7 @@ class _FileChecker:
                 self.budget.reported = True
                 self.problem(f"定时器表达式求值总耗时超过 {MAX_TIMER_SECONDS:g} 秒，从这里起的定时器未求值", el)
             return
+        progress.at("计算定时器表达式", self.name, el, element=_owner(el).get("id"))
         reason = _evaluate_timer(kind, source, tree, self.ctx.helpers if self.ctx is not None else {})
         if reason:
             self.problem(reason[0], el, reason[1])
