@@ -100,9 +100,10 @@ CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
 
 def weight(value, limit: int = MAX_WORK) -> int:
     """About how many elements and characters a full walk of ``value`` visits — what ``str()``, ``==`` or a sort
-    of it costs, each shared reference counted again — or something over ``limit`` as soon as the walk passes it
-    (or passes ``MAX_DEPTH`` levels of nesting). The walk's own cost is bounded by ``limit``: a container's
-    length is counted before its elements are looked at, and its elements are taken one by one."""
+    of it costs, each shared reference counted again — or something over ``limit`` as soon as the walk passes it;
+    nesting deeper than ``MAX_DEPTH`` is refused (hashing such a tuple overflows the C stack). The walk's own cost
+    is bounded by ``limit``: a container's length is counted before its elements are looked at, and its elements
+    are taken one by one."""
     total = _own_weight(value)
     stack = [_nested(value)]
     flat: dict[int, int] = {}      # id -> weight of the containers seen with nothing nested (shared ones recur)
@@ -118,7 +119,7 @@ def weight(value, limit: int = MAX_WORK) -> int:
         total += own
         if total <= limit and type(v) in _WALKED:
             if len(stack) >= MAX_DEPTH:
-                return limit + 1
+                raise SandboxViolation(f"数据嵌套超过 {MAX_DEPTH} 层")
             nested = _nested(v)
             if nested is _NOTHING:
                 flat[id(v)] = own
