@@ -121,6 +121,27 @@ class _Transformer(RestrictingNodeTransformer):
             return ast.fix_missing_locations(ast.copy_location(_call("_tuple_", node), node))
         return node
 
+    def visit_Starred(self, node):
+        """``*value`` in a display or a call copies ``value``: bounded (``[*L, *L, ...]`` on one line)."""
+        node = super().visit_Starred(node)
+        if isinstance(node.ctx, ast.Load):
+            node.value = ast.fix_missing_locations(ast.copy_location(_call("_spread_", node.value), node.value))
+        return node
+
+    def visit_Dict(self, node):
+        node = super().visit_Dict(node)
+        node.values = [ast.fix_missing_locations(ast.copy_location(_call("_spread_", v), v)) if k is None else v
+                       for k, v in zip(node.keys, node.values, strict=True)]
+        return node
+
+    def visit_Set(self, node):
+        """A set display hashes its elements: ``{*L}`` is bounded like ``set(L)``."""
+        node = super().visit_Set(node)
+        if any(isinstance(e, ast.Starred) for e in node.elts):
+            return ast.fix_missing_locations(ast.copy_location(_call("set", ast.List(elts=node.elts, ctx=ast.Load())),
+                                                               node))
+        return node
+
     def _no_varargs(self, node):
         if node.args.vararg is not None:
             self.error(node, f"不允许使用 *{node.args.vararg.arg} 形式的参数")
@@ -181,11 +202,12 @@ def _guarded_getattr(obj, name, default=_MISSING):
 
 
 def _globals(extra: dict) -> dict:
-    g = {"__builtins__": ALLOWED_BUILTINS, "_getattr_": _guarded_getattr, "_getitem_": lambda o, k: o[k],
+    g = {"__builtins__": ALLOWED_BUILTINS, "_getattr_": _guarded_getattr, "_getitem_": sandbox_calls.getitem,
          "_getiter_": iter, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
          "_unpack_sequence_": guarded_unpack_sequence, "_write_": lambda o: o, "_binop_": _binop,
          "_inplacevar_": _inplacevar, "_compare_": sandbox_calls.compare, "_operand_": sandbox_calls.operand,
-         "_format_": sandbox_format.format_field, "_tuple_": sandbox_calls.check_tuple}
+         "_format_": sandbox_format.format_field, "_tuple_": sandbox_calls.check_tuple,
+         "_spread_": sandbox_calls.spread}
     g.update(extra)
     return g
 

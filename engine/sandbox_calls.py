@@ -163,13 +163,37 @@ def _fromkeys(method, cls, iterable, value=None):
     return method(keys, value)
 
 
+def _copy(method, obj):
+    check_items(len(obj), "copy ")
+    return method()
+
+
+def _bulk_hash(method, obj, *iterables, **kwargs):
+    """``update``/``union``/``issubset`` ... hash every element of their arguments: bounded together (sets and
+    dicts given as they are keep their hashes)."""
+    args = []
+    for it in iterables:
+        if type(it) not in (set, frozenset, dict):
+            it = bounded_list(it, "集合运算")
+            check_hashes([p[0] for p in it if type(p) in (tuple, list) and p] if type(obj) is dict else it, "集合运算")
+        check_items(len(obj) + len(it), "集合运算")
+        args.append(it)
+    return method(*args, **kwargs)
+
+
+_SET_BULK = ("update", "union", "intersection", "difference", "symmetric_difference", "issubset", "issuperset",
+             "isdisjoint", "intersection_update", "difference_update", "symmetric_difference_update")
+
 METHODS = {
     "replace": ((str, bytes), _replace), "join": ((str, bytes), _join),
     "center": ((str, bytes), _pad), "ljust": ((str, bytes), _pad), "rjust": ((str, bytes), _pad),
     "zfill": ((str, bytes), _pad), "expandtabs": ((str, bytes), _expandtabs), "translate": ((str,), _translate),
     "extend": ((list,), _extend), "index": ((list, tuple), _search), "count": ((list, tuple), _search),
     "remove": ((list,), _search), "sort": ((list,), _sort), "fromkeys": ((dict,), _fromkeys),
+    "copy": ((list, dict, set), _copy),
+    **{name: ((set,), _bulk_hash) for name in _SET_BULK},
 }
+METHODS["update"] = ((set, dict), _bulk_hash)
 
 
 def guarded_method(obj, name: str, value):
@@ -307,6 +331,25 @@ def _int(*args, **kwargs):
     return value
 
 
+def _list(iterable=()):
+    return bounded_list(iterable, "list ")
+
+
+def spread(value):
+    """The value of ``*value`` or ``**value`` in a display or a call: copied, so bounded like ``list(value)``."""
+    if hasattr(value, "__len__"):
+        check_items(len(value), "展开（*）")
+    return value
+
+
+def getitem(obj, key):
+    """``obj[key]``; a slice copies: bounded like ``list(...)``."""
+    value = obj[key]
+    if type(key) is slice and hasattr(value, "__len__"):
+        check_items(len(value), "切片")
+    return value
+
+
 def _set(iterable=()):
     items = bounded_list(iterable, "set ")
     check_hashes(items, "set ")
@@ -314,6 +357,8 @@ def _set(iterable=()):
 
 
 def _dict(*args, **kwargs):
+    if len(args) == 1 and hasattr(args[0], "__len__"):
+        check_items(len(args[0]), "dict ")
     if len(args) == 1 and not isinstance(args[0], dict) and not hasattr(args[0], "keys"):
         pairs = bounded_list(args[0], "dict ")
         check_hashes([p[0] for p in pairs if type(p) in (tuple, list) and p], "dict ")
@@ -322,7 +367,7 @@ def _dict(*args, **kwargs):
 
 
 STAND_INS: dict[type, type] = {}
-for _real, _build in ((str, _str), (tuple, _tuple), (int, _int), (set, _set), (dict, _dict)):
+for _real, _build in ((str, _str), (tuple, _tuple), (int, _int), (list, _list), (set, _set), (dict, _dict)):
     STAND_INS[_stand_in(_real, _build)] = _real
 
 BUILTINS = {real.__name__: stand_in for stand_in, real in STAND_INS.items()}

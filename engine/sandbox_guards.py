@@ -179,14 +179,17 @@ def check_tuple(value: tuple) -> tuple:
 
 
 def bounded_list(iterable, what: str) -> list:
-    """``list(iterable)`` taking at most ``MAX_ITEMS`` elements from an iterator (a sequence is taken as it is)."""
-    if isinstance(iterable, (list, tuple)):
+    """``list(iterable)`` taking at most ``MAX_ITEMS`` elements from an iterator (a builtin collection, whose length
+    is known, in one go)."""
+    if isinstance(iterable, (list, tuple, range, str, bytes, dict, set, frozenset)):
+        check_items(len(iterable), what)
         return list(iterable)
     out = []
     for x in iterable:
         out.append(x)
         if len(out) > MAX_ITEMS:
             raise SandboxViolation(f"{what}的元素过多（上限 {MAX_ITEMS}）")
+    check_items(len(out), what)
     return out
 
 
