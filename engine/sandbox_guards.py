@@ -49,11 +49,12 @@ def resident_bytes() -> int:
         return 0
 
 
-def begin_run(measure_now: bool) -> object:
-    """Start the memory account of a run (``measure_now``: read the baseline now, else before the first large
-    allocation). Returns what :func:`end_run` restores (runs do not nest, but a helper could start one)."""
+def begin_run() -> object:
+    """Start the memory account of a run. The baseline is read at the first check — the first large allocation
+    (guards check before building) or the ``MEMORY_EVERY``-th line — so the many tiny runs (a condition, a
+    one-line script) never read it. Returns what :func:`end_run` restores (a helper could start a run)."""
     previous = getattr(_run, "rss0", None)
-    _run.rss0 = resident_bytes() if measure_now else None
+    _run.rss0 = None
     return previous
 
 
@@ -98,12 +99,21 @@ _SEQUENCES = (list, tuple, set, frozenset)
 CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
 
 
+_END = object()
+_WALKED = frozenset({list, tuple, set, frozenset, dict})
+_TEXT = frozenset({str, bytes})
+_NOTHING = iter(())
+
+
 def weight(value, limit: int = MAX_WORK) -> int:
     """About how many elements and characters a full walk of ``value`` visits — what ``str()``, ``==`` or a sort
     of it costs, each shared reference counted again — or something over ``limit`` as soon as the walk passes it;
     nesting deeper than ``MAX_DEPTH`` is refused (hashing such a tuple overflows the C stack). The walk's own cost
     is bounded by ``limit``: a container's length is counted before its elements are looked at, and its elements
     are taken one by one."""
+    flat = _flat_weight(value)
+    if flat is not None:
+        return flat
     total = _own_weight(value)
     stack = [_nested(value)]
     flat: dict[int, int] = {}      # id -> weight of the containers seen with nothing nested (shared ones recur)
@@ -128,10 +138,34 @@ def weight(value, limit: int = MAX_WORK) -> int:
     return total
 
 
-_END = object()
-_WALKED = frozenset({list, tuple, set, frozenset, dict})
-_TEXT = frozenset({str, bytes})
-_NOTHING = iter(())
+
+
+_FLAT = _SCALARS | _TEXT
+
+
+def _flat_weight(v) -> int | None:
+    """The weight of a scalar, a string, or a container of scalars and strings (most values: a form's fields, a
+    catalogue item) without a walk; None for a container with containers inside."""
+    t = type(v)
+    if t in _TEXT:
+        return len(v) + 2
+    if t not in _WALKED:
+        return 2
+    parts = (v.values(), v) if t is dict else (v,)
+    total = len(v) + 2
+    for part in parts:
+        if len(v) > 64:                                   # large: type checks in C
+            if not _FLAT.issuperset(map(type, part)):
+                return None
+            total += sum(len(x) + 2 for x in part if type(x) in _TEXT)
+            continue
+        for x in part:
+            tx = type(x)
+            if tx in _TEXT:
+                total += len(x) + 2
+            elif tx not in _SCALARS:
+                return None
+    return total
 
 
 def _own_weight(v) -> int:
