@@ -254,7 +254,7 @@ def _may_loop(source: str, mode: str) -> bool:
 def _run(code, g: dict, mode: str, source: str = ""):
     """Run compiled code; a ``MemoryError`` (an address-space limit reached) is reported as a violation."""
     traced = mode == "exec" or _may_loop(source, mode)
-    account = begin_run()
+    account = begin_run(time.monotonic() + MAX_SECONDS)
     previous = sys.gettrace()
     if traced:
         sys.settrace(_Budget())

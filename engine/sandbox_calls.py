@@ -22,11 +22,13 @@ from .sandbox_guards import (
     SandboxViolation,
     bounded_list,
     check_items,
+    check_pace,
     check_text,
     check_tuple,
     check_width,
     check_work,
     log2,
+    paced,
     text_size,
     weight,
 )
@@ -242,6 +244,7 @@ def _bounded_key(key, values):
     budget = [MAX_WORK // factor]
 
     def checked(x):
+        check_pace()
         k = key(x)
         if type(k) in CONTAINERS:
             budget[0] -= weight(k, budget[0])
@@ -283,6 +286,14 @@ def _zip(*iterables, **kwargs):
         if type(it) in (list, tuple) and not set(map(type, it)) <= _SCALARS:
             check_work(it, "zip ")
     return zip(*iterables, **kwargs)  # noqa: B905 - the caller chooses strict
+
+
+def _map(function, *iterables):
+    return paced(map(function, *iterables))
+
+
+def _filter(function, iterable):
+    return paced(filter(function, iterable))
 
 
 def _range(*args):
@@ -372,4 +383,4 @@ for _real, _build in ((str, _str), (tuple, _tuple), (int, _int), (list, _list), 
 
 BUILTINS = {real.__name__: stand_in for stand_in, real in STAND_INS.items()}
 BUILTINS.update(sorted=_sorted, min=_extreme(min, "min"), max=_extreme(max, "max"), sum=_sum, round=_round,
-                zip=_zip, range=_range)
+                zip=_zip, range=_range, map=_map, filter=_filter)

@@ -95,6 +95,11 @@ BOMBS = [
     ("exec", "L=[0]*1000000\nx=[" + "[*L]," * 400 + "]", "内存"),
     ("exec", "L=[0]*1000000\nx=[" + "L[:]," * 400 + "]", "内存"),
     ("exec", "L=[0]*1000000\nx=[" + "L.copy()," * 400 + "]", "内存"),
+    # a C function applied to a million references to one big string, inside one C call
+    ("exec", "L=['a'*1000000]*1000000\nx=all(map(str.upper, L))", "超时"),
+    ("exec", "L=['a'*1000000]*1000000\nx=list(filter(str.upper, L))", "超时"),
+    ("exec", "L=['a'*1000000]*1000000\nx=list(map(str.upper, L))", "内存"),
+    ("exec", "L=['a'*1000000]*1000000\nx=sorted(L, key=str.upper)", "内存"),
     # integers, ranges, lists
     ("eval", "round(5, -10**8)", "round"),
     ("eval", "int('f'*1000000, 16)", "整数过大"),
@@ -154,7 +159,8 @@ ORDINARY = [
     ("((1, 2) in {(1, 2)}, [1] == [1], 1 < 2 < 3, 'a' in ['a'], [1, 2] in [[1, 2]], {'a': [1]} != {'a': [2]})", {},
      (True, True, True, True, True, True)),
     ("[d['n'] for d in sorted(items, key=lambda d: d['n'])]", {"items": [{"n": 2}, {"n": 1}]}, [1, 2]),
-    ("list(zip([1], [2])) + list(enumerate('a'))", {}, [(1, 2), (0, "a")]),
+    ("list(zip([1], [2])) + list(enumerate('a')) + list(map(len, ['ab'])) + list(filter(None, [0, 3]))", {},
+     [(1, 2), (0, "a"), 2, 3]),
     ("([*l, 3], {**d, 'b': 2}, {*l}, (*l,), l[:1], l.copy(), list('ab'), isinstance(l, list))",
      {"l": [1, 2], "d": {"a": 1}}, ([1, 2, 3], {"a": 1, "b": 2}, {1, 2}, (1, 2), [1], [1, 2], ["a", "b"], True)),
     ("(s.union([3]), s.issubset([1, 2, 5]), d.update([('k', 1)], z=2) or d)", {"s": {1, 2}, "d": {}},
