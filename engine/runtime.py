@@ -49,8 +49,10 @@ from . import deadlines
 from . import spiff_runtime as rt
 from .clock import now as clock_now
 from .deadlines import ClockState
-from .errors import Conflict, ProcessDefinitionError
+from .errors import Conflict
 from .processes import ProcessSet
+from .sandbox import SandboxViolation
+from .script_errors import step_error
 from .workcal import WorkCalendar
 
 
@@ -135,7 +137,7 @@ class CaseRun:
         try:
             return rt.evaluate(self.wf, expression, context)
         except Exception as exc:  # a process owner's expression: report it as theirs
-            raise ProcessDefinitionError(f"流程定义中的{what}表达式「{expression}」无法计算：{exc}") from exc
+            raise step_error(f"流程定义中的{what}表达式「{expression}」无法计算：", exc) from exc
 
     def _info(self, t: rt.ReadyTask) -> TaskInfo:
         p = t.properties
@@ -276,8 +278,8 @@ class CaseRun:
                     rt.reevaluate_timers(self.wf, completed)
                     if not completed:
                         break
-            except rt.WorkflowError as exc:
-                raise ProcessDefinitionError(f"流程运行出错（已通知流程管理员，办件保持原状）：{exc}") from exc
+            except (rt.WorkflowError, SandboxViolation, MemoryError) as exc:
+                raise step_error("流程运行出错（已通知流程管理员，办件保持原状）：", exc) from exc
         status = self.status()
         if status in self.ps.manifest.get("final_outcomes", []):
             self.end_open_tasks()
@@ -399,8 +401,8 @@ class CaseRun:
         with self._clock_context():
             try:
                 rt.migrate(self.wf, plan, spec, subs)
-            except rt.WorkflowError as exc:
-                raise ProcessDefinitionError(f"迁移时流程运行出错：{exc}") from exc
+            except (rt.WorkflowError, SandboxViolation, MemoryError) as exc:
+                raise step_error("迁移时流程运行出错：", exc) from exc
         self.wf.script_engine = target.script_engine
         self._ready = None
         self._step(lambda completed: None, force_timers=True)

@@ -4,8 +4,12 @@
   through a guard, no ``exec``/``eval``/``open``/``__import__`` — only the builtins in ``ALLOWED_BUILTINS`` and the
   helpers the process set offers (``catalogue_items``, ``clock_due`` ...).
 - ``import`` statements and calls of forbidden builtins are refused when the diagram is validated.
-- Bounded: every run has an instruction budget and a wall-time limit (a trace function counts lines), and the
-  operators that can build huge values (``*``, ``**``, ``<<``) and ``range`` check the size of what they make.
+- Bounded: every run has a line budget, a wall-time limit (both checked by a trace function on every line of the
+  diagram's code) and a memory ceiling (the process's resident size, checked every few lines and before large
+  allocations). What one C call can build or walk — ``* ** << + %``, f-string fields, comparisons, tuple displays,
+  ``str() sum() sorted() min() max() round() int() tuple() set() dict() zip() range()`` and the string and list
+  methods that grow values — goes through the size guards of :mod:`engine.sandbox_calls` and
+  :mod:`engine.sandbox_guards`, which refuse before building.
 A script that breaks a bound raises :class:`SandboxViolation`; the case's transaction is rolled back, the error is
 reported to the process owner, and the service and other cases go on.
 """
@@ -24,12 +28,26 @@ from RestrictedPython.Guards import (
     safer_getattr,
 )
 
-from . import caches
+from . import caches, sandbox_calls, sandbox_format
+from .sandbox_guards import (  # noqa: F401 - the limits are part of this module's interface
+    MAX_DEPTH,
+    MAX_INT_BITS,
+    MAX_ITEMS,
+    MAX_MEMORY_MB,
+    MAX_TEXT,
+    MAX_WIDTH,
+    MAX_WORK,
+    SandboxViolation,
+    begin_run,
+    check_kept,
+    check_memory,
+    end_run,
+)
 
 MAX_LINES = 200_000          # line events per run
 MAX_SECONDS = 1.0            # wall time per run
-MAX_ITEMS = 1_000_000        # elements of a sequence built by * or range
-MAX_INT_BITS = 100_000       # bits of an integer built by ** or <<
+MEMORY_EVERY = 16            # lines between two checks of the process's memory
+FILENAME = "<流程脚本>"
 
 FORBIDDEN_NAMES = frozenset({
     "open", "exec", "eval", "compile", "__import__", "globals", "locals", "vars", "getattr", "setattr", "delattr",
@@ -38,59 +56,23 @@ FORBIDDEN_NAMES = frozenset({
 })
 
 
-class SandboxViolation(Exception):
-    """A diagram's code did something it may not (or ran too long, or built too much)."""
-
-
-def _guarded_range(*args):
-    r = range(*args)
-    if len(r) > MAX_ITEMS:
-        raise SandboxViolation(f"range 过大（超过 {MAX_ITEMS} 个元素）")
-    return r
-
-
 ALLOWED_BUILTINS: dict[str, Any] = {
     name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
     for name in ("abs", "all", "any", "bool", "dict", "divmod", "enumerate", "filter", "float", "int", "isinstance",
                  "len", "list", "map", "max", "min", "reversed", "round", "set", "sorted", "str", "sum", "tuple",
                  "zip", "True", "False", "None", "KeyError", "ValueError", "IndexError", "TypeError")
 }
-ALLOWED_BUILTINS["range"] = _guarded_range
+ALLOWED_BUILTINS.update(sandbox_calls.BUILTINS)
+_binop = sandbox_calls.binop
 
 
-def _size(value) -> int:
-    try:
-        return len(value)
-    except TypeError:
-        return 1
-
-
-def _binop(op: str, a, b):
-    if op == "Add":
-        if isinstance(a, (str, bytes, list, tuple)) and isinstance(b, (str, bytes, list, tuple)) \
-                and _size(a) + _size(b) > MAX_ITEMS:
-            raise SandboxViolation("加法生成的序列过大")
-        return a + b
-    if op == "Mult":
-        for seq, n in ((a, b), (b, a)):
-            if isinstance(n, int) and isinstance(seq, (str, bytes, list, tuple)) and _size(seq) * max(n, 0) > MAX_ITEMS:
-                raise SandboxViolation("乘法生成的序列过大")
-        if isinstance(a, int) and isinstance(b, int) and a.bit_length() + b.bit_length() > MAX_INT_BITS:
-            raise SandboxViolation("乘法生成的整数过大")
-        return a * b
-    if op == "Pow":
-        if isinstance(a, int) and isinstance(b, int) and b > 0 and a.bit_length() * b > MAX_INT_BITS:
-            raise SandboxViolation("乘方生成的整数过大")
-        return a ** b
-    if op == "LShift":
-        if isinstance(b, int) and (b > MAX_INT_BITS or (isinstance(a, int) and a.bit_length() + b > MAX_INT_BITS)):
-            raise SandboxViolation("移位生成的整数过大")
-        return a << b
-    raise SandboxViolation(f"不支持的运算 {op}")
+def _call(name: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(func=ast.Name(id=name, ctx=ast.Load()), args=list(args), keywords=[])
 
 
 class _Transformer(RestrictingNodeTransformer):
-    """RestrictedPython's rules, plus: no imports, no forbidden builtins, size-checked ``* ** <<``."""
+    """RestrictedPython's rules, plus: no imports, no forbidden builtins, no ``*args`` parameters; size-checked
+    ``* ** << + %``, comparisons, f-string fields and tuple displays (calls of :mod:`engine.sandbox_calls`)."""
 
     def visit_Import(self, node):
         self.error(node, "不允许导入模块（import）")
@@ -106,11 +88,71 @@ class _Transformer(RestrictingNodeTransformer):
     def visit_BinOp(self, node):
         node = self.node_contents_visit(node)
         op = type(node.op).__name__
-        if op in ("Add", "Mult", "Pow", "LShift"):
-            call = ast.Call(func=ast.Name(id="_binop_", ctx=ast.Load()), args=[ast.Constant(op), node.left, node.right],
-                            keywords=[])
+        if op in ("Add", "Mult", "Pow", "LShift", "Mod"):
+            call = _call("_binop_", ast.Constant(op), node.left, node.right)
             return ast.fix_missing_locations(ast.copy_location(call, node))
         return node
+
+    def visit_Compare(self, node):
+        node = self.node_contents_visit(node)
+        ops = [type(op).__name__ for op in node.ops]
+        operands = [node.left, *node.comparators]
+        if all(op in ("Is", "IsNot") for op in ops) or all(isinstance(x, ast.Constant) for x in operands):
+            return node
+        if len(ops) == 1:
+            call = _call("_compare_", ast.Constant(ops[0]), node.left, node.comparators[0])
+            return ast.fix_missing_locations(ast.copy_location(call, node))
+        wrapped = [x if isinstance(x, ast.Constant) else ast.copy_location(_call("_operand_", x), x) for x in operands]
+        node.left, node.comparators = wrapped[0], wrapped[1:]
+        return ast.fix_missing_locations(node)
+
+    def visit_FormattedValue(self, node):
+        """``{value!c:spec}`` becomes ``{_format_(value, c, spec)}``: widths checked, str()/repr() bounded."""
+        node = self.node_contents_visit(node)
+        spec = node.format_spec if node.format_spec is not None else ast.Constant("")
+        call = _call("_format_", node.value, ast.Constant(node.conversion), spec)
+        new = ast.FormattedValue(value=ast.copy_location(call, node.value), conversion=-1, format_spec=None)
+        return ast.fix_missing_locations(ast.copy_location(new, node))
+
+    def visit_Tuple(self, node):
+        """A tuple may be hashed, and hashing walks it: built tuples are bounded in size and nesting."""
+        node = super().visit_Tuple(node)
+        if isinstance(node.ctx, ast.Load) and not all(isinstance(e, ast.Constant) for e in node.elts):
+            return ast.fix_missing_locations(ast.copy_location(_call("_tuple_", node), node))
+        return node
+
+    def visit_Starred(self, node):
+        """``*value`` in a display or a call copies ``value``: bounded (``[*L, *L, ...]`` on one line)."""
+        node = super().visit_Starred(node)
+        if isinstance(node.ctx, ast.Load):
+            node.value = ast.fix_missing_locations(ast.copy_location(_call("_spread_", node.value), node.value))
+        return node
+
+    def visit_Dict(self, node):
+        node = super().visit_Dict(node)
+        node.values = [ast.fix_missing_locations(ast.copy_location(_call("_spread_", v), v)) if k is None else v
+                       for k, v in zip(node.keys, node.values, strict=True)]
+        return node
+
+    def visit_Set(self, node):
+        """A set display hashes its elements: ``{*L}`` is bounded like ``set(L)``."""
+        node = super().visit_Set(node)
+        if any(isinstance(e, ast.Starred) for e in node.elts):
+            return ast.fix_missing_locations(ast.copy_location(_call("set", ast.List(elts=node.elts, ctx=ast.Load())),
+                                                               node))
+        return node
+
+    def _no_varargs(self, node):
+        if node.args.vararg is not None:
+            self.error(node, f"不允许使用 *{node.args.vararg.arg} 形式的参数")
+
+    def visit_Lambda(self, node):
+        self._no_varargs(node)
+        return super().visit_Lambda(node)
+
+    def visit_FunctionDef(self, node):
+        self._no_varargs(node)
+        return super().visit_FunctionDef(node)
 
     def visit_AugAssign(self, node):
         if type(node.op).__name__ in ("Mult", "Pow", "LShift"):
@@ -126,7 +168,7 @@ def _message(errors) -> str:
 
 @lru_cache(maxsize=4096)
 def _compile(source: str, mode: str):
-    return compile_restricted(source, filename="<流程脚本>", mode=mode, policy=_Transformer)
+    return compile_restricted(source, filename=FILENAME, mode=mode, policy=_Transformer)
 
 
 def check(source: str, mode: str) -> list[str]:
@@ -142,12 +184,13 @@ def check(source: str, mode: str) -> list[str]:
 
 
 _MISSING = object()
-DENIED_ATTRIBUTES = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "format", "format_map", "mro"})
+DENIED_ATTRIBUTES = frozenset({"format", "format_map", "mro", "from_bytes"})   # attribute escapes, unbounded ints
 
 
 def _guarded_getattr(obj, name, default=_MISSING):
-    """Attribute reads: RestrictedPython's guard, no padding/formatting methods that build huge strings, and a
-    missing attribute is an error (not a silent None)."""
+    """Attribute reads: RestrictedPython's guard; no ``str.format`` (it reads attributes itself) or
+    ``int.from_bytes``; size-checked stand-ins for the methods that grow values (``replace``, ``join``, ``ljust``
+    ...); and a missing attribute is an error (not a silent None)."""
     if name in DENIED_ATTRIBUTES:
         raise SandboxViolation(f"不允许使用 {name}")
     value = safer_getattr(obj, name, _MISSING)
@@ -155,38 +198,46 @@ def _guarded_getattr(obj, name, default=_MISSING):
         if default is not _MISSING:
             return default
         raise AttributeError(f"{type(obj).__name__} 没有属性 {name}")
-    return value
+    return sandbox_calls.guarded_method(obj, name, value)
 
 
 def _globals(extra: dict) -> dict:
-    g = {"__builtins__": ALLOWED_BUILTINS, "_getattr_": _guarded_getattr, "_getitem_": lambda o, k: o[k],
+    g = {"__builtins__": ALLOWED_BUILTINS, "_getattr_": _guarded_getattr, "_getitem_": sandbox_calls.getitem,
          "_getiter_": iter, "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
          "_unpack_sequence_": guarded_unpack_sequence, "_write_": lambda o: o, "_binop_": _binop,
-         "_inplacevar_": _inplacevar}
+         "_inplacevar_": _inplacevar, "_compare_": sandbox_calls.compare, "_operand_": sandbox_calls.operand,
+         "_format_": sandbox_format.format_field, "_tuple_": sandbox_calls.check_tuple,
+         "_spread_": sandbox_calls.spread}
     g.update(extra)
     return g
 
 
 def _inplacevar(op: str, a, b):
     ops = {"+=": lambda: _binop("Add", a, b), "-=": lambda: a - b, "/=": lambda: a / b, "//=": lambda: a // b,
-           "%=": lambda: a % b, "|=": lambda: a | b, "&=": lambda: a & b, "^=": lambda: a ^ b, ">>=": lambda: a >> b}
+           "%=": lambda: _binop("Mod", a, b), "|=": lambda: a | b, "&=": lambda: a & b, "^=": lambda: a ^ b,
+           ">>=": lambda: a >> b}
     if op not in ops:
         raise SandboxViolation(f"不支持的运算 {op}")
     return ops[op]()
 
 
 class _Budget:
-    """A trace function that stops a run after too many lines or too much time."""
+    """The trace function of a run: on every line of the diagram's code (other frames are not traced) it counts
+    the line and checks the wall time; every ``MEMORY_EVERY`` lines, the process's memory."""
 
     def __init__(self):
         self.lines = 0
         self.deadline = time.monotonic() + MAX_SECONDS
 
     def __call__(self, frame, event, arg):
+        if event == "call":
+            return self if frame.f_code.co_filename == FILENAME else None
         if event == "line":
             self.lines += 1
-            if self.lines > MAX_LINES or (self.lines % 1000 == 0 and time.monotonic() > self.deadline):
+            if self.lines > MAX_LINES or time.monotonic() > self.deadline:
                 raise SandboxViolation("流程脚本运行超时（可能是死循环）")
+            if self.lines % MEMORY_EVERY == 0:
+                check_memory()
         return self
 
 
@@ -200,18 +251,24 @@ def _may_loop(source: str, mode: str) -> bool:
     return any(isinstance(n, (ast.comprehension, ast.Lambda, ast.GeneratorExp)) for n in ast.walk(tree))
 
 
-def _run(code, g: dict, locals_: dict | None, mode: str, source: str = ""):
-    if mode == "eval" and not _may_loop(source, mode):
-        return eval(code, g, locals_)  # noqa: S307 - restricted code object
+def _run(code, g: dict, mode: str, source: str = ""):
+    """Run compiled code; a ``MemoryError`` (an address-space limit reached) is reported as a violation."""
+    traced = mode == "exec" or _may_loop(source, mode)
+    account = begin_run(time.monotonic() + MAX_SECONDS)
     previous = sys.gettrace()
-    sys.settrace(_Budget())
+    if traced:
+        sys.settrace(_Budget())
     try:
         if mode == "eval":
-            return eval(code, g, locals_)  # noqa: S307 - restricted code object
-        exec(code, g, locals_)  # noqa: S102 - restricted code object
+            return eval(code, g)  # noqa: S307 - restricted code object
+        exec(code, g)  # noqa: S102 - restricted code object
         return None
+    except MemoryError:
+        raise SandboxViolation("流程脚本占用内存超过服务器允许的上限") from None
     finally:
-        sys.settrace(previous)
+        if traced:
+            sys.settrace(previous)
+        end_run(account)
 
 
 def _code(source: str, mode: str):
@@ -222,20 +279,25 @@ def _code(source: str, mode: str):
 
 
 def evaluate(source: str, context: dict, helpers: dict) -> Any:
+    """The value of an expression (a condition, a property, a timer); bounded like a script's values."""
     g = _globals(helpers)
     g.update(context)
-    return _run(_code(source, "eval"), g, None, "eval", source)
+    value = _run(_code(source, "eval"), g, "eval", source)
+    check_kept("表达式的结果", value)
+    return value
 
 
 def execute(source: str, context: dict, helpers: dict) -> None:
     """Run a script; names it assigns end up in ``context``."""
     g = _globals(helpers)
     g.update(context)
-    before = set(g)
-    _run(_code(source, "exec"), g, None, "exec")
+    before = dict(g)
+    _run(_code(source, "exec"), g, "exec")
     for name, value in g.items():
         if name in context or name not in before:
             if not name.startswith("_") and name not in helpers and name != "__builtins__" and not callable(value):
+                if before.get(name, _MISSING) is not value:
+                    check_kept(name, value)
                 context[name] = value
 
 

@@ -1,0 +1,48 @@
+"""How a failure of a diagram's code becomes the error of the step that ran it.
+
+SpiffWorkflow wraps whatever a script or condition raised in its own exception; the cause stays in the chain.
+A :class:`~engine.sandbox.SandboxViolation` (too long, too much memory, too large a value) or a ``MemoryError``
+(an address-space limit reached) is the diagram's fault, not the server's and not the user's: the step is refused
+with :class:`ScriptRefused` — a 4xx with a Chinese message naming the element — the case's transaction rolls back
+and the process owners are notified (the use cases do both for every :class:`ProcessDefinitionError`).
+"""
+from __future__ import annotations
+
+from .errors import ProcessDefinitionError
+from .sandbox import SandboxViolation
+
+MEMORY_MESSAGE = "流程脚本占用内存超过服务器允许的上限"
+
+
+class ScriptRefused(ProcessDefinitionError):
+    """A diagram's code broke a bound of the sandbox; the case is left as it was and the process owners are told."""
+
+    status = 422
+    code = "process_script_refused"
+
+
+def limit_behind(exc: BaseException | None) -> BaseException | None:
+    """The sandbox violation or ``MemoryError`` in ``exc``'s chain of causes, if any."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, (SandboxViolation, MemoryError)):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def _element(exc: BaseException) -> str:
+    """「元素「名称」：」 for the task whose code failed, when SpiffWorkflow says which one."""
+    spec = getattr(getattr(exc, "task", None), "task_spec", None)
+    name = getattr(spec, "bpmn_name", None) or getattr(spec, "bpmn_id", None)
+    return f"元素「{' '.join(str(name).split())}」：" if name else ""
+
+
+def step_error(prefix: str, exc: BaseException) -> ProcessDefinitionError:
+    """The error of a step whose diagram code raised ``exc``: ``prefix`` followed by what went wrong."""
+    limit = limit_behind(exc)
+    if limit is None:
+        return ProcessDefinitionError(f"{prefix}{exc}")
+    reason = str(limit) if isinstance(limit, SandboxViolation) else MEMORY_MESSAGE
+    return ScriptRefused(f"{prefix}{_element(exc)}{reason}")
