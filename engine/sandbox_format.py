@@ -22,10 +22,8 @@ def _check_spec(spec: str) -> None:
     for ch in spec + " ":
         if ch.isdigit():
             run += ch
-            if len(run) > 6:
-                check_width(int(run))
         elif run:
-            check_width(int(run))
+            check_width(int(run) if len(run) <= 18 else 10 ** 18)
             run = ""
 
 

@@ -309,3 +309,22 @@ def test_a_bomb_through_the_api_is_a_chinese_422(svc, db, process_files):
     assert_json_error(r, 422, "宽度或精度")
     assert "Traceback" not in r.get_data(as_text=True)
     assert api_task(agent, case_no, "分派服务事项") == task_id          # still open: nothing happened
+
+
+def test_a_bomb_when_a_case_starts_stores_nothing_and_tells_the_owners(svc, db, process_files):
+    """A script that runs as the case starts (a pre-script of the first task): the applicant gets the Chinese
+    error, no case and no case number are stored, the process owners are told."""
+    bpmn = process_files["bangban_case.bpmn"].decode()
+    old = '<bpmn:userTask id="Task_Review" name="受理审核">\n      <bpmn:extensionElements>'
+    assert old in bpmn
+    bomb = escape("x = str([[0]*1000000]*1000000)", quote=False)
+    bombing = Bangban.open(db, dict(process_files, **{"bangban_case.bpmn": bpmn.replace(
+        old, f"{old}\n        <spiffworkflow:preScript>{bomb}</spiffworkflow:preScript>").encode()}))
+    cases_before = bombing.search_cases(actor(bombing, "agent1"))["total"]
+    with pytest.raises(ScriptRefused) as refused:
+        h.start(bombing)
+    assert 400 <= refused.value.status < 500 and refused.value.message.startswith("流程运行出错")
+    assert bombing.search_cases(actor(bombing, "agent1"))["total"] == cases_before
+    notes = bombing.notifications(actor(bombing, "owner1"))
+    assert any(n["text"].startswith("提交申请时流程运行出错，申请未保存") for n in notes), notes
+    assert h.start(svc)                                      # the published version still takes applications

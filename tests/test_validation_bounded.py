@@ -252,3 +252,34 @@ def test_other_requests_are_not_held_up_by_a_bombing_validation(svc, db_url, tmp
     assert max(busy) < 1.0, (statistics.median(quiet), sorted(busy)[-5:])
     assert statistics.median(busy) < max(0.2, 5 * statistics.median(quiet)), (statistics.median(quiet), busy)
     assert rss_peak - rss_before < 100, (rss_before, rss_peak)
+
+
+# ---- bombs in timer expressions, which validation evaluates ------------------------------------------------------
+
+TIMER_BOMBS = [
+    "f'{0:>999999999}'",
+    "'%0999999999d' % 0",
+    "('a'*1000).replace('a', 'a'*1000000)",
+    "str([[0]*1000000]*1000000)",
+    "sum([[0]*1000]*10000, [])",
+    "sorted([[0]*1000000]*1000000)",
+    "len([[0]*999999 for i in range(2000)])",
+    "[0]*1000000 in [[0]*1000000]*1000000",
+]
+
+
+@pytest.mark.parametrize("bomb", TIMER_BOMBS)
+def test_a_bomb_in_a_timer_expression_is_a_problem_of_its_element(bomb, process_set):
+    bpmn = process_set["bangban_case.bpmn"].decode()
+    old = "clock_due(item['code'], 'yellow')"
+    assert old in bpmn
+    files = dict(process_set, **{"bangban_case.bpmn": bpmn.replace(old, bomb.replace("'", "&apos;"), 1).encode()})
+    started = time.monotonic()
+    problems = bounded.validate_set(files)
+    assert time.monotonic() - started < 30
+    assert problems, bomb
+    for p in problems:
+        assert p.file == "bangban_case.bpmn" and p.element and p.line, p
+        assert "\u4e00" <= p.message[0] <= "\u9fff", p.message       # a Chinese lead
+    assert any(p.message.startswith("定时器") or "资源超限" in p.message or "上限" in p.message or "过大" in p.message
+               for p in problems), [str(p) for p in problems]

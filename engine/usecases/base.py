@@ -59,7 +59,7 @@ def _jsonable(value):
 class CaseFailed(Exception):
     """Running one case failed because of its process definition (the case is left as it was)."""
 
-    def __init__(self, case_id: int, case_no: str, error: ProcessDefinitionError):
+    def __init__(self, case_id: int | None, case_no: str | None, error: ProcessDefinitionError):
         super().__init__(error.message)
         self.case_id, self.case_no, self.error = case_id, case_no, error
 

@@ -8,11 +8,12 @@ from ..errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    ProcessDefinitionError,
 )
 from ..events import EventBuffer
 from ..processes import ProcessSet
 from ..runtime import CaseRun
-from .base import MAX_ID, StartedCase, _note_ready
+from .base import MAX_ID, CaseFailed, StartedCase, _note_ready
 
 
 class Intake:
@@ -52,7 +53,15 @@ class Intake:
             raise Forbidden("您的角色不能提交申请")
 
     def start_case(self, actor: Actor, process_id: str, form_data: dict, unit_id: int | None = None) -> StartedCase:
-        """Submit an application: validates the start form, runs the process to its first tasks, numbers the case."""
+        """Submit an application: validates the start form, runs the process to its first tasks, numbers the case.
+        If the diagram's code fails, nothing is stored, the process owners are told and the applicant gets the error."""
+        try:
+            return self._start_case(actor, process_id, form_data, unit_id)
+        except CaseFailed as failed:
+            self.report_process_error(None, None, failed.error)
+            raise failed.error from None
+
+    def _start_case(self, actor: Actor, process_id: str, form_data: dict, unit_id: int | None = None) -> StartedCase:
         ps = self.current
         proc = self._startable(ps, process_id)
         access.check_read_only(actor, ps.manifest["roles"])
@@ -69,7 +78,10 @@ class Intake:
             if unit is None:
                 raise InvalidInput("申请单位不存在")
             data = forms.validate(self._schema(uow, ps, proc["start_form"]), form_data)
-            run = CaseRun.start(ps, process_id, data, self.calendar(uow) if ps.uses_clocks else None)
+            try:
+                run = CaseRun.start(ps, process_id, data, self.calendar(uow) if ps.uses_clocks else None)
+            except ProcessDefinitionError as exc:     # the diagram's code failed: nothing is stored, owners are told
+                raise CaseFailed(None, None, exc) from exc
             local = at.astimezone(LOCAL_TZ)
             case_no = self._issue_number(uow, ps, "case", local)
             ready = run.ready_tasks()

@@ -36,7 +36,8 @@ class Timers:
     def report_process_error(self, case_no: str | None, case_id: int | None, exc: ProcessDefinitionError) -> None:
         """A diagram's code failed for one case: tell the process owners (in a transaction of its own, since the
         case's own transaction has been rolled back)."""
-        text = f"办件 {case_no or ''} 的流程运行出错，办件保持原状，请检查流程定义：{exc.message}"[:500]
+        which = f"办件 {case_no} 的流程运行出错，办件保持原状" if case_no else "提交申请时流程运行出错，申请未保存"
+        text = f"{which}，请检查流程定义：{exc.message}"[:500]
         with self.db.unit_of_work() as uow:
             uow.repo.add_notifications([{"recipient": "role:process_owner", "case_id": case_id, "text": text,
                                          "created_at": now()}])
