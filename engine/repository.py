@@ -304,6 +304,20 @@ class Repository:
         """The type of the last event about a task (``task_completed``, ``task_ended`` ...), if any."""
         return self.conn.execute(_LAST_TASK_EVENT, {"task_id": task_id}).scalar()
 
+    def users_by_ids(self, ids: Iterable[int]) -> dict[int, Any]:
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(users.c.id, users.c.username, users.c.display_name, users.c.roles,
+                                        users.c.department, users.c.unit_id).where(users.c.id.in_(wanted))).all()
+        return {r.id: r for r in rows}
+
+    def counters(self) -> list:
+        return self.conn.execute(select(counters).order_by(counters.c.kind, counters.c.period)).all()
+
+    def document_numbers(self) -> list:
+        return self.conn.execute(select(documents.c.kind, documents.c.number)).all()
+
     def all_case_numbers(self) -> list:
         return self.conn.execute(select(cases.c.case_no).order_by(cases.c.id)).all()
 
