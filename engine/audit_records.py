@@ -17,6 +17,8 @@ Nothing here touches the database: callers pass rows.
 """
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -24,7 +26,7 @@ from typing import Any
 from .access import Actor, may_act
 from .audit import Divergence
 from .deadlines import case_summary
-from .events import document_digest
+from .events import canonical, document_digest
 
 
 def _get(e, name, default=None):
@@ -84,6 +86,31 @@ class AuthorityCheck:
             return Divergence(seq, "task_completed", "办理人无权办理这项待办" + (f"：{'；'.join(why)}" if why else ""),
                               task=name, field="actor", actual=actor_name)
         return None
+
+
+NOTE_TYPES = frozenset({"timer_fired", "clock_started", "clock_paused", "clock_resumed", "clock_stopped",
+                        "clock_extended"})
+
+
+def note_problem(events: list, produced: list[tuple[str, dict]]) -> Divergence | None:
+    """The clock and timer events the log records are exactly those the replay produced (a forged 暂停计时 or a
+    removed 延期 is caught even when the chain was resealed)."""
+    def own(payload: dict) -> str:          # without the step's ready tasks, which the last event of a step carries
+        return canonical({k: v for k, v in (payload or {}).items() if k != "ready_after"})
+
+    recorded = Counter((_get(e, "type"), own(_get(e, "payload"))) for e in events if _get(e, "type") in NOTE_TYPES)
+    replayed = Counter((t, own(p)) for t, p in produced if t in NOTE_TYPES)
+    if recorded == replayed:
+        return None
+    extra = recorded - replayed
+    if extra:
+        type_, payload = next(iter(extra))
+        e = next(e for e in events if _get(e, "type") == type_ and own(_get(e, "payload")) == payload)
+        return Divergence(_get(e, "seq"), type_, "这条时限事件不是办理步骤产生的（事件被伪造或改动）", field="payload",
+                          expected=json.loads(payload))
+    type_, payload = next(iter(replayed - recorded))
+    return Divergence(None, type_, "重放产生的时限事件在记录中找不到（事件被删除或改动）", field="payload",
+                      actual=json.loads(payload))
 
 
 # ---- the case row ------------------------------------------------------------------------------------------------

@@ -74,6 +74,8 @@ class Audit:
         if divergence is None and replayed is not None:
             divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed))
         if divergence is None and replayed is not None:
+            divergence = audit_records.note_problem(events, replayed.notes)
+        if divergence is None and replayed is not None:
             expected = audit_records.replayed_row(replayed, events, stages[0], lambda p: self._start_title(ps, p))
             divergence = audit_records.case_row_problem(case, expected)
         if divergence is None:
