@@ -18,13 +18,12 @@ from engine.audit import _aware
 from engine.db import Database
 from engine.events import event_hash
 from engine.models import Case, Event
-
-EVENTS, CASES = Event.__table__, Case.__table__
 from engine.services import Bangban
 from tests import helpers as h
 from tests.conftest import PG_URL, ROOT
 
 BANGBAN = str(Path(sys.executable).parent / "bangban")
+EVENTS, CASES = Event.__table__, Case.__table__
 
 
 # ---- the attacker's tools -------------------------------------------------------------------------------------
