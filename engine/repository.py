@@ -124,6 +124,9 @@ class Repository:
         v = process_versions.c
         return self.conn.execute(select(v.id, v.hash).where(v.hash == version_hash)).first()
 
+    def version_hash(self, version_id: int) -> str | None:
+        return self.conn.execute(select(process_versions.c.hash).where(process_versions.c.id == version_id)).scalar()
+
     def version_files(self, version_id: int):
         v = process_versions.c
         return self.conn.execute(select(v.id, v.hash, v.files).where(v.id == version_id)).first()

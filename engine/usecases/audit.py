@@ -56,18 +56,19 @@ class Audit:
             return audit.Divergence(events[-1].seq, events[-1].type, "办件记录的最后哈希或事件数与事件链不符（事件被删除）")
         if divergence is not None:
             return divergence
-        row = uow.repo.version_files(case.version_id)
         ps = self.version(case.version_id)
-        if row is None or ps.hash != row.hash:
+        if ps.hash != uow.repo.version_hash(case.version_id):
             return audit.Divergence(None, None, "办件所用流程版本的文件与其哈希不符（流程文件被改动）")
         clocks = uow.repo.clocks_for_case(case.id)
         calendar = self.calendar(uow)
         stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
         users = uow.repo.users_by_ids({e.actor_id for e in events if e.actor_id is not None})
         stages: list = [None]
+        step_ends = {e.seq for e in events if "ready_after" in (e.payload or {})}   # the last event of each step
 
-        def track(_seq: int, run) -> None:
-            stages[0] = run.stage(stages[0], run.ready_tasks())
+        def track(seq: int, run) -> None:          # the stage as each step saved it (CaseStep._save)
+            if seq in step_ends:
+                stages[0] = run.stage(stages[0], run.ready_tasks())
 
         replayed, divergence = audit.replay(events, self._checked_version_of(uow), calendar, on_step=track,
                                             authority=audit_records.AuthorityCheck(users, case.unit_id))
