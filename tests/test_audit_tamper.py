@@ -34,7 +34,7 @@ def drop_guards(db: Database) -> None:
             for (name,) in c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all():
                 c.execute(text(f'DROP TRIGGER "{name}"'))
         else:
-            for table in ("events", "documents", "cases"):
+            for table in ("events", "documents", "cases", "process_versions"):
                 c.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
 
 
