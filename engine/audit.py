@@ -18,7 +18,7 @@ from . import spiff_runtime as rt
 from .clock import clock
 from .deadlines import ClockState
 from .errors import BangbanError
-from .events import canonical, event_hash
+from .events import canonical, event_hash_matches
 from .processes import ProcessSet
 from .runtime import CaseRun
 from .workcal import WorkCalendar
@@ -75,9 +75,7 @@ def check_chain(case_no: str, events: list) -> Divergence | None:
             return Divergence(i, None, f"事件序号不连续：应为 {i}，实为 {seq}（事件被删除或插入）")
         if _get(e, "prev_hash") != prev:
             return Divergence(seq, _get(e, "type"), "事件的前一哈希与上一条事件不符（事件被删除、插入或调换）")
-        expected = event_hash(prev, case_no, seq, _get(e, "type"), _aware(_get(e, "at")), _get(e, "actor_name"),
-                              _get(e, "role"), _get(e, "task_id"), _get(e, "element_id"), _get(e, "payload"))
-        if expected != _get(e, "hash"):
+        if event_hash_matches(prev, case_no, e, _aware(_get(e, "at"))) is None:
             return Divergence(seq, _get(e, "type"), "事件内容与其哈希不符（事件被修改）")
         prev = _get(e, "hash")
     return None
@@ -176,12 +174,14 @@ def _mismatch(seq: int, field: str, recorded, replayed, accepted: dict, correcti
 
 def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: WorkCalendar,
            on_step: Callable[[int, CaseRun], None] | None = None, stop_at: int | None = None,
-           corrections: list | None = None) -> tuple[CaseRun | None, Divergence | None]:
+           corrections: list | None = None,
+           authority: Callable[[object, object], Divergence | None] | None = None) -> tuple[CaseRun | None, Divergence | None]:
     """Rebuild a case from its events; returns the rebuilt run and the first divergence (or None).
 
     ``corrections`` (repair mode): a list that receives every step whose recorded outcome (the tasks open after it,
     the data a task had before it was done) differs from the replay, instead of stopping there; a step the replay
-    cannot take at all is still a divergence."""
+    cannot take at all is still a divergence. ``authority`` (see :class:`engine.audit_records.AuthorityCheck`) is asked
+    about each completed task, with the task as the replay has it ready."""
     run: CaseRun | None = None
     last_tick = None
     accepted = _accepted_corrections(events)
@@ -198,7 +198,7 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
                 elif run is None:
                     return None, Divergence(seq, type_, "办件的第一条事件不是提交申请")
                 elif type_ == "task_completed":
-                    div = _replay_completion(run, e, seq, accepted, corrections)
+                    div = _replay_completion(run, e, seq, accepted, corrections, authority)
                     if div is not None:
                         return run, div
                 elif "message" in payload and "payload" in payload:
@@ -225,7 +225,8 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
     return run, None
 
 
-def _replay_completion(run: CaseRun, e, seq: int, accepted: dict, corrections: list | None) -> Divergence | None:
+def _replay_completion(run: CaseRun, e, seq: int, accepted: dict, corrections: list | None,
+                       authority: Callable[[object, object], Divergence | None] | None) -> Divergence | None:
     payload = _get(e, "payload")
     element, title = _get(e, "element_id"), payload.get("title")
     task = next((t for t in run.ready_tasks() if t.element_id == element and (t.title or None) == (title or None)), None)
@@ -233,6 +234,10 @@ def _replay_completion(run: CaseRun, e, seq: int, accepted: dict, corrections: l
         return Divergence(seq, "task_completed", "重放时找不到这项待办", task=_get(e, "task_name"),
                           field="element", expected=[element, title],
                           actual=sorted([t.element_id, t.title or ""] for t in run.ready_tasks()))
+    if authority is not None:
+        refused = authority(e, task)
+        if refused is not None:
+            return refused
     for field, (old, _new) in (payload.get("changes") or {}).items():
         have = json.loads(json.dumps(task.data.get(field), default=str))
         if have != old and _mismatch(seq, f"changes.{field}", old, have, accepted, corrections):
@@ -273,12 +278,26 @@ def calendar_from_rows(rows: dict) -> WorkCalendar:
 
 
 def verify_dossier(dossier: dict) -> dict:
-    """Check an exported dossier on any machine: its chain, and a replay from its own process versions."""
-    from . import processes
+    """Check an exported dossier on any machine: its chain, and a replay from its own process versions. A malformed
+    dossier is a failed check with a Chinese reason, never an exception."""
     if not isinstance(dossier, dict) or dossier.get("format") != "bangban-dossier/1":
         return {"ok": False, "text": "不是 bangban 办件档案文件", "case_no": None}
+    case = dossier.get("case") if isinstance(dossier.get("case"), dict) else {}
+    try:
+        return _verify_dossier(dossier)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        missing = f"缺少「{exc.args[0]}」" if isinstance(exc, KeyError) and exc.args else "内容格式不对"
+        return {"ok": False, "case_no": case.get("case_no") if isinstance(case.get("case_no"), str) else None,
+                "text": f"档案文件不完整或已损坏：{missing}"}
+
+
+def _verify_dossier(dossier: dict) -> dict:
+    from . import processes
     case = dossier["case"]
     events = dossier["events"]
+    if not events:
+        return {"case_no": case["case_no"], "ok": False, "events": 0, "divergence": None,
+                "text": "档案中没有任何事件记录（事件被删除）"}
     divergence = check_chain(case["case_no"], events)
     if divergence is None and events and case.get("last_hash") != events[-1]["hash"]:
         divergence = Divergence(events[-1]["seq"], events[-1]["type"], "办件记录的最后哈希与事件链不符（事件被删除）")

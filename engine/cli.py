@@ -8,7 +8,7 @@ import click
 from . import processes
 from .config import Settings
 from .db import Database, ensure_sqlite_dir, normalize_url
-from .errors import ProcessDefinitionError
+from .errors import BangbanError, ProcessDefinitionError
 
 
 def open_service(settings: Settings | None = None):
@@ -265,7 +265,7 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
             click.echo(f"档案文件无法读取：{exc}", err=True)
             sys.exit(2)
         result = verify_dossier(data)
-        click.echo(f"{result['case_no']}：{result['text']}")
+        click.echo(f"{result['case_no'] or dossier}：{result['text']}")
         sys.exit(0 if result["ok"] else 1)
     service = open_service()
     try:
@@ -276,17 +276,24 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
         failed, started = [], time.monotonic()
         with click.progressbar(numbers, label="核验办件", show_pos=True, file=sys.stderr) as bar:
             for no in bar:
-                result = service.audit_case(no)
+                try:
+                    result = service.audit_case(no)
+                except BangbanError as exc:          # an unknown case number: one line, and on with the rest
+                    result = {"case_no": str(no)[:32], "ok": False, "text": exc.message}
                 if not result["ok"]:
                     failed.append(result)
+        gaps = service.audit_numbering() if all_cases else []
         elapsed = time.monotonic() - started
     finally:
         service.db.dispose()
     for r in failed:
         click.echo(f"不通过 {r['case_no']}：{r['text']}")
-    click.echo(f"共核验 {len(numbers)} 件，通过 {len(numbers) - len(failed)} 件，不通过 {len(failed)} 件；"
-               f"用时 {elapsed:.1f} 秒（{len(numbers) / elapsed if elapsed else 0:.1f} 件/秒）")
-    sys.exit(1 if failed else 0)
+    for gap in gaps:
+        click.echo(f"不通过 编号：{gap}")
+    click.echo(f"共核验 {len(numbers)} 件，通过 {len(numbers) - len(failed)} 件，不通过 {len(failed)} 件"
+               + (f"；编号问题 {len(gaps)} 处" if gaps else "") +
+               f"；用时 {elapsed:.1f} 秒（{len(numbers) / elapsed if elapsed else 0:.1f} 件/秒）")
+    sys.exit(1 if failed or gaps else 0)
 
 
 @audit.command("repair", help="按事件记录修复办件：事件链完整、仅存储的状态或待办与重放不符的办件，以重放结果重建其状态、"

@@ -124,6 +124,9 @@ class Repository:
         v = process_versions.c
         return self.conn.execute(select(v.id, v.hash).where(v.hash == version_hash)).first()
 
+    def version_hash(self, version_id: int) -> str | None:
+        return self.conn.execute(select(process_versions.c.hash).where(process_versions.c.id == version_id)).scalar()
+
     def version_files(self, version_id: int):
         v = process_versions.c
         return self.conn.execute(select(v.id, v.hash, v.files).where(v.id == version_id)).first()
@@ -303,6 +306,20 @@ class Repository:
     def last_task_event(self, task_id: str) -> str | None:
         """The type of the last event about a task (``task_completed``, ``task_ended`` ...), if any."""
         return self.conn.execute(_LAST_TASK_EVENT, {"task_id": task_id}).scalar()
+
+    def users_by_ids(self, ids: Iterable[int]) -> dict[int, Any]:
+        wanted = sorted({int(i) for i in ids})
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(users.c.id, users.c.username, users.c.display_name, users.c.roles,
+                                        users.c.department, users.c.unit_id).where(users.c.id.in_(wanted))).all()
+        return {r.id: r for r in rows}
+
+    def counters(self) -> list:
+        return self.conn.execute(select(counters).order_by(counters.c.kind, counters.c.period)).all()
+
+    def document_numbers(self) -> list:
+        return self.conn.execute(select(documents.c.kind, documents.c.number)).all()
 
     def all_case_numbers(self) -> list:
         return self.conn.execute(select(cases.c.case_no).order_by(cases.c.id)).all()

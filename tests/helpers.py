@@ -225,7 +225,7 @@ def assert_event_chain(svc: Bangban, case_no: str) -> None:
     for e in rows:
         assert e.prev_hash == prev
         assert e.hash == event_hash(prev, case_no, e.seq, e.type, e.at, e.actor_name, e.role, e.task_id,
-                                    e.element_id, e.payload)
+                                    e.element_id, e.payload, e.actor_id, e.task_name)
         prev = e.hash
     assert (row.event_seq, row.last_hash) == (len(rows), prev)
 

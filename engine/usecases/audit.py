@@ -24,28 +24,91 @@ class Audit:
         return case
 
     def audit_case(self, case_no: str, actor: Actor | None = None) -> dict:
-        """Check a case's hash chain and replay it from its events; ``ok`` with the first divergence if not."""
-        from .. import audit
+        """Check a case: its hash chain, its replay from the events (who acted, when, what followed), the case row,
+        its documents and its pinned process files. ``ok`` with the first divergence if not. Never raises for a
+        broken case: whatever is wrong with it is its result (an unknown case number is 404)."""
         if actor is not None:
             self.check_permission(actor, "audit")
+        try:
+            return self._audit_case(case_no)
+        except NotFound:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a corrupt record is a finding, not a crash of the audit
+            from ..validation.chinese import explain_exception
+            return {"case_no": str(case_no)[:32], "ok": False, "events": None, "divergence": None,
+                    "text": f"无法核验，记录已损坏：{explain_exception(exc)}（{type(exc).__name__}）"}
+
+    def _audit_case(self, case_no: str) -> dict:
         with self.db.unit_of_work(write=False) as uow:
             case = self._audited_case(uow, case_no)
             events = uow.repo.events_for_case(case.id)
-            clocks = uow.repo.clocks_for_case(case.id)
-            calendar = self.calendar(uow)
-            version_of = self._version_by_hash(uow)
-            chain = audit.check_chain(case.case_no, events)
-            divergence = chain
-            if chain is None:
-                ps = self.version(case.version_id)
-                stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
-                replayed, divergence = audit.replay(events, version_of, calendar)
-                if divergence is None and replayed is not None:
-                    divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed))
-                if divergence is None and events and case.last_hash != events[-1].hash:
-                    divergence = audit.Divergence(events[-1].seq, events[-1].type, "办件记录的最后哈希与事件链不符（事件被删除）")
+            divergence = self._audit_records(uow, case, events)
         return {"case_no": case.case_no, "ok": divergence is None, "events": len(events),
                 "divergence": divergence.to_dict() if divergence else None, "text": str(divergence) if divergence else "完整"}
+
+    def _audit_records(self, uow, case, events: list):
+        """The first thing wrong with a case, or None."""
+        from .. import audit, audit_records
+        if not events:
+            return audit.Divergence(None, None, "办件没有任何事件记录（事件被删除）")
+        divergence = audit.check_chain(case.case_no, events) or audit_records.time_problem(events)
+        if divergence is None and (case.last_hash != events[-1].hash or case.event_seq != len(events)):
+            return audit.Divergence(events[-1].seq, events[-1].type, "办件记录的最后哈希或事件数与事件链不符（事件被删除）")
+        if divergence is not None:
+            return divergence
+        ps = self.version(case.version_id)
+        if ps.hash != uow.repo.version_hash(case.version_id):
+            return audit.Divergence(None, None, "办件所用流程版本的文件与其哈希不符（流程文件被改动）")
+        clocks = uow.repo.clocks_for_case(case.id)
+        calendar = self.calendar(uow)
+        stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
+        users = uow.repo.users_by_ids({e.actor_id for e in events if e.actor_id is not None})
+        stages: list = [None]
+        step_ends = {e.seq for e in events if "ready_after" in (e.payload or {})}   # the last event of each step
+
+        def track(seq: int, run) -> None:          # the stage as each step saved it (CaseStep._save)
+            if seq in step_ends:
+                stages[0] = run.stage(stages[0], run.ready_tasks())
+
+        replayed, divergence = audit.replay(events, self._checked_version_of(uow), calendar, on_step=track,
+                                            authority=audit_records.AuthorityCheck(users, case.unit_id))
+        if divergence is None and replayed is not None:
+            divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+        if divergence is None and replayed is not None:
+            divergence = audit_records.note_problem(events, replayed.notes)
+        if divergence is None and replayed is not None:
+            expected = audit_records.replayed_row(replayed, events, stages[0], lambda p: self._start_title(ps, p))
+            divergence = audit_records.case_row_problem(case, expected)
+        if divergence is None:
+            divergence = audit_records.document_problems(uow.repo.documents_full(case.id), events)
+        return divergence
+
+    @staticmethod
+    def _start_title(ps, payload: dict) -> str:
+        """The title a case gets from its application form (as :meth:`Intake.start_case` sets it)."""
+        proc = ps.manifest["processes"].get(payload.get("process"), {})
+        return str((payload.get("form") or {}).get(proc.get("title_field", "")) or proc.get("name", ""))[:200]
+
+    def _checked_version_of(self, uow):
+        """Process versions by hash for a replay, each re-hashed: edited files fail the replay."""
+        get = self._version_by_hash(uow)
+
+        def checked(version_hash: str):
+            ps = get(version_hash)
+            if ps.hash != version_hash:
+                raise NotFound(f"流程版本 {version_hash[:12]} 的文件与其哈希不符（流程文件被改动）")
+            return ps
+        return checked
+
+    def audit_numbering(self) -> list[str]:
+        """Gaps in the numbers issued to cases and to each kind of document (and numbers beyond their counter)."""
+        from .. import audit_records
+        with self.db.unit_of_work(write=False) as uow:
+            counters = uow.repo.counters()
+            numbers = {"case": {r.case_no for r in uow.repo.all_case_numbers()}}
+            for kind, number in uow.repo.document_numbers():
+                numbers.setdefault(kind, set()).add(number)
+        return audit_records.numbering_gaps(counters, numbers, self.current.manifest.get("numbers", {}))
 
     def repair_case(self, case_no: str, dry_run: bool = False, by: str = "", reason: str = "") -> dict:
         """Rebuild a case's stored state and projections from the replay of its intact event chain.

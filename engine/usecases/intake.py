@@ -88,7 +88,8 @@ class Intake:
             title = str(data.get(proc.get("title_field", "")) or proc["name"])[:200]
             events = EventBuffer(case_no, None, 0, "")
             events.add("case_started", at, actor, self._acting_role(actor, proc.get("start_roles", [])),
-                       {"process": process_id, "version": ps.hash, "unit_id": unit.id, "form": data})
+                       {"process": process_id, "version": ps.hash, "unit_id": unit.id, "unit_name": unit.name,
+                        "form": data})
             _note_ready(events, ready)
             status = run.status()
             case_id = uow.repo.insert_case(

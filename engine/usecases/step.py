@@ -2,6 +2,7 @@
 the state, events, clocks, timers and inbox projection in the same transaction; number documents."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
 
 from .. import access, forms
@@ -9,7 +10,7 @@ from ..access import Actor
 from ..clock import LOCAL_TZ
 from ..db import UnitOfWork
 from ..deadlines import ClockState, case_summary
-from ..events import EventBuffer
+from ..events import EventBuffer, canonical, document_digest
 from ..processes import ProcessSet
 from ..runtime import CaseRun, TaskInfo
 from .base import _note_ready
@@ -74,10 +75,12 @@ class CaseStep:
                    "lead": run.lead(),
                    "task": task.name, "title": task.title, "form": data,
                    "form_titles": {k: forms.field_title(ps.form(task.form), k) for k in data}}
+        content = json.loads(canonical(content))        # exactly what the database gives back, hashed as such
         doc_id = uow.repo.insert_document(case_id=case.id, kind=kind, number=number, issued_at=at, issued_by=actor.id,
                                           task_id=task.id, title=task.title, data=content)
-        events.add("document_issued", at, actor, task.role, {"kind": kind, "number": number, "document_id": doc_id},
-                   task.id, task.element_id, task.name)
+        digest = document_digest(kind, number, at, actor.id, task.id, task.title, content)
+        events.add("document_issued", at, actor, task.role, {"kind": kind, "number": number, "document_id": doc_id,
+                                                            "sha256": digest}, task.id, task.element_id, task.name)
         return {"id": doc_id, "kind": kind, "number": number}
 
     def _load_run(self, uow: UnitOfWork, case, ps: ProcessSet) -> CaseRun:

@@ -126,7 +126,8 @@ class Tasks:
                 raise CaseFailed(case.id, case.case_no, exc) from exc
             events.add("task_completed", at, actor, task.role,
                        {"form": data, "form_file": task.form, "title": task.title, "stored": sorted(submitted),
-                        "changes": _jsonable(run.last_changes)},
+                        "changes": _jsonable(run.last_changes),
+                        **({"actor_department": actor.department} if actor.department else {})},
                        task.id, task.element_id, task.name)
             doc_kind = task.properties.get("document")
             document = None

@@ -1,0 +1,209 @@
+"""Audit beyond the chain and the replay: who acted and when, the case row, documents, numbering.
+
+:mod:`engine.audit` proves the events are intact and explain the stored workflow state. An insider with database
+access can still edit what lies outside them; each check here compares such a record with what the events imply:
+
+- :class:`AuthorityCheck`: each completed task was done by someone the task allowed (the role of its lane, the
+  department, the assignee, the applicant's own unit) — as recorded at the time: the event's role and the actor's
+  department recorded with it; the actor's id and name belong to one account; no event is earlier than the one
+  before it, none before the case started.
+- :func:`case_row_problem`: the case row's status, stage, lead, title, unit, event count, first and last event,
+  due date and warning level equal what the replay gives.
+- :func:`document_problems`: each issued document's content hashes to what its ``document_issued`` event recorded,
+  and each such event still has its document.
+- :func:`numbering_gaps`: the numbers issued for cases and each document kind run without gaps.
+
+Nothing here touches the database: callers pass rows.
+"""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from .access import Actor, may_act
+from .audit import Divergence
+from .deadlines import case_summary
+from .events import canonical, document_digest
+
+
+def _get(e, name, default=None):
+    if isinstance(e, dict):
+        return e.get(name, default)
+    return getattr(e, name, default)
+
+
+def _aware(at) -> datetime:
+    if isinstance(at, str):
+        at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
+
+
+# ---- who acted, and when -----------------------------------------------------------------------------------------
+def time_problem(events: list) -> Divergence | None:
+    """Events in time order: none earlier than the one before it (so none before the case started)."""
+    previous = None
+    for e in events:
+        at = _aware(_get(e, "at"))
+        if previous is not None and at < previous:
+            first = "办件开始" if _get(e, "seq") == 2 else "上一条事件"
+            return Divergence(_get(e, "seq"), _get(e, "type"), f"事件时间早于{first}（时间被改动）",
+                              task=_get(e, "task_name"), field="at", expected=f"不早于 {previous.isoformat()}",
+                              actual=at.isoformat())
+        previous = at
+    return None
+
+
+class AuthorityCheck:
+    """Called by the replay for each completed task, with the task as the replay has it ready at that point."""
+
+    def __init__(self, users: dict[int, Any], unit_id: int | None):
+        self.users, self.unit_id = users, unit_id
+
+    def __call__(self, e, task) -> Divergence | None:
+        seq, name = _get(e, "seq"), _get(e, "task_name") or task.name
+        actor_id, actor_name, role = _get(e, "actor_id"), _get(e, "actor_name"), _get(e, "role")
+        user = self.users.get(actor_id) if actor_id is not None else None
+        if user is None or user.username != actor_name:
+            return Divergence(seq, "task_completed", "办理人的账号与记录不符（办理人被改动）", task=name, field="actor",
+                              expected=actor_name, actual=user.username if user is not None else None)
+        if role != task.role:
+            return Divergence(seq, "task_completed", "办理时的角色不是该待办所在泳道的角色", task=name, field="role",
+                              expected=task.role, actual=role)
+        payload = _get(e, "payload") or {}
+        department = payload.get("actor_department", user.department)
+        acting = Actor(user.id, user.username, user.display_name, (role,) if role else (), department, user.unit_id)
+        if not may_act(acting, task.role, task.department, task.assignee, self.unit_id):
+            why = []
+            if task.department and department != task.department:
+                why.append(f"待办属于部门 {task.department}，办理人属于 {department or '（无部门）'}")
+            if task.assignee and user.username != task.assignee:
+                why.append(f"待办指定由 {task.assignee} 办理")
+            if role == "applicant" and user.unit_id != self.unit_id:
+                why.append("办理人不是申请单位的账号")
+            return Divergence(seq, "task_completed", "办理人无权办理这项待办" + (f"：{'；'.join(why)}" if why else ""),
+                              task=name, field="actor", actual=actor_name)
+        return None
+
+
+NOTE_TYPES = frozenset({"timer_fired", "clock_started", "clock_paused", "clock_resumed", "clock_stopped",
+                        "clock_extended"})
+
+
+def note_problem(events: list, produced: list[tuple[str, dict]]) -> Divergence | None:
+    """The clock and timer events the log records are exactly those the replay produced (a forged 暂停计时 or a
+    removed 延期 is caught even when the chain was resealed)."""
+    def own(payload: dict) -> str:          # without the step's ready tasks, which the last event of a step carries
+        return canonical({k: v for k, v in (payload or {}).items() if k != "ready_after"})
+
+    recorded = Counter((_get(e, "type"), own(_get(e, "payload"))) for e in events if _get(e, "type") in NOTE_TYPES)
+    replayed = Counter((t, own(p)) for t, p in produced if t in NOTE_TYPES)
+    if recorded == replayed:
+        return None
+    extra = recorded - replayed
+    if extra:
+        type_, payload = next(iter(extra))
+        e = next(e for e in events if _get(e, "type") == type_ and own(_get(e, "payload")) == payload)
+        return Divergence(_get(e, "seq"), type_, "这条时限事件不是办理步骤产生的（事件被伪造或改动）", field="payload",
+                          expected=json.loads(payload))
+    type_, payload = next(iter(replayed - recorded))
+    return Divergence(None, type_, "重放产生的时限事件在记录中找不到（事件被删除或改动）", field="payload",
+                      actual=json.loads(payload))
+
+
+# ---- the case row ------------------------------------------------------------------------------------------------
+def replayed_row(run, events: list, stage: str | None, start_title: Callable[[dict], str]) -> dict:
+    """What the case row should say after the replay of ``events`` (``stage``: as tracked step by step)."""
+    first = events[0]
+    payload = _get(first, "payload") or {}
+    due_date, warning = case_summary(run.clocks.values())
+    return {"status": run.status(), "stage": stage, "lead_user": run.lead(), "title": start_title(payload),
+            "unit_id": payload.get("unit_id"), "unit_name": payload.get("unit_name"), "event_seq": len(events),
+            "created_at": _aware(_get(first, "at")), "last_hash": _get(events[-1], "hash"),
+            "due_date": due_date, "warning": warning}
+
+
+FIELD_NAMES = {"status": "办件状态", "stage": "办理阶段", "lead_user": "牵头代办员", "title": "项目名称",
+               "unit_id": "申请单位", "unit_name": "申请单位名称", "event_seq": "事件数", "created_at": "提交时间",
+               "last_hash": "最后哈希", "due_date": "办结期限", "warning": "预警等级"}
+
+
+def case_row_problem(case, expected: dict) -> Divergence | None:
+    """The first field of the case row that differs from the replay."""
+    for field, want in expected.items():
+        have = _get(case, field)
+        if field == "unit_name" and want is None:
+            continue                      # cases started before 2026-11-30 did not record the unit's name
+        if field == "created_at":
+            have = _aware(have)
+        if isinstance(want, date) and not isinstance(want, datetime) and isinstance(have, str):
+            have = date.fromisoformat(have[:10])
+        if have != want:
+            return Divergence(None, None, f"办件记录的{FIELD_NAMES[field]}与事件重放不符（办件记录被改动）", field=field,
+                              expected=_show(want), actual=_show(have))
+    return None
+
+
+def _show(value):
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+# ---- documents ---------------------------------------------------------------------------------------------------
+def document_problems(documents: list, events: list) -> Divergence | None:
+    """Each document's content against the hash its ``document_issued`` event recorded; each event's document."""
+    issued = {}
+    for e in events:
+        if _get(e, "type") == "document_issued":
+            issued[(_get(e, "payload") or {}).get("document_id")] = e
+    rows = {_get(d, "id"): d for d in documents}
+    for doc_id, e in issued.items():
+        payload = _get(e, "payload")
+        d = rows.get(doc_id)
+        if d is None:
+            return Divergence(_get(e, "seq"), "document_issued", f"单据 {payload.get('number')} 已不存在（单据被删除）",
+                              field="document")
+        if (_get(d, "kind"), _get(d, "number")) != (payload.get("kind"), payload.get("number")):
+            return Divergence(_get(e, "seq"), "document_issued", "单据的种类或编号与签发记录不符（单据被改动）",
+                              field="number", expected=payload.get("number"), actual=_get(d, "number"))
+        want = payload.get("sha256")
+        if want and document_digest(_get(d, "kind"), _get(d, "number"), _aware(_get(d, "issued_at")),
+                                    _get(d, "issued_by"), _get(d, "task_id"), _get(d, "title"), _get(d, "data")) != want:
+            return Divergence(_get(e, "seq"), "document_issued",
+                              f"单据 {payload.get('number')} 的内容与签发时的哈希不符（单据被改动）", field="document")
+    for doc_id, d in rows.items():
+        if doc_id not in issued:
+            return Divergence(None, None, f"单据 {_get(d, 'number')} 没有签发记录（单据被添加）", field="document")
+    return None
+
+
+# ---- numbering ---------------------------------------------------------------------------------------------------
+def numbering_gaps(counters: list, numbers: dict[str, set[str]], formats: dict[str, dict]) -> list[str]:
+    """Numbers that were issued (the counter of their kind and period went past them) but no longer exist; and
+    numbers that exist beyond their counter. ``numbers``: ``{kind: {number, ...}}`` (``case`` for cases)."""
+    out: list[str] = []
+    expected_all: dict[str, set[str]] = {}
+    for c in counters:
+        rule = formats.get(_get(c, "kind"))
+        if rule is None:
+            continue
+        period = str(_get(c, "period"))
+        try:
+            day = datetime.strptime(period, "%Y%m%d") if len(period) == 8 else datetime(int(period), 1, 1)
+        except ValueError:
+            continue
+        expected = {rule["format"].format(date=day, year=day.year, seq=i) for i in range(1, int(_get(c, "value")) + 1)}
+        expected_all.setdefault(_get(c, "kind"), set()).update(expected)
+        missing = sorted(expected - numbers.get(_get(c, "kind"), set()))
+        label = "办件编号" if _get(c, "kind") == "case" else f"{_get(c, 'kind')}编号"
+        if missing:
+            shown = "、".join(missing[:10]) + (f" 等 {len(missing)} 个" if len(missing) > 10 else "")
+            out.append(f"{label}缺号（已发出但记录不存在，可能被删除）：{shown}")
+    for kind, have in numbers.items():
+        extra = sorted(have - expected_all.get(kind, set()))
+        if extra and kind in formats:
+            label = "办件编号" if kind == "case" else f"{kind}编号"
+            shown = "、".join(extra[:10]) + (f" 等 {len(extra)} 个" if len(extra) > 10 else "")
+            out.append(f"{label}不在编号计数之内（编号或计数被改动）：{shown}")
+    return out
