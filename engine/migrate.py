@@ -9,16 +9,17 @@ when it starts (:func:`check_schema`) and never migrates as the application role
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
 from .config import ROOT
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 # What the application role may do to each table (PostgreSQL); any other table of the schema gets FULL.
 FULL = "SELECT, INSERT, UPDATE, DELETE"
@@ -36,7 +37,8 @@ class SchemaNotReady(Exception):
         self.message = message
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str) -> "Config":
+    from alembic.config import Config  # imported when migrating only: importing Alembic logs its plug-ins
     cfg = Config()
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -44,16 +46,36 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str) -> None:
+    from alembic import command
     command.upgrade(alembic_config(url), "head")
 
 
+@cache
+def revisions() -> dict[str, tuple[str, ...]]:
+    """Every revision of ``migrations/versions`` and those it revises, read from the files without Alembic."""
+    import ast
+    out: dict[str, tuple[str, ...]] = {}
+    for path in (ROOT / "migrations" / "versions").glob("*.py"):
+        values = {t.id: node.value for node in ast.parse(path.read_text(encoding="utf-8")).body
+                  if isinstance(node, ast.Assign) for t in node.targets if isinstance(t, ast.Name)}
+        if "revision" in values:
+            down = ast.literal_eval(values["down_revision"]) if "down_revision" in values else None
+            out[ast.literal_eval(values["revision"])] = (down,) if isinstance(down, str) else tuple(down or ())
+    return out
+
+
 def head_revision() -> str:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    """The revision no other revises (the merged history has one)."""
+    revised = {r for downs in revisions().values() for r in downs}
+    return ",".join(sorted(r for r in revisions() if r not in revised))
 
 
 def current_revision(conn: Connection) -> str | None:
-    heads = MigrationContext.configure(conn).get_current_heads()
-    return heads[0] if len(heads) == 1 else (",".join(heads) or None)
+    """The database's revision, read directly (an Alembic context would log its set-up in every worker start)."""
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    heads = sorted(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    return ",".join(heads) or None
 
 
 def plain_engine(url: str) -> Engine:
@@ -73,7 +95,7 @@ def check_schema(engine: Engine) -> None:
     current, head = schema_state(engine)
     if current == head:
         return
-    known = {s.revision for s in ScriptDirectory.from_config(alembic_config("sqlite://")).walk_revisions()}
+    known = set(revisions())
     if current is None:
         raise SchemaNotReady("数据库尚未建立（没有结构版本记录）：请先运行 bangban init-db")
     if current not in known:

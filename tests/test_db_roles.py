@@ -289,3 +289,8 @@ def test_grant_on_sqlite_says_there_are_no_roles(db_url, monkeypatch):
     result = CliRunner().invoke(cli, ["db", "grant", "--app-role", "app"])
     assert result.exit_code == 2 and "SQLite 没有数据库角色" in result.output
 
+
+
+def test_the_head_the_service_checks_is_alembics():
+    from alembic.script import ScriptDirectory
+    assert head_revision() == ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
