@@ -111,6 +111,8 @@ def upgrade_if_needed(url: str) -> bool:
     engine = plain_engine(url)
     try:
         current, head = schema_state(engine)
+    except DBAPIError as exc:
+        raise SchemaNotReady(f"无法读取数据库结构版本：{str(exc.orig or exc).splitlines()[0][:200]}") from None
     finally:
         engine.dispose()
     if current == head:

@@ -167,8 +167,10 @@ def test_the_service_does_not_start_on_a_schema_it_would_have_to_migrate(db_url,
     command.upgrade(alembic_config(normalize_url(db_url)), "20261130_0004")
     with pytest.raises(Exception, match=f"本程序需要 {head_revision()}"):
         open_service()
-    result = CliRunner().invoke(cli, ["worker", "--once"])
-    assert result.exit_code != 0 and "init-db" in result.output and "Traceback" not in result.output
+    import web.cli  # noqa: F401  (adds ``serve`` to the command group)
+    for command_line in (["worker", "--once"], ["serve", "--no-worker"]):
+        result = CliRunner().invoke(cli, command_line)
+        assert result.exit_code == 1 and "本程序需要" in result.output and "init-db" in result.output, result.output
     assert CliRunner().invoke(cli, ["init-db"]).exit_code == 0
     status = CliRunner().invoke(cli, ["db", "status"])
     assert status.exit_code == 0 and "（最新）" in status.output, status.output
