@@ -14,14 +14,36 @@ from .errors import BangbanError, ProcessDefinitionError
 def open_service(settings: Settings | None = None):
     from sqlalchemy.exc import SQLAlchemyError
 
+    from .migrate import SchemaNotReady, check_schema
     from .services import Bangban
     settings = settings or Settings.from_env()
     db = Database(settings.database_url)
     try:
+        check_schema(db.engine)       # reads only: the service never migrates as the application role
         return Bangban.open_latest(db, processes.read_dir(settings.process_dir))
+    except SchemaNotReady as exc:
+        db.dispose()
+        raise click.ClickException(exc.message) from None
     except SQLAlchemyError as exc:
         db.dispose()
-        raise click.ClickException(f"无法打开数据库（是否已运行 bangban init-db？）：{str(exc.orig or exc)[:200]}") from None
+        reason = str(getattr(exc, "orig", None) or exc)[:200]
+        raise click.ClickException(f"无法打开数据库（是否已运行 bangban init-db？）：{reason}") from None
+
+
+def require_current_schema(settings: Settings | None = None) -> None:
+    """Stop with a Chinese message unless the database is at this program's schema version (``serve`` at start)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .migrate import SchemaNotReady, check_schema
+    db = Database((settings or Settings.from_env()).database_url)
+    try:
+        check_schema(db.engine)
+    except SchemaNotReady as exc:
+        raise click.ClickException(exc.message) from None
+    except SQLAlchemyError as exc:
+        raise click.ClickException(f"无法打开数据库：{str(getattr(exc, 'orig', None) or exc)[:200]}") from None
+    finally:
+        db.dispose()
 
 
 @click.group(help="bangban：政务服务帮办代办案件服务")
@@ -29,12 +51,20 @@ def cli() -> None:
     pass
 
 
-@cli.command("init-db", help="创建或升级数据库结构，并登记 processes/ 中的流程版本。")
+@cli.command("init-db", help="创建或升级数据库结构（设置了 BANGBAN_MIGRATE_DATABASE_URL 时以该所有者角色迁移，"
+                             "设置了 BANGBAN_APP_ROLE 时随后为应用角色授权），并登记 processes/ 中的流程版本。")
 def init_db() -> None:
-    from .migrate import upgrade
+    from .migrate import SchemaNotReady, grant_app_role, upgrade_if_needed
     settings = Settings.from_env()
-    ensure_sqlite_dir(normalize_url(settings.database_url))
-    upgrade(normalize_url(settings.database_url))
+    url = normalize_url(settings.migration_url)
+    ensure_sqlite_dir(url)
+    try:
+        upgrade_if_needed(url)
+        if settings.app_role and not url.startswith("sqlite"):
+            grant_app_role(url, settings.app_role)
+            click.echo(f"已为应用角色 {settings.app_role} 授予服务所需的权限（事件与单据只能读取和追加）")
+    except (SchemaNotReady, ValueError) as exc:
+        raise click.ClickException(getattr(exc, "message", str(exc))) from None
     try:
         service = open_service(settings)
     except ProcessDefinitionError as exc:
@@ -341,6 +371,14 @@ def audit_export(case_no: str, output: str) -> None:
     with open(output, "w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False)
     click.echo(f"已导出 {case_no} 到 {output}（{len(data['events'])} 条事件）")
+
+
+def _add_db_commands() -> None:
+    from .cli_db import db
+    cli.add_command(db)
+
+
+_add_db_commands()
 
 
 def main() -> None:

@@ -10,8 +10,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Settings:
+    """``database_url`` is what the service runs as (on PostgreSQL, the application role); migrations run as
+    ``migrate_database_url`` (the owner role) when it is set, and then grant ``app_role`` its privileges."""
+
     database_url: str
     process_dir: Path
+    migrate_database_url: str | None = None
+    app_role: str | None = None
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -19,4 +24,10 @@ class Settings:
         return cls(
             database_url=os.environ.get("DATABASE_URL", default_db),
             process_dir=Path(os.environ.get("BANGBAN_PROCESS_DIR", ROOT / "processes")),
+            migrate_database_url=os.environ.get("BANGBAN_MIGRATE_DATABASE_URL") or None,
+            app_role=os.environ.get("BANGBAN_APP_ROLE") or None,
         )
+
+    @property
+    def migration_url(self) -> str:
+        return self.migrate_database_url or self.database_url

@@ -23,10 +23,12 @@ def serve(host: str, port: int, threads: int, worker: bool, demo_clock: bool, co
 
     from waitress import serve as waitress_serve
 
+    from engine.cli import require_current_schema
     from engine.worker import start_thread
 
     from . import create_app
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    require_current_schema()      # the service never migrates: that is init-db's, as the owner role
     app = create_app({"DEMO_CLOCK": demo_clock})
     if worker:
         start_thread(app.extensions["bangban"])
