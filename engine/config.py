@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     database_url: str
     process_dir: Path
+    digest_key: Path | None = None      # the Ed25519 private key that signs digests (a file outside the database)
+    digest_log: Path = ROOT / "var" / "digests.jsonl"   # where each signed digest is appended, one JSON line each
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -19,4 +21,6 @@ class Settings:
         return cls(
             database_url=os.environ.get("DATABASE_URL", default_db),
             process_dir=Path(os.environ.get("BANGBAN_PROCESS_DIR", ROOT / "processes")),
+            digest_key=Path(os.environ["BANGBAN_DIGEST_KEY"]) if os.environ.get("BANGBAN_DIGEST_KEY") else None,
+            digest_log=Path(os.environ.get("BANGBAN_DIGEST_LOG") or ROOT / "var" / "digests.jsonl"),
         )
