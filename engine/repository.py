@@ -490,6 +490,13 @@ class Repository:
             .outerjoin(e, and_(e.c.case_id == cases.c.id, e.c.seq == lf.c.seq))
             .where(lf.c.idx < below).order_by(lf.c.idx)).all()
 
+    def cases_without_leaf(self, below: int) -> list:
+        """Cases (case_no, time of their first event) that have no leaf with ``idx < below``."""
+        lf, e = digest_leaves, events.alias("e")
+        return self.conn.execute(
+            select(cases.c.case_no, e.c.at).join(e, and_(e.c.case_id == cases.c.id, e.c.seq == 1))
+            .where(~exists().where(and_(lf.c.case_no == cases.c.case_no, lf.c.idx < below))).order_by(cases.c.case_no)).all()
+
     def events_for_cases(self, case_ids: list[int]) -> list:
         return self.conn.execute(select(events).where(events.c.case_id.in_(case_ids))
                                  .order_by(events.c.case_id, events.c.seq)).all()

@@ -110,6 +110,12 @@ class Digests:
             for head in valid:
                 failures.extend(self._check_head_against(head, tree, leaves, notes))
             upto = min(max((h["size"] for h in valid), default=0), tree.size)
+            if failures and valid:     # the stored leaves are not what was signed: whose leaf went missing?
+                newest = max(valid, key=lambda x: x["size"])
+                for r in uow.repo.cases_without_leaf(newest["size"]):
+                    if digests.iso_utc(r.at) <= newest["time"]:
+                        bad[r.case_no] = (f"办件 {r.case_no}：{describe(newest)}之前已有事件（{digests.iso_utc(r.at)}），"
+                                          "库中却没有它的存证记录：存证记录被删除")
             for r in uow.repo.anchored_leaves(upto):
                 if r.case_id is None:
                     bad.setdefault(r.case_no, f"办件 {r.case_no}：存证时已有该办件（事件 #{r.seq}），库中已不存在：办件被删除")
