@@ -37,9 +37,16 @@ def verify_digest(open_service, digest_file: str, public_key_file: str | None) -
         heads = read_heads(digest_file)
     except DigestError as exc:
         _fail(exc.message)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .errors import BangbanError
     service = open_service()
     try:
         result = service.verify_digests(heads, key)
+    except (BangbanError, SQLAlchemyError) as exc:     # e.g. the digest tables dropped
+        cause = exc.__cause__ or exc
+        click.echo(f"不通过 库中存证记录无法读取（存证表被删除或损坏？）：{str(getattr(cause, 'orig', None) or cause)[:200]}")
+        sys.exit(1)
     finally:
         service.db.dispose()
     for line in result["notes"]:

@@ -165,7 +165,7 @@ def located(head: dict, tree: merkle.MerkleTree) -> list[tuple[int, int]]:
     whole = [(0, size)]
     subtrees = head.get("subtrees")
     blocks = merkle._blocks(0, size)
-    if not isinstance(subtrees, list) or len(subtrees) != len(blocks) or size > tree.size:
+    if not blocks or not isinstance(subtrees, list) or len(subtrees) != len(blocks) or size > tree.size:
         return whole
     try:
         hashes = [bytes.fromhex(s) for s in subtrees]

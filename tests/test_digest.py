@@ -342,3 +342,12 @@ def test_keygen_writes_a_private_key_only_its_owner_reads(db_url, tmp_path):
     assert digests.load_public_key(f"{path}.pub") is not None
     done = run(db_url, path, "audit", "keygen", str(path))
     assert done.returncode == 2 and "不会覆盖" in done.stderr
+
+
+def test_dropped_digest_tables_fail_in_one_line(svc, db_url, cases, key, tmp_path):
+    head = take(db_url, key, tmp_path)
+    attacker = Attacker(db_url)
+    attacker.sql("DROP TABLE digest_leaves")
+    attacker.dispose()
+    done = verify(db_url, key, head)
+    assert done.returncode == 1 and "存证记录无法读取" in done.stdout and "Traceback" not in done.stderr, _lines(done)
