@@ -47,21 +47,24 @@ CHUNK = 5000
 
 def fill(db: Database, n: int) -> None:
     """``n`` cases of one event each, written directly (the engine would take hours to drive them)."""
-    with db.engine.begin() as c:
-        c.execute(insert(units).values(id=1, name="基准单位"))
-        c.execute(insert(users).values(id=1, username="bench", password_hash="-", display_name="基准", roles="applicant"))
-        c.execute(insert(process_versions).values(id=1, hash="0" * 64, files={}, author="bench", comment="",
-                                                  created_at=AT, activated_at=AT))
+    with db.engine.begin() as c:    # ids from the database's own sequences: the service inserts after us
+        unit = c.execute(insert(units).values(name="基准单位").returning(units.c.id)).scalar_one()
+        user = c.execute(insert(users).values(username="bench", password_hash="-", display_name="基准", roles="applicant")
+                         .returning(users.c.id)).scalar_one()
+        version = c.execute(insert(process_versions).values(hash="0" * 64, files={}, author="bench", comment="",
+                                                            created_at=AT, activated_at=AT)
+                            .returning(process_versions.c.id)).scalar_one()
     for start in range(0, n, CHUNK):
         case_rows, event_rows = [], []
         for i in range(start, min(n, start + CHUNK)):
             no = f"BENCH{i:08d}"
             payload = {"application": {"title": f"项目 {i}"}}
             h = event_hash("", no, 1, "case_started", AT, "bench", "applicant", None, None, payload)
-            case_rows.append({"id": i + 1, "case_no": no, "version_id": 1, "process_id": "bench", "title": f"项目 {i}",
-                              "unit_id": 1, "unit_name": "基准单位", "status": "active", "created_by": 1, "created_at": AT,
-                              "updated_at": AT, "event_seq": 1, "last_hash": h, "state": "{}", "case_vars": {}})
-            event_rows.append({"case_id": i + 1, "seq": 1, "type": "case_started", "at": AT, "actor_id": 1,
+            case_rows.append({"id": i + 1, "case_no": no, "version_id": version, "process_id": "bench",
+                              "title": f"项目 {i}", "unit_id": unit, "unit_name": "基准单位", "status": "active",
+                              "created_by": user, "created_at": AT, "updated_at": AT, "event_seq": 1, "last_hash": h,
+                              "state": "{}", "case_vars": {}})
+            event_rows.append({"case_id": i + 1, "seq": 1, "type": "case_started", "at": AT, "actor_id": user,
                                "actor_name": "bench", "role": "applicant", "payload": payload, "prev_hash": "", "hash": h})
         with db.engine.begin() as c:
             c.execute(insert(cases), case_rows)
@@ -76,7 +79,7 @@ def move_on(db: Database, every: int, n: int) -> int:
         for r in rows:
             at = AT + timedelta(days=1)
             h = event_hash(r.last_hash, r.case_no, 2, "note", at, "bench", "applicant", None, None, {})
-            c.execute(insert(events).values(case_id=r.id, seq=2, type="note", at=at, actor_id=1, actor_name="bench",
+            c.execute(insert(events).values(case_id=r.id, seq=2, type="note", at=at, actor_id=None, actor_name="bench",
                                             role="applicant", payload={}, prev_hash=r.last_hash, hash=h))
             c.execute(update(cases).where(cases.c.id == r.id).values(event_seq=2, last_hash=h))
             moved += 1

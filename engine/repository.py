@@ -468,12 +468,15 @@ class Repository:
             .outerjoin(e, and_(e.c.case_id == cases.c.id, e.c.seq == cases.c.event_seq)).order_by(cases.c.case_no)).all()
 
     def append_digest_leaves(self, rows: list[tuple]) -> None:
-        """Rows (idx, case_no, seq, head_hash); on SQLite through the driver directly (100,000 rows in a second)."""
+        """Rows (idx, case_no, seq, head_hash), through the driver directly (SQLite: executemany; PostgreSQL: COPY in
+        the same transaction): 100,000 rows in about a second."""
         if rows and self.dialect == "sqlite":
             self.conn.exec_driver_sql("INSERT INTO digest_leaves (idx, case_no, seq, head_hash) VALUES (?, ?, ?, ?)", rows)
         elif rows:
-            self.conn.execute(insert(digest_leaves), [dict(zip(("idx", "case_no", "seq", "head_hash"), r, strict=True))
-                                                      for r in rows])
+            with self.conn.connection.driver_connection.cursor() as cursor, \
+                    cursor.copy("COPY digest_leaves (idx, case_no, seq, head_hash) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
 
     def insert_digest(self, **values) -> int:
         return self.conn.execute(insert(digests).values(**values).returning(digests.c.id)).scalar_one()
