@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from . import processes
+from . import cli_digests, processes
 from .config import Settings
 from .db import Database, ensure_sqlite_dir, normalize_url
 from .errors import BangbanError, ProcessDefinitionError
@@ -282,11 +282,18 @@ def audit() -> None:
 @click.argument("case_nos", nargs=-1)
 @click.option("--all", "all_cases", is_flag=True, help="核验全部办件")
 @click.option("--file", "dossier", type=click.Path(exists=True, dir_okay=False), help="核验导出的办件档案文件（无需数据库）")
-def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None) -> None:
+@click.option("--digest", "digest_file", type=click.Path(exists=True, dir_okay=False),
+              help="按签名的存证（一份存证或整个存证日志）核验数据库：存证之前的历史未被改写、删除或重新封存")
+@click.option("--public-key", "public_key_file", type=click.Path(exists=True, dir_okay=False),
+              help="与 --digest 同用：存证公钥文件（默认由 BANGBAN_DIGEST_KEY 的私钥得出）")
+def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None, digest_file: str | None,
+                 public_key_file: str | None) -> None:
     import json
     import time
 
     from .audit import verify_dossier
+    if digest_file:
+        cli_digests.verify_digest(open_service, digest_file, public_key_file)
     if dossier:
         try:
             with open(dossier, encoding="utf-8") as fh:
@@ -379,6 +386,7 @@ def _add_db_commands() -> None:
 
 
 _add_db_commands()
+cli_digests.register(audit, open_service)
 
 
 def main() -> None:

@@ -17,6 +17,8 @@ class Settings:
     process_dir: Path
     migrate_database_url: str | None = None
     app_role: str | None = None
+    digest_key: Path | None = None      # the Ed25519 private key that signs digests (a file outside the database)
+    digest_log: Path = ROOT / "var" / "digests.jsonl"   # where each signed digest is appended, one JSON line each
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -26,6 +28,8 @@ class Settings:
             process_dir=Path(os.environ.get("BANGBAN_PROCESS_DIR", ROOT / "processes")),
             migrate_database_url=os.environ.get("BANGBAN_MIGRATE_DATABASE_URL") or None,
             app_role=os.environ.get("BANGBAN_APP_ROLE") or None,
+            digest_key=Path(os.environ["BANGBAN_DIGEST_KEY"]) if os.environ.get("BANGBAN_DIGEST_KEY") else None,
+            digest_log=Path(os.environ.get("BANGBAN_DIGEST_LOG") or ROOT / "var" / "digests.jsonl"),
         )
 
     @property

@@ -249,3 +249,30 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_notifications_recipient", "recipient", "created_at"),)
+
+
+class DigestLeaf(Base):
+    """One checkpoint of a case's event chain, appended by a digest when the chain's head moved since the case's last
+    leaf: the leaves form an append-only Merkle tree (``engine.merkle``) whose signed roots are the digests."""
+
+    __tablename__ = "digest_leaves"
+    idx: Mapped[int] = mapped_column(ID, primary_key=True, autoincrement=False)   # 0-based position in the tree
+    case_no: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(Integer)            # the case's last event at the digest
+    head_hash: Mapped[str] = mapped_column(String(64))   # that event's hash
+
+    __table_args__ = (Index("ix_digest_leaves_case", "case_no", "idx"),)
+
+
+class Digest(Base):
+    """A signed tree head (size, root, time, key) as it was also appended to the digest log file."""
+
+    __tablename__ = "digests"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key_id: Mapped[str] = mapped_column(String(32))
+    line: Mapped[str] = mapped_column(Text)              # the signed head exactly as logged (JSON)
+
+    __table_args__ = (Index("ix_digests_at", "at"),)

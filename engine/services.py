@@ -10,6 +10,7 @@ from .usecases.audit import Audit
 from .usecases.base import CaseFailed, ServiceBase, StartedCase
 from .usecases.calendar import CalendarUseCases
 from .usecases.cases import Cases
+from .usecases.digests import Digests
 from .usecases.intake import Intake
 from .usecases.messages import Messages
 from .usecases.step import CaseStep
@@ -21,6 +22,6 @@ from .usecases.versions import Versions
 __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
-class Bangban(Accounts, Intake, Tasks, Messages, Cases, CalendarUseCases, Versions, Audit, Supervision, Timers,
+class Bangban(Accounts, Intake, Tasks, Messages, Cases, CalendarUseCases, Versions, Audit, Digests, Supervision, Timers,
               CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""
