@@ -176,7 +176,7 @@ class Attacker:
             for r in rows[from_seq - 1:]:
                 payload = change(dict(r.payload)) if r.seq == from_seq else r.payload
                 new = event_hash(prev, case_no, r.seq, r.type, r.at if r.at.tzinfo else r.at.replace(tzinfo=UTC),
-                                 r.actor_name, r.role, r.task_id, r.element_id, payload)
+                                 r.actor_name, r.role, r.task_id, r.element_id, payload, r.actor_id, r.task_name)
                 c.execute(update(events_table).where(events_table.c.id == r.id)
                           .values(payload=payload, prev_hash=prev, hash=new))
                 prev = new
