@@ -152,9 +152,10 @@ class Attacker:
         self.pg = self.engine.dialect.name == "postgresql"
         with self.engine.begin() as c:
             if self.pg:
-                c.execute(text("ALTER TABLE events DISABLE TRIGGER USER"))
+                for table in ("events", "documents", "process_versions"):
+                    c.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             else:
-                names = c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'events'"))
+                names = c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
                 for (name,) in names.all():
                     c.execute(text(f'DROP TRIGGER "{name}"'))
 
