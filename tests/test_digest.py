@@ -352,3 +352,28 @@ def test_dropped_digest_tables_fail_in_one_line(svc, db_url, cases, key, tmp_pat
     attacker.dispose()
     done = verify(db_url, key, head)
     assert done.returncode == 1 and "存证记录无法读取" in done.stdout and "Traceback" not in done.stderr, _lines(done)
+
+
+def test_the_printed_document_carries_the_case_s_anchor(svc, tmp_path):
+    """办结单 and every other printed document show the case's 存证编号 once a digest holds the case."""
+    from tests.conftest import actor
+    from tests.webclient import api_login
+    from web import create_app
+    case_no = h.start(svc)
+    h.accept_and_commission(svc, case_no)           # the 委托书 is issued
+    with svc.db.unit_of_work(write=False) as uow:
+        case = uow.repo.case_by_no(case_no)
+        doc_id = uow.repo.documents_for_case(case.id)[0].id
+    client = api_login(create_app({"BANGBAN_SERVICE": svc, "SECRET_KEY": "t", "TESTING": True}), "agent1")
+
+    def printed() -> str:
+        r = client.get(f"/cases/{case_no}/documents/{doc_id}")
+        assert r.status_code == 200
+        return r.get_data(as_text=True)
+
+    assert "存证编号：尚未存证" in printed()
+    digests.generate_key(tmp_path / "key")
+    svc.take_digest(digests.load_private_key(tmp_path / "key"), tmp_path / "log.jsonl")
+    anchor = svc.case_anchor(case_no)
+    assert anchor and f"存证编号：{anchor}" in printed()
+    assert svc.get_document(actor(svc, "agent1"), case_no, doc_id)["anchor"] == anchor

@@ -78,7 +78,8 @@ class Cases:
             doc = uow.repo.document(case.id, int(doc_id)) if 0 < int(doc_id) < MAX_ID else None
             if doc is None:
                 raise NotFound("单据不存在")
-        return dict(doc._mapping, case_no=case.case_no)
+        # the case's 存证编号 in the latest signed digest (engine.usecases.digests), printed on the document
+        return dict(doc._mapping, case_no=case.case_no, anchor=self.case_anchor(case.case_no))
 
     def application(self, actor: Actor, case_no: str) -> dict:
         """The application form as submitted (for printing), with field titles."""
