@@ -32,16 +32,17 @@ class Audit:
             case = self._audited_case(uow, case_no)
             events = uow.repo.events_for_case(case.id)
             clocks = uow.repo.clocks_for_case(case.id)
-            calendar = self.calendar(uow)
+            history = self.calendar_history(uow)
             version_of = self._version_by_hash(uow)
             chain = audit.check_chain(case.case_no, events)
             divergence = chain
             if chain is None:
                 ps = self.version(case.version_id)
-                stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
-                replayed, divergence = audit.replay(events, version_of, calendar)
+                stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, history.current)
+                replayed, divergence = audit.replay(events, version_of, history)
                 if divergence is None and replayed is not None:
-                    divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+                    divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed)) \
+                        or audit.due_date_check(stored, replayed)
                 if divergence is None and events and case.last_hash != events[-1].hash:
                     divergence = audit.Divergence(events[-1].seq, events[-1].type, "办件记录的最后哈希与事件链不符（事件被删除）")
         return {"case_no": case.case_no, "ok": divergence is None, "events": len(events),
@@ -72,9 +73,10 @@ class Audit:
             if broken is not None:
                 return {"case_no": case.case_no, "result": "refused",
                         "text": f"事件链不完整，不能按事件记录修复，请人工核查：{broken}"}
-            calendar = self.calendar(uow)
+            history = self.calendar_history(uow)
+            calendar = history.current
             corrections: list[dict] = []
-            replayed, divergence = audit.replay(events, self._version_by_hash(uow), calendar, corrections=corrections)
+            replayed, divergence = audit.replay(events, self._version_by_hash(uow), history, corrections=corrections)
             if divergence is not None or replayed is None:
                 return {"case_no": case.case_no, "result": "refused",
                         "text": f"重放不能完成，不能按事件记录修复，请人工核查：{divergence or '没有提交申请事件'}"}
@@ -85,7 +87,8 @@ class Audit:
             clock_rows = uow.repo.clocks_for_case(case.id)
             try:
                 stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clock_rows, calendar)
-                difference = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+                difference = audit.compare(audit.normalized(stored), audit.normalized(replayed)) \
+                    or audit.due_date_check(stored, replayed)
             except (ValueError, KeyError, TypeError, BangbanError) as exc:
                 difference = audit.Divergence(None, None, f"存储的状态无法读取（{type(exc).__name__}）")
             if difference is None and not corrections:
@@ -132,7 +135,7 @@ class Audit:
         with self.db.unit_of_work(write=False) as uow:
             case = self._visible_case(uow, actor, case_no)
             events = uow.repo.events_for_case(case.id)
-            calendar = self.calendar(uow)
+            calendar = self.calendar_history(uow)
             steps: dict[int, dict] = {}
 
             def record(seq: int, run) -> None:
@@ -171,13 +174,14 @@ class Audit:
                 row = uow.repo.version_by_hash(h)
                 versions[h] = dict(uow.repo.version_files(row.id).files)
             calendar = self._calendar_rows(uow)
+            calendar_history = [dict(r._mapping) for r in uow.repo.calendar_changes()]
         return _jsonable({
             "format": "bangban-dossier/1", "exported_at": now(), "case": {
                 k: getattr(case, k) for k in ("case_no", "process_id", "title", "unit_name", "status", "stage",
                                               "created_at", "updated_at", "last_hash", "case_vars", "state")},
             "version": self.version(case.version_id).hash,
             "events": [dict(e._mapping) for e in events], "documents": documents, "clocks": clocks,
-            "versions": versions, "calendar": calendar})
+            "versions": versions, "calendar": calendar, "calendar_history": calendar_history})
 
     @staticmethod
     def _calendar_rows(uow: UnitOfWork) -> dict:
