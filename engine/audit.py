@@ -318,9 +318,9 @@ def verify_dossier(dossier: dict) -> dict:
             return built[version_hash]
 
         calendar = calendar_from_rows(dossier.get("calendar") or {})
-        if isinstance(dossier.get("calendar_history"), list):     # the calendar of each step (older dossiers: today's)
-            calendar = CalendarHistory(dossier["calendar_history"])
         try:
+            if isinstance(dossier.get("calendar_history"), list):  # the calendar of each step (older dossiers: today's)
+                calendar = CalendarHistory(dossier["calendar_history"])
             ps = version_of(dossier["version"])
             stored = stored_run(ps, case["process_id"], case["state"], case["case_vars"], dossier.get("clocks", []),
                                 as_history(calendar).current)

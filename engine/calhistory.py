@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from .clock import clock
+from .errors import InvalidInput
 from .workcal import WorkCalendar, YearData
 
 BASELINE = "baseline"
@@ -68,6 +69,12 @@ class CalendarHistory:
     ``verify --all`` run, not one per case or event)."""
 
     def __init__(self, rows: Iterable = (), fixed: WorkCalendar | None = None):
+        try:
+            self._read(list(rows), fixed)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise InvalidInput(f"日历变更记录无法读取（{type(exc).__name__}）") from exc
+
+    def _read(self, rows: list, fixed: WorkCalendar | None) -> None:
         ordered = sorted(rows, key=lambda r: int(_get(r, "seq")))
         self._base = [r for r in ordered if _get(r, "source") == BASELINE]
         grouped: dict[int, list] = {}
@@ -84,6 +91,7 @@ class CalendarHistory:
         self._fixed = fixed
         self._states: list[dict] | None = None
         self._calendars: dict[int, WorkCalendar] = {}
+        self._all_states()      # a malformed row fails here, not in the middle of a replay
 
     @classmethod
     def fixed(cls, calendar: WorkCalendar) -> CalendarHistory:
@@ -156,6 +164,8 @@ def _apply(state: dict, r) -> None:
     else:
         day = _day(_get(r, "day"))
         kind = _get(r, "kind_after")
+        if kind not in (None, "rest", "work") or day.year != year:
+            raise ValueError(f"{day} {kind}")
         if kind is None:
             days.pop(day, None)
         else:

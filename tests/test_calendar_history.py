@@ -273,6 +273,9 @@ def test_a_dossier_carries_the_calendar_history(svc):
     forged = json.loads(json.dumps(dossier))
     forged["calendar_history"] = forged["calendar_history"][:1]
     assert not audit.verify_dossier(forged)["ok"]
+    forged = json.loads(json.dumps(dossier))
+    forged["calendar_history"][0]["day"] = "not a day"
+    assert "日历变更记录无法读取" in audit.verify_dossier(forged)["text"]
     # a dossier of the older format (no history) is checked with the calendar at export: here that is the false alarm
     del dossier["calendar_history"]
     assert not audit.verify_dossier(dossier)["ok"]
