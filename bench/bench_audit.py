@@ -7,7 +7,8 @@ Cases are driven through the engine use cases on a fresh database: a third finis
 all ratings: ~30 events), a third in joint processing, a third terminated. Then every case is verified as
 ``bangban audit verify --all`` does (``Bangban.audit_case``), and cases per second and events per second are printed.
 ``--calendar-changes K``: the supervisor changes the working-day calendar K times while the cases are driven (a rest
-day in April, set or removed), so verification replays steps under several calendars (``engine.calhistory``).
+day from 03-23 on, set or removed: the running clocks it moves are recomputed), so verification replays steps under
+several calendars and the recomputations after each change (``engine.calhistory``).
 """
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def main() -> None:
                 with db.unit_of_work(write=False) as uow:
                     supervisor = Actor.from_row(uow.repo.user_by_username("supervisor1"))
                 k = i // every
-                day = date(2026, 4, 1) + timedelta(days=k // 2)
+                day = date(2026, 3, 23) + timedelta(days=k // 2)     # moves the running clocks of earlier cases
                 svc.set_calendar_day(supervisor, day, "rest" if k % 2 == 0 else None, "压测")
             numbers.append(drive(svc, i))
         built = time.perf_counter() - t0
