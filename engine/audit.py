@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from . import spiff_runtime as rt
+from .calhistory import CalendarHistory, as_history, due_date_divergence
 from .clock import clock
 from .deadlines import ClockState
 from .errors import BangbanError
@@ -185,6 +186,7 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
     run: CaseRun | None = None
     last_tick = None
     accepted = _accepted_corrections(events)
+    calendars = as_history(calendar).follow()   # each step with the calendar in force then (engine.calhistory)
     for e in events:
         seq, type_, payload = _get(e, "seq"), _get(e, "type"), _get(e, "payload")
         if stop_at is not None and seq > stop_at:
@@ -192,9 +194,13 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
         at = _aware(_get(e, "at"))
         try:
             with clock.at(at):
+                if run is not None:
+                    calendars.advance(run, at)
+                    calendars.step()
                 if type_ == "case_started":
                     ps = version_of(payload["version"])
-                    run = CaseRun.start(ps, payload["process"], payload["form"], calendar if ps.uses_clocks else None)
+                    run = CaseRun.start(ps, payload["process"], payload["form"],
+                                        calendars.start(at) if ps.uses_clocks else None)
                 elif run is None:
                     return None, Divergence(seq, type_, "办件的第一条事件不是提交申请")
                 elif type_ == "task_completed":
@@ -222,6 +228,12 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
                                        field="ready_after", expected=payload["ready_after"], actual=got)
         if on_step is not None and run is not None:
             on_step(seq, run)
+    if run is not None and stop_at is None:
+        try:
+            calendars.advance(run, None)     # the changes after the last step, as the live service applied them
+        except BangbanError as exc:
+            return run, Divergence(None, None, f"按日历变更重算时限时出错：{exc.message}")
+        run.calendar_choices = calendars.choices()
     return run, None
 
 
@@ -247,6 +259,17 @@ def _replay_completion(run: CaseRun, e, seq: int, accepted: dict, corrections: l
     return None
 
 
+def due_date_check(stored: CaseRun, replayed: CaseRun) -> Divergence | None:
+    """A clock's stored due date against the replay's, with the calendar of the case's last step (or a later one a
+    worker round may have used: ``engine.calhistory``)."""
+    found = due_date_divergence(stored, replayed)
+    if found is None:
+        return None
+    key, have, mine = found
+    return Divergence(None, None, "时限的办结期限与重放不同", task=key, field="due_date",
+                      expected=have.isoformat() if have else None, actual=mine.isoformat() if mine else None)
+
+
 def stored_run(ps: ProcessSet, process_id: str, state: str, case_vars: dict, clock_rows: list,
                calendar: WorkCalendar) -> CaseRun:
     clocks = {(_get(r, "key")): ClockState.from_row(r) if not isinstance(r, dict) else _clock_from_dict(r)
@@ -260,7 +283,8 @@ def _clock_from_dict(d: dict) -> ClockState:
     return ClockState(key=d["key"], title=d["title"], department=d.get("department"), limit_days=d["limit_days"],
                       started_at=t(d["started_at"]), pauses=list(d.get("pauses") or []),
                       extensions=list(d.get("extensions") or []), stopped_at=t(d.get("stopped_at")),
-                      warned=list(d.get("warned") or []), stop_reason=d.get("stop_reason"))
+                      warned=list(d.get("warned") or []), stop_reason=d.get("stop_reason"),
+                      due_date=date.fromisoformat(str(d["due_date"])[:10]) if d.get("due_date") else None)
 
 
 def calendar_from_rows(rows: dict) -> WorkCalendar:
@@ -314,12 +338,14 @@ def _verify_dossier(dossier: dict) -> dict:
 
         calendar = calendar_from_rows(dossier.get("calendar") or {})
         try:
+            if isinstance(dossier.get("calendar_history"), list):  # the calendar of each step (older dossiers: today's)
+                calendar = CalendarHistory(dossier["calendar_history"])
             ps = version_of(dossier["version"])
             stored = stored_run(ps, case["process_id"], case["state"], case["case_vars"], dossier.get("clocks", []),
-                                calendar)
+                                as_history(calendar).current)
             replayed, divergence = replay(events, version_of, calendar)
             if divergence is None and replayed is not None:
-                divergence = compare(normalized(stored), normalized(replayed))
+                divergence = compare(normalized(stored), normalized(replayed)) or due_date_check(stored, replayed)
         except (KeyError, BangbanError) as exc:
             divergence = Divergence(None, None, f"档案不完整：缺少流程版本或数据（{exc}）")
     return {"case_no": case["case_no"], "ok": divergence is None, "events": len(events),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # What the application role may do to each table (PostgreSQL); any other table of the schema gets FULL.
 FULL = "SELECT, INSERT, UPDATE, DELETE"
-APPEND_ONLY = ("events", "documents", "digest_leaves", "digests")  # SELECT, INSERT: the history of every case and its anchors
+APPEND_ONLY = ("events", "documents", "digest_leaves", "digests", "calendar_changes")  # SELECT, INSERT: history
 COLUMN_UPDATES = {"process_versions": ("activated_at",)}       # SELECT, INSERT, UPDATE of these columns only
 READ_ONLY = ("alembic_version",)                               # SELECT: the service checks the schema version
 ROLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

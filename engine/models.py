@@ -189,6 +189,27 @@ class CalendarDay(Base):
     name: Mapped[str] = mapped_column(String(50), default="")
 
 
+class CalendarChange(Base):
+    """One day or year an administrator's action changed, append-only (``engine.calhistory``): before and after,
+    who, when; the rows of one action share ``change_no``. ``baseline`` rows: the calendar when history began."""
+
+    __tablename__ = "calendar_changes"
+    seq: Mapped[int] = mapped_column(ID, primary_key=True)
+    change_no: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    by: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    since: Mapped[date | None] = mapped_column(Date)
+    year: Mapped[int] = mapped_column(Integer)
+    day: Mapped[date | None] = mapped_column(Date)
+    kind_before: Mapped[str | None] = mapped_column(String(8))
+    name_before: Mapped[str | None] = mapped_column(String(50))
+    kind_after: Mapped[str | None] = mapped_column(String(8))
+    name_after: Mapped[str | None] = mapped_column(String(50))
+    complete_before: Mapped[bool | None] = mapped_column(Boolean)
+    complete_after: Mapped[bool | None] = mapped_column(Boolean)
+
+
 class Clock(Base):
     """A statutory clock (限时办结) of one service item of a case: its due date and warning level are columns,
     so supervision lists never read workflow state."""

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from .models import (
+    CalendarChange,
     CalendarDay,
     CalendarYear,
     Case,
@@ -39,6 +40,7 @@ users, units, process_versions, case_parties = User.__table__, Unit.__table__, P
 clocks, timers, notifications = Clock.__table__, Timer.__table__, Notification.__table__
 calendar_years, calendar_days, counters = CalendarYear.__table__, CalendarDay.__table__, Counter.__table__
 digest_leaves, digests = DigestLeaf.__table__, Digest.__table__
+calendar_changes = CalendarChange.__table__
 
 CASE_LIST_COLUMNS = [cases.c.id, cases.c.case_no, cases.c.title, cases.c.unit_name, cases.c.status, cases.c.stage,
                      cases.c.lead_user,
@@ -433,6 +435,23 @@ class Repository:
         if year is not None:
             stmt = stmt.where(calendar_days.c.year == year)
         return self.conn.execute(stmt).all()
+
+    def calendar_day(self, day):
+        return self.conn.execute(select(calendar_days).where(calendar_days.c.day == day)).first()
+
+    def calendar_year(self, year: int):
+        return self.conn.execute(select(calendar_years).where(calendar_years.c.year == year)).first()
+
+    def add_calendar_changes(self, rows: list[dict]) -> None:
+        """Append one administrator's action to the calendar's history (``engine.calhistory``), in its transaction."""
+        if rows:
+            self.conn.execute(insert(calendar_changes), rows)
+
+    def calendar_changes(self, latest: int | None = None) -> list:
+        """The calendar's history in order (``latest``: only the last so many rows, newest first)."""
+        if latest is None:
+            return self.conn.execute(select(calendar_changes).order_by(calendar_changes.c.seq)).all()
+        return self.conn.execute(select(calendar_changes).order_by(calendar_changes.c.seq.desc()).limit(latest)).all()
 
     def calendar_version(self):
         """A number that grows with every change an administrator makes to the calendar (0 before any)."""

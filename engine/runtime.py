@@ -98,6 +98,7 @@ class CaseRun:
         self.last_changes: dict[str, list] = {}   # field: [old, new] of the task just completed
         self.loaded_clock_keys: set[str] = set(self.clocks)
         self.loaded_timers: list = []
+        self.calendar_choices: list[WorkCalendar] = []  # after an audit replay: calendars its clocks may last have used
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     @classmethod

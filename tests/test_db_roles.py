@@ -154,7 +154,7 @@ def test_the_application_role_privileges_are_exactly_these():
         'GRANT UPDATE (activated_at) ON "s"."process_versions" TO "app"',
         'GRANT USAGE ON ALL SEQUENCES IN SCHEMA "s" TO "app"',
     ]
-    assert APPEND_ONLY == ("events", "documents", "digest_leaves", "digests")
+    assert APPEND_ONLY == ("events", "documents", "digest_leaves", "digests", "calendar_changes")
     with pytest.raises(ValueError, match="角色名不合法"):
         grant_statements("s", ["events"], 'app"; DROP TABLE events; --')
 

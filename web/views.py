@@ -150,7 +150,8 @@ def calendar_page():
         else:
             flash(f"日历已更新，重新计算了 {result['recomputed_cases']} 件办件的时限")
             return redirect(url_for("views.calendar_page", year=year))
-    return render_template("calendar.html", view=service().calendar_year(g.actor, year), errors=errors), status
+    return render_template("calendar.html", view=service().calendar_year(g.actor, year), errors=errors,
+                           changes=service().calendar_changes(g.actor)), status
 
 
 @bp.post("/demo/clock")

@@ -60,8 +60,8 @@ class Audit:
         if ps.hash != uow.repo.version_hash(case.version_id):
             return audit.Divergence(None, None, "办件所用流程版本的文件与其哈希不符（流程文件被改动）")
         clocks = uow.repo.clocks_for_case(case.id)
-        calendar = self.calendar(uow)
-        stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
+        history = self.calendar_history(uow)      # replay evaluates each step with the calendar in force then
+        stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, history.current)
         users = uow.repo.users_by_ids({e.actor_id for e in events if e.actor_id is not None})
         stages: list = [None]
         step_ends = {e.seq for e in events if "ready_after" in (e.payload or {})}   # the last event of each step
@@ -70,10 +70,11 @@ class Audit:
             if seq in step_ends:
                 stages[0] = run.stage(stages[0], run.ready_tasks())
 
-        replayed, divergence = audit.replay(events, self._checked_version_of(uow), calendar, on_step=track,
+        replayed, divergence = audit.replay(events, self._checked_version_of(uow), history, on_step=track,
                                             authority=audit_records.AuthorityCheck(users, case.unit_id))
         if divergence is None and replayed is not None:
-            divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+            divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed)) \
+                or audit.due_date_check(stored, replayed)
         if divergence is None and replayed is not None:
             divergence = audit_records.note_problem(events, replayed.notes)
         if divergence is None and replayed is not None:
@@ -135,9 +136,10 @@ class Audit:
             if broken is not None:
                 return {"case_no": case.case_no, "result": "refused",
                         "text": f"事件链不完整，不能按事件记录修复，请人工核查：{broken}"}
-            calendar = self.calendar(uow)
+            history = self.calendar_history(uow)
+            calendar = history.current
             corrections: list[dict] = []
-            replayed, divergence = audit.replay(events, self._version_by_hash(uow), calendar, corrections=corrections)
+            replayed, divergence = audit.replay(events, self._version_by_hash(uow), history, corrections=corrections)
             if divergence is not None or replayed is None:
                 return {"case_no": case.case_no, "result": "refused",
                         "text": f"重放不能完成，不能按事件记录修复，请人工核查：{divergence or '没有提交申请事件'}"}
@@ -148,7 +150,8 @@ class Audit:
             clock_rows = uow.repo.clocks_for_case(case.id)
             try:
                 stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clock_rows, calendar)
-                difference = audit.compare(audit.normalized(stored), audit.normalized(replayed))
+                difference = audit.compare(audit.normalized(stored), audit.normalized(replayed)) \
+                    or audit.due_date_check(stored, replayed)
             except (ValueError, KeyError, TypeError, BangbanError) as exc:
                 difference = audit.Divergence(None, None, f"存储的状态无法读取（{type(exc).__name__}）")
             if difference is None and not corrections:
@@ -195,7 +198,7 @@ class Audit:
         with self.db.unit_of_work(write=False) as uow:
             case = self._visible_case(uow, actor, case_no)
             events = uow.repo.events_for_case(case.id)
-            calendar = self.calendar(uow)
+            calendar = self.calendar_history(uow)
             steps: dict[int, dict] = {}
 
             def record(seq: int, run) -> None:
@@ -234,13 +237,14 @@ class Audit:
                 row = uow.repo.version_by_hash(h)
                 versions[h] = dict(uow.repo.version_files(row.id).files)
             calendar = self._calendar_rows(uow)
+            calendar_history = [dict(r._mapping) for r in uow.repo.calendar_changes()]
         return _jsonable({
             "format": "bangban-dossier/1", "exported_at": now(), "case": {
                 k: getattr(case, k) for k in ("case_no", "process_id", "title", "unit_name", "status", "stage",
                                               "created_at", "updated_at", "last_hash", "case_vars", "state")},
             "version": self.version(case.version_id).hash,
             "events": [dict(e._mapping) for e in events], "documents": documents, "clocks": clocks,
-            "versions": versions, "calendar": calendar})
+            "versions": versions, "calendar": calendar, "calendar_history": calendar_history})
 
     @staticmethod
     def _calendar_rows(uow: UnitOfWork) -> dict:

@@ -81,6 +81,7 @@ class ServiceBase:
         self._actors: dict[int, tuple[float, Actor | None]] = {}
         self._schemas: dict[tuple[str, str], dict] = {}
         self._calendar: tuple[float, WorkCalendar, int] | None = None
+        self._calendar_history: tuple[int, object] | None = None   # (calendar version, engine.calhistory history)
         self._lock = threading.Lock()
         self._follow_latest = follow_latest
         self._checked_latest = monotonic()

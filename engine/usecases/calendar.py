@@ -1,11 +1,11 @@
 """The working-day calendar: official data plus the administrators' days; every change recomputes the clocks
-it may move."""
+it may move, and is recorded in the calendar's history (``engine.calhistory``) in the same transaction."""
 from __future__ import annotations
 
 from datetime import date, timedelta
 from time import monotonic
 
-from .. import forms
+from .. import calhistory, forms
 from ..access import Actor
 from ..clock import LOCAL_TZ, clock, now
 from ..db import UnitOfWork
@@ -38,6 +38,33 @@ class CalendarUseCases:
         cal = self._read_calendar(uow)
         self._calendar = (moment, cal, version)
         return cal
+
+    def calendar_history(self, uow: UnitOfWork) -> calhistory.CalendarHistory:
+        """The calendar's history for audit replay, read once per calendar version (a ``verify --all`` run reads it
+        once, and its calendars are built once per change, shared by every case)."""
+        version = uow.repo.calendar_version()
+        cached = self._calendar_history
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        history = calhistory.CalendarHistory(uow.repo.calendar_changes())
+        self._calendar_history = (version, history)
+        return history
+
+    def calendar_changes(self, actor: Actor, limit: int = 50) -> list[dict]:
+        """The latest changes of the calendar, newest first, as the calendar page lists them (who, when, what)."""
+        self._check_permission(actor, "supervision")
+        with self.db.unit_of_work(write=False) as uow:
+            rows = uow.repo.calendar_changes(latest=limit)
+        return [calhistory.describe(r) for r in rows]
+
+    @staticmethod
+    def _record_change(uow: UnitOfWork, source: str, by: str, at, since: date, rows: list[dict]) -> None:
+        """Append one action's rows to the calendar's history (one ``change_no`` for all of them)."""
+        number = uow.repo.next_number("calendar", "change")
+        blank = dict.fromkeys(("day", "kind_before", "name_before", "kind_after", "name_after", "complete_before",
+                               "complete_after"))
+        uow.repo.add_calendar_changes([{**blank, **r, "change_no": number, "at": at, "by": by[:64], "source": source,
+                                        "since": since} for r in rows])
 
     @staticmethod
     def _read_calendar(uow: UnitOfWork) -> WorkCalendar:
@@ -83,20 +110,28 @@ class CalendarUseCases:
         if kind not in (None, "rest", "work"):
             raise InvalidInput("类型应为休息日或工作日")
         name = forms.plain_text(name, "名称", 50)
+        at = now()
         with self.db.unit_of_work() as uow:
+            before = uow.repo.calendar_day(day)
             if kind is None:
                 if not uow.repo.delete_calendar_day(day):
                     raise NotFound("该日期没有人工设置")
             else:
                 uow.repo.set_calendar_day(day, kind, name)
-            uow.repo.touch_calendar_year(day.year, None, now(), actor.username)
+            uow.repo.touch_calendar_year(day.year, None, at, actor.username)
+            self._record_change(uow, "remove_day" if kind is None else "set_day", actor.username, at, day,
+                                [calhistory.day_row(day, before, kind, name)])
             uow.commit()
         return self._after_calendar_change(actor, day)
 
     def set_calendar_year(self, actor: Actor, year: int, complete: bool, note: str | None = None) -> dict:
         self._check_permission(actor, "calendar")
+        at = now()
         with self.db.unit_of_work() as uow:
-            uow.repo.touch_calendar_year(int(year), bool(complete), now(), actor.username, (note or "")[:200] or None)
+            before = uow.repo.calendar_year(int(year))
+            uow.repo.touch_calendar_year(int(year), bool(complete), at, actor.username, (note or "")[:200] or None)
+            self._record_change(uow, "set_year", actor.username, at, date(int(year), 1, 1),
+                                [calhistory.year_row(int(year), before, bool(complete))])
             uow.commit()
         return self._after_calendar_change(actor, date(int(year), 1, 1))
 
@@ -111,11 +146,17 @@ class CalendarUseCases:
         if not years:
             raise InvalidInput("日历文件中没有任何日期或年份，未做任何更改")
         by = actor.username if actor else "命令行导入"
+        at = now()
         with self.db.unit_of_work() as uow:
+            changes: list[dict] = []
             for year, data in sorted(years.items()):
+                changes.append(calhistory.year_row(year, uow.repo.calendar_year(year), data.complete))
+                changes += calhistory.year_rows(year, uow.repo.calendar_days(year),
+                                                {d: (k, data.names.get(d, "")) for d, k in data.days.items()})
                 uow.repo.replace_calendar_year(year, [{"day": d, "kind": k, "name": data.names.get(d, "")}
                                                       for d, k in sorted(data.days.items())])
-                uow.repo.touch_calendar_year(year, data.complete, now(), by)
+                uow.repo.touch_calendar_year(year, data.complete, at, by)
+            self._record_change(uow, "import", by, at, date(min(years), 1, 1), changes)
             uow.commit()
         result = self._after_calendar_change(actor, date(min(years), 1, 1))
         result["years"] = sorted(years)

@@ -24,7 +24,7 @@ Create Date: 2026-11-30
 from alembic import op
 
 revision = "20261130_0007"
-down_revision = "20261130_0005"
+down_revision = "20261130_0006"
 branch_labels = None
 depends_on = None
 
