@@ -307,7 +307,7 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
     service = open_service()
     try:
         numbers = service.audit_case_numbers() if all_cases else list(case_nos)
-        if not numbers:
+        if not numbers and not all_cases:
             click.echo("请给出办件编号，或使用 --all", err=True)
             sys.exit(2)
         failed, started = [], time.monotonic()
@@ -319,16 +319,16 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
                     result = {"case_no": str(no)[:32], "ok": False, "text": exc.message}
                 if not result["ok"]:
                     failed.append(result)
-        gaps = service.audit_numbering() if all_cases else []
+        gaps = service.audit_registers() if all_cases else []
         elapsed = time.monotonic() - started
     finally:
         service.db.dispose()
     for r in failed:
         click.echo(f"不通过 {r['case_no']}：{r['text']}")
     for gap in gaps:
-        click.echo(f"不通过 编号：{gap}")
+        click.echo(f"不通过 {gap}")
     click.echo(f"共核验 {len(numbers)} 件，通过 {len(numbers) - len(failed)} 件，不通过 {len(failed)} 件"
-               + (f"；编号问题 {len(gaps)} 处" if gaps else "") +
+               + (f"；编号与日历问题 {len(gaps)} 处" if gaps else "") +
                f"；用时 {elapsed:.1f} 秒（{len(numbers) / elapsed if elapsed else 0:.1f} 件/秒）")
     sys.exit(1 if failed or gaps else 0)
 

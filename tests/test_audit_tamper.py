@@ -287,7 +287,15 @@ def test_an_untampered_database_passes_with_every_check(svc, db, db_url, process
     h.start(svc)
     out = run_cli(db_url, "audit", "verify", "--all")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "不通过 0 件" in out.stdout and "编号问题" not in out.stdout
+    assert "不通过 0 件" in out.stdout and "问题" not in out.stdout
+
+
+def test_a_calendar_day_edited_in_the_tables_directly(svc, db, db_url, process_files):
+    assert fresh(db, process_files).audit_registers() == []
+    sql(db, "INSERT INTO calendar_days (day, year, kind, name) VALUES (:d, 2026, 'rest', '私改')", d="2026-12-25")
+    assert any("工作日历与其变更记录不符" in p for p in fresh(db, process_files).audit_registers())
+    out = run_cli(db_url, "audit", "verify", "--all")
+    assert out.returncode == 1 and "不通过 工作日历与其变更记录不符" in out.stdout, out.stdout
 
 
 @pytest.mark.skipif(bool(PG_URL), reason="SQLite file tampering")

@@ -101,6 +101,16 @@ class Audit:
             return ps
         return checked
 
+    def audit_registers(self) -> list[str]:
+        """What ``verify --all`` checks beyond single cases: gaps in numbering, and the calendar tables against the
+        calendar's change history (a day edited in the tables directly, outside the service, is reported)."""
+        problems = self.audit_numbering()
+        with self.db.unit_of_work(write=False) as uow:
+            history = self.calendar_history(uow)
+            if history.differs_from(uow.repo.calendar_years(), uow.repo.calendar_days()):
+                problems.append("工作日历与其变更记录不符（日历表被绕过服务直接改动）")
+        return problems
+
     def audit_numbering(self) -> list[str]:
         """Gaps in the numbers issued to cases and to each kind of document (and numbers beyond their counter)."""
         from .. import audit_records
