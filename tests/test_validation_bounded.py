@@ -244,12 +244,17 @@ def test_other_requests_are_not_held_up_by_a_bombing_validation(svc, db_url, tmp
         thread.join()
     finally:
         server.kill()
+    print(f"\n/api/me: quiet median {statistics.median(quiet) * 1000:.1f} ms; during the validation {len(busy)} requests,"
+          f" median {statistics.median(busy) * 1000:.1f} ms, max {max(busy) * 1000:.1f} ms;"
+          f" server RSS {rss_before:.0f} → peak {rss_peak:.0f} MB")
     assert answer["status"] == 200, answer
     messages = [p["message"] for p in answer["body"]["problems"]]
     assert any(m.startswith("资源超限：") and "CPU 时间超过 6 秒上限" in m for m in messages), messages
     assert len(busy) >= 20, "the validation ran for seconds while the other user kept working"
     # while the owner's validation burned 6 CPU seconds, the other user's requests were answered as before
-    assert max(busy) < 1.0, (statistics.median(quiet), sorted(busy)[-5:])
+    # (before issue 11, validation ran inside the server: /api/me took 7 s while a 7.5 s validation ran)
+    assert sorted(busy)[int(len(busy) * 0.9)] < 0.5, (statistics.median(quiet), sorted(busy)[-5:])
+    assert max(busy) < 3.0, (statistics.median(quiet), sorted(busy)[-5:])
     assert statistics.median(busy) < max(0.2, 5 * statistics.median(quiet)), (statistics.median(quiet), busy)
     assert rss_peak - rss_before < 100, (rss_before, rss_peak)
 

@@ -63,6 +63,8 @@ def run(job: dict) -> list[dict]:
 
 def main() -> int:
     sys.dont_write_bytecode = True
+    if hasattr(os, "nice"):
+        os.nice(10)          # the server's own requests come first when a validation and they want the same core
     from . import progress, validate_set  # noqa: F401 - imported before the limits, while memory is plentiful
     from .xmlsafety import _xsd
     _xsd()
