@@ -114,11 +114,14 @@ def note_problem(events: list, produced: list[tuple[str, dict]]) -> Divergence |
 
 
 # ---- the case row ------------------------------------------------------------------------------------------------
-def replayed_row(run, events: list, stage: str | None, start_title: Callable[[dict], str]) -> dict:
-    """What the case row should say after the replay of ``events`` (``stage``: as tracked step by step)."""
+def replayed_row(run, events: list, stage: str | None, start_title: Callable[[dict], str], clock_rows: list) -> dict:
+    """What the case row should say after the replay of ``events`` (``stage``: as tracked step by step). Its due date
+    and warning level summarise the stored clock rows as they were saved with it (levels depend on the moment of the
+    last save, which a calendar change may have moved without an event); the clock rows themselves are checked
+    against the replay by :func:`engine.audit.compare` and :func:`engine.audit.due_date_check`."""
     first = events[0]
     payload = _get(first, "payload") or {}
-    due_date, warning = case_summary(run.clocks.values())
+    due_date, warning = case_summary(clock_rows)
     return {"status": run.status(), "stage": stage, "lead_user": run.lead(), "title": start_title(payload),
             "unit_id": payload.get("unit_id"), "unit_name": payload.get("unit_name"), "event_seq": len(events),
             "created_at": _aware(_get(first, "at")), "last_hash": _get(events[-1], "hash"),

@@ -78,7 +78,8 @@ class Audit:
         if divergence is None and replayed is not None:
             divergence = audit_records.note_problem(events, replayed.notes)
         if divergence is None and replayed is not None:
-            expected = audit_records.replayed_row(replayed, events, stages[0], lambda p: self._start_title(ps, p))
+            expected = audit_records.replayed_row(replayed, events, stages[0], lambda p: self._start_title(ps, p),
+                                                  clocks)
             divergence = audit_records.case_row_problem(case, expected)
         if divergence is None:
             divergence = audit_records.document_problems(uow.repo.documents_full(case.id), events)
