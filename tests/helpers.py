@@ -282,3 +282,16 @@ def options_provider(ps: ProcessSet, users: dict[str, list[str]] | None = None):
 def form_data(ps: ProcessSet, form_name: str, values: dict, users: dict[str, list[str]] | None = None) -> dict:
     """Validate ``values`` against a process form as the service would (all declared fields present)."""
     return forms.validate(forms.resolve(ps.form(form_name), options_provider(ps, users)), values)
+
+
+def drop_append_only_guards(engine) -> None:
+    """What an insider with the database file or a superuser does before tampering: the append-only triggers go
+    (SQLite: dropped; PostgreSQL: disabled on every table that has them)."""
+    from sqlalchemy import text
+    with engine.begin() as c:
+        if engine.dialect.name == "sqlite":
+            for (name,) in c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all():
+                c.execute(text(f'DROP TRIGGER "{name}"'))
+        else:
+            for table in ("events", "documents", "process_versions", "calendar_changes"):
+                c.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))

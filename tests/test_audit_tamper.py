@@ -27,17 +27,6 @@ EVENTS, CASES = Event.__table__, Case.__table__
 
 
 # ---- the attacker's tools -------------------------------------------------------------------------------------
-def drop_guards(db: Database) -> None:
-    """What an attacker with the database file or a superuser does first: the append-only triggers go."""
-    with db.engine.begin() as c:
-        if db.engine.dialect.name == "sqlite":
-            for (name,) in c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'")).all():
-                c.execute(text(f'DROP TRIGGER "{name}"'))
-        else:
-            for table in ("events", "documents", "cases", "process_versions"):
-                c.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-
-
 def sql(db: Database, statement: str, **params) -> None:
     with db.engine.begin() as c:
         c.execute(text(statement), params)
@@ -99,7 +88,7 @@ def cases(svc, db, process_files):
     done, running = completed_case(svc), h.start(svc)
     h.accept_and_commission(svc, running)
     assert verdict(db, process_files, done)["ok"] and verdict(db, process_files, running)["ok"]
-    drop_guards(db)
+    h.drop_append_only_guards(db.engine)
     return done, running
 
 

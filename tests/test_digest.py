@@ -150,14 +150,7 @@ class Attacker:
     def __init__(self, db_url: str):
         self.engine = create_engine(normalize_url(db_url))
         self.pg = self.engine.dialect.name == "postgresql"
-        with self.engine.begin() as c:
-            if self.pg:
-                for table in ("events", "documents", "process_versions"):
-                    c.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
-            else:
-                names = c.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
-                for (name,) in names.all():
-                    c.execute(text(f'DROP TRIGGER "{name}"'))
+        h.drop_append_only_guards(self.engine)
 
     def sql(self, statement: str, **params) -> list:
         with self.engine.begin() as c:

@@ -146,16 +146,21 @@ def _slow_parse_env(monkeypatch) -> None:
     monkeypatch.setenv("BANGBAN_MAX_SEQUENCE_FLOWS", "100000")
 
 
-def test_cpu_time_is_bounded_and_blamed_on_the_step(monkeypatch, process_set):
-    _slow_parse_env(monkeypatch)
-    pool = bounded._Pool(bounded.WorkerLimits(cpu_seconds=2, seconds=60))
+def _validate_long_chain(limits: bounded.WorkerLimits) -> tuple[list, float]:
+    """A chain of 8,000 tasks validated by a pool with ``limits``: the problems and the seconds it took."""
+    pool = bounded._Pool(limits)
     try:
         started = time.monotonic()
         problems = pool.run({"kind": "file", "name": "chain.bpmn", "data": bounded._encode({"x": chain(8000)})["x"],
                              "context": None})
-        took = time.monotonic() - started
+        return problems, time.monotonic() - started
     finally:
         pool.close()
+
+
+def test_cpu_time_is_bounded_and_blamed_on_the_step(monkeypatch, process_set):
+    _slow_parse_env(monkeypatch)
+    problems, took = _validate_long_chain(bounded.WorkerLimits(cpu_seconds=2, seconds=60))
     assert len(problems) == 1, problems
     p = problems[0]
     assert p.message.startswith("资源超限：") and "CPU 时间超过 2 秒上限" in p.message, p
@@ -165,14 +170,7 @@ def test_cpu_time_is_bounded_and_blamed_on_the_step(monkeypatch, process_set):
 
 def test_wall_time_is_bounded(monkeypatch, process_set):
     _slow_parse_env(monkeypatch)
-    pool = bounded._Pool(bounded.WorkerLimits(cpu_seconds=100, seconds=2))
-    try:
-        started = time.monotonic()
-        problems = pool.run({"kind": "file", "name": "chain.bpmn", "data": bounded._encode({"x": chain(8000)})["x"],
-                             "context": None})
-        took = time.monotonic() - started
-    finally:
-        pool.close()
+    problems, took = _validate_long_chain(bounded.WorkerLimits(cpu_seconds=100, seconds=2))
     assert [p.message for p in problems if "用时超过 2 秒上限" in p.message], problems
     assert took < 15
 
