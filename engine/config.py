@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,3 +35,14 @@ class Settings:
     @property
     def migration_url(self) -> str:
         return self.migrate_database_url or self.database_url
+
+
+def ints_from_env(cls, prefix: str):
+    """A dataclass of integer limits with each field overridden by ``<prefix><FIELD NAME>`` when that variable holds a
+    whole number from 1 to 1,000,000 (anything else keeps the default)."""
+    values = {}
+    for f in fields(cls):
+        raw = os.environ.get(prefix + f.name.upper(), "").strip()
+        if raw.isascii() and raw.isdigit() and 0 < int(raw) <= 1_000_000:
+            values[f.name] = int(raw)
+    return cls(**values)

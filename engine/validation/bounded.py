@@ -26,9 +26,10 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import ints_from_env
 from ..errors import Unavailable
 from .common import Problem
 from .worker import STEP_MARK
@@ -49,12 +50,7 @@ class WorkerLimits:
 
     @classmethod
     def from_env(cls) -> "WorkerLimits":
-        values = {}
-        for f in fields(cls):
-            raw = os.environ.get("BANGBAN_VALIDATION_" + f.name.upper(), "").strip()
-            if raw.isdigit() and 0 < int(raw) <= 1_000_000:
-                values[f.name] = int(raw)
-        return cls(**values)
+        return ints_from_env(cls, "BANGBAN_VALIDATION_")
 
 
 class _Pool:

@@ -10,12 +10,12 @@ prefixed ``BANGBAN_`` (``BANGBAN_MAX_FLOW_NODES=600``), read when the limits are
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from lxml import etree
 
+from ..config import ints_from_env
 from .common import BPMN_NS, Problem, _q
 
 # Flow nodes of BPMN 2.0 (tasks, events, gateways, subprocesses, call activities).
@@ -41,12 +41,7 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> "Limits":
-        values = {}
-        for f in fields(cls):
-            raw = os.environ.get("BANGBAN_" + f.name.upper(), "").strip()
-            if raw.isdigit() and 0 < int(raw) <= 1_000_000:
-                values[f.name] = int(raw)
-        return cls(**values)
+        return ints_from_env(cls, "BANGBAN_")
 
 
 _limits: Limits | None = None
