@@ -25,7 +25,7 @@ class Clock:
         replaying = _REPLAYING.get()
         if replaying is not None:
             return replaying
-        return self._fixed if self._fixed is not None else datetime.now(UTC) + self._offset
+        return self._base()
 
     @contextmanager
     def at(self, when: datetime) -> Iterator[None]:
@@ -37,6 +37,22 @@ class Clock:
             yield
         finally:
             _REPLAYING.reset(token)
+
+    @contextmanager
+    def step(self) -> Iterator[Step]:
+        """One instant for a whole use-case step (the replay repeats it). It starts as now; once the step has locked
+        its case it calls ``step.after(case.updated_at)``, which takes now again, never earlier than the case's last
+        step: while this server waited for the lock another one may have written a later step, and a case's events
+        stay in time order even when the servers' clocks differ a little."""
+        outer = _REPLAYING.get()
+        token = _REPLAYING.set(outer if outer is not None else self._base())
+        try:
+            yield Step(self, outer)
+        finally:
+            _REPLAYING.reset(token)
+
+    def _base(self) -> datetime:
+        return self._fixed if self._fixed is not None else datetime.now(UTC) + self._offset
 
     def set(self, when: datetime) -> None:
         if when.tzinfo is None:
@@ -56,6 +72,22 @@ class Clock:
     def reset(self) -> None:
         self._fixed = None
         self._offset = timedelta(0)
+
+
+class Step:
+    """The instant of one use-case step (see :meth:`Clock.step`)."""
+
+    def __init__(self, owner: Clock, outer: datetime | None):
+        self._owner, self._outer = owner, outer
+
+    def after(self, previous: datetime | None) -> datetime:
+        """Take the step's instant now (the case is locked): the clock's time, but not before ``previous``."""
+        at = self._outer if self._outer is not None else self._owner._base()
+        if previous is not None:
+            previous = (previous if previous.tzinfo else previous.replace(tzinfo=UTC)).astimezone(UTC)
+            at = max(at, previous)
+        _REPLAYING.set(at)   # undone with the step's own token when the step ends
+        return at
 
 
 clock = Clock()

@@ -74,3 +74,24 @@ def test_a_failed_transaction_leaves_no_gap_in_numbers(svc, monkeypatch):
     assert int(second[-4:]) == int(first[-4:]) + 1
     with svc.db.unit_of_work(write=False) as uow:
         assert uow.repo.table_counts()["cases"] == 2
+
+
+def test_a_step_taken_by_a_server_whose_clock_is_behind_keeps_the_events_in_time_order(svc, all_cases_verified):
+    """Two servers: A's clock is a minute ahead of B's, or B waited for the case lock while A wrote a later step.
+    B's step is stamped no earlier than the case's last step, so the history stays in time order and verifies
+    (before, B's event came out earlier than A's and ``audit verify`` reported 事件时间早于上一条事件)."""
+    from datetime import timedelta
+
+    from engine.clock import clock
+    from tests.helpers import START, accept, commission, complete, freeze_clock, start
+    freeze_clock()
+    case_no = start(svc)
+    clock.set(START + timedelta(minutes=10))              # server A
+    complete(svc, "agent1", "受理审核", case_no=case_no, **accept())
+    clock.set(START + timedelta(minutes=5))               # server B, five minutes behind
+    complete(svc, "agent1", "材料交接并签订委托书", case_no=case_no, **commission())
+    with svc.db.unit_of_work(write=False) as uow:
+        events = uow.repo.events_for_case(uow.repo.case_by_no(case_no).id)
+    times = [e.at.replace(tzinfo=None) for e in events]
+    assert times == sorted(times), [(e.seq, e.type, e.at) for e in events]
+    assert events[-1].at.replace(tzinfo=None) >= (START + timedelta(minutes=10)).replace(tzinfo=None)

@@ -135,12 +135,12 @@ class Audit:
 
         from .. import audit
         case_no = str(case_no)[:32] if str(case_no).isprintable() else ""
-        at = now()
-        with clock.at(at), self.db.unit_of_work(write=not dry_run) as uow:
+        with clock.step() as step, self.db.unit_of_work(write=not dry_run) as uow:
             case = uow.repo.case_by_no(case_no, lock=not dry_run) if case_no else None
             if case is None:
                 return {"case_no": case_no, "result": "missing", "text": "办件不存在"}
             events = uow.repo.events_for_case(case.id)
+            at = step.after(events[-1].at if events else None)   # the repair comes after the last recorded step
             broken = audit.check_chain(case.case_no, events)
             if broken is None and (not events or case.last_hash != events[-1].hash or case.event_seq != len(events)):
                 broken = audit.Divergence(len(events) or None, None, "办件记录的最后哈希或事件数与事件链不符")

@@ -167,9 +167,9 @@ class CalendarUseCases:
         with self.db.unit_of_work(write=False) as uow:
             case_ids = uow.repo.case_ids_with_clocks_from(since)
         for case_id in case_ids:
-            at = now()
-            with clock.at(at), self.db.unit_of_work() as uow:
+            with clock.step() as step, self.db.unit_of_work() as uow:
                 case = uow.repo.case_by_id(case_id, lock=True)
+                at = step.after(case.updated_at)
                 self._tick(uow, case, at)
                 uow.commit()
         return {"recomputed_cases": len(case_ids)}

@@ -54,12 +54,15 @@ class Messages:
         return {"case": self._case_header(case, ps), "schema": schema, "label": msg.get("label", msg["name"]), "key": key,
                 "task": self._task_dict(task) if task else None}
 
-    def _message_context(self, uow: UnitOfWork, actor: Actor, case_no: str, key: str, task_id: str | None = None):
+    def _message_context(self, uow: UnitOfWork, actor: Actor, case_no: str, key: str, task_id: str | None = None,
+                         step=None):
         if task_id is not None:
             row = self._ready_row(uow, task_id)
             case = uow.repo.case_by_id(row.case_id, lock=True)
             case_no = case.case_no
         case = self._visible_case(uow, actor, case_no, lock=True)
+        if step is not None:
+            step.after(case.updated_at)
         ps = self.version(case.version_id)
         msg = ps.manifest.get("messages", {}).get(key)
         if msg is None:
@@ -90,8 +93,8 @@ class Messages:
             raise
 
     def _send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None) -> dict:
-        with clock.at(now()), self.db.unit_of_work() as uow:
-            case, ps, run, msg, task = self._message_context(uow, actor, case_no, key, task_id)
+        with clock.step() as step, self.db.unit_of_work() as uow:
+            case, ps, run, msg, task = self._message_context(uow, actor, case_no, key, task_id, step)
             data = forms.validate(self._schema(uow, ps, msg["form"]), form_data)
             at = now()
             role = self._acting_role(actor, msg.get("roles", []))

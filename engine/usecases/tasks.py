@@ -101,13 +101,15 @@ class Tasks:
             raise failed.error from None
 
     def _complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
-        with clock.at(now()):   # one instant for the whole step (replay repeats it)
-            return self._complete_task_now(actor, task_id, form_data)
+        with clock.step() as step:   # one instant for the whole step (replay repeats it)
+            return self._complete_task_now(actor, task_id, form_data, step)
 
-    def _complete_task_now(self, actor: Actor, task_id: str, form_data: dict) -> dict:
+    def _complete_task_now(self, actor: Actor, task_id: str, form_data: dict, step) -> dict:
         access.check_read_only(actor, self.current.manifest["roles"])
         with self.db.unit_of_work() as uow:
             case = uow.repo.case_of_task(task_id, lock=True) if _TASK_ID.fullmatch(str(task_id)) else None
+            if case is not None:
+                step.after(case.updated_at)
             existing = uow.repo.inbox_for_case(case.id) if case is not None else []
             row = next((r for r in existing if r.task_id == task_id), None) or self._ready_row(uow, task_id)
             access.check_may_act(actor, row)

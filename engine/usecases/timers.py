@@ -21,11 +21,11 @@ class Timers:
     def tick_next(self, skip_cases: set[int] = frozenset()) -> int | None:
         """Fire the due timers (and refresh the clock levels) of one case, in one transaction with the case row
         locked. Returns the case id, or None when nothing is due."""
-        at = now()
-        with clock.at(at), self.db.unit_of_work() as uow:
-            case = uow.repo.next_due_case(at, skip_cases)
+        with clock.step() as step, self.db.unit_of_work() as uow:
+            case = uow.repo.next_due_case(now(), skip_cases)
             if case is None:
                 return None
+            at = step.after(case.updated_at)
             try:
                 self._tick(uow, case, at)
             except ProcessDefinitionError as exc:

@@ -112,8 +112,9 @@ class Versions:
             if c.version_id == to_version:
                 report.append({"case_no": c.case_no, "ok": True, "reasons": [], "note": "已在该版本"})
                 continue
-            with clock.at(now()), self.db.unit_of_work() as uow:
+            with clock.step() as step, self.db.unit_of_work() as uow:
                 case = uow.repo.case_by_id(c.id, lock=True)
+                step.after(case.updated_at)
                 ps = self.version(case.version_id)
                 run = self._load_run(uow, case, ps)
                 if case.process_id not in target.specs:
