@@ -3,7 +3,21 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    true,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -24,6 +38,15 @@ class Unit(Base):
     postcode: Mapped[str | None] = mapped_column(String(6))
     leader_name: Mapped[str | None] = mapped_column(String(30))
     leader_phone: Mapped[str | None] = mapped_column(String(20))
+    # registration online (issue 13): pending → approved / rejected by the 综合窗口, with the reason
+    status: Mapped[str] = mapped_column(String(16), default="approved", server_default="approved")
+    legal_representative: Mapped[str | None] = mapped_column(String(30))
+    contact_name: Mapped[str | None] = mapped_column(String(30))
+    contact_phone: Mapped[str | None] = mapped_column(String(20))
+    registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reviewed_by: Mapped[str | None] = mapped_column(String(64))
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    review_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class User(Base):
@@ -36,6 +59,14 @@ class User(Base):
     department: Mapped[str | None] = mapped_column(String(32))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # going live (issue 13)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    email: Mapped[str | None] = mapped_column(String(120))
+    station: Mapped[str | None] = mapped_column(String(32))          # code of the 服务站 a station clerk works at
+    unit_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # manages its unit's handlers
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ProcessVersion(Base):
@@ -297,3 +328,88 @@ class Digest(Base):
     line: Mapped[str] = mapped_column(Text)              # the signed head exactly as logged (JSON)
 
     __table_args__ = (Index("ix_digests_at", "at"),)
+
+
+class Session(Base):
+    """A login: the cookie carries a random token, the database its SHA-256. Checked on every request, so ending a
+    session (logout, deactivation, password reset, idle timeout) takes effect at once on every server process."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)    # sha256 hex of the cookie's token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_reason: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_sessions_user", "user_id", "ended_at"),)
+
+
+class LoginThrottle(Base):
+    """Failed logins per account (``user:<login>``) and per address (``addr:<ip>``), shared by all server processes."""
+
+    __tablename__ = "login_throttle"
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Department(Base):
+    """A department that handles service items (the catalogue names them by code)."""
+
+    __tablename__ = "departments"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(30))             # the department's window phone
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class Station(Base):
+    """A 基层政务服务站: 乡镇（街道）便民服务中心 or 邮政网点, whose clerks submit applications for local units."""
+
+    __tablename__ = "stations"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))                      # 乡镇（街道）便民服务中心 / 邮政网点
+    phone: Mapped[str | None] = mapped_column(String(30))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+
+
+class KeyDesignation(Base):
+    """The register of key projects (县发展和改革委员会) and key enterprises (县科技和工业信息化局)."""
+
+    __tablename__ = "key_register"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))                      # project / enterprise
+    code: Mapped[str] = mapped_column(String(50))                      # 项目编号 or 统一社会信用代码
+    name: Mapped[str] = mapped_column(String(100))
+    document_no: Mapped[str] = mapped_column(String(100))              # 认定文件文号
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_key_register_code", "kind", "code"),)
+
+
+class AdminChange(Base):
+    """Every administrative change (accounts, roles, units, departments, stations, the key register): who, when,
+    what, old → new. Append-only; the auditor reads it."""
+
+    __tablename__ = "admin_log"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    actor_name: Mapped[str] = mapped_column(String(64))                # login, or 命令行 for the CLI
+    action: Mapped[str] = mapped_column(String(32))
+    target_kind: Mapped[str] = mapped_column(String(32))               # user / unit / department / station / key
+    target: Mapped[str] = mapped_column(String(100))
+    old: Mapped[dict | None] = mapped_column(JSON)
+    new: Mapped[dict | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_admin_log_target", "target_kind", "target"), Index("ix_admin_log_at", "at"))
