@@ -33,6 +33,7 @@ from .models import (
     Unit,
     User,
 )
+from .repository_accounts import AccountsRepository
 
 # The tables, named after themselves (queries read ``cases.c.status``, ``inbox.c.task_id`` ...).
 cases, inbox, events, documents = Case.__table__, InboxTask.__table__, Event.__table__, Document.__table__
@@ -82,7 +83,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class Repository:
+class Repository(AccountsRepository):
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name

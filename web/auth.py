@@ -55,6 +55,22 @@ def login_required(view):
     return wrapped
 
 
+def permission_required(*permissions: str):
+    """A page or API route for the roles with one of ``permissions`` (manifest ``roles.*.permissions``): logged in,
+    then checked by the engine (403 otherwise). The permissions are kept on the view (``bangban_permissions``), so the
+    access-matrix test reads from the route table who may call each route."""
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not set(permissions) & service().permissions(g.actor):
+                service().check_permission(g.actor, permissions[0])
+            return view(*args, **kwargs)
+        guarded = login_required(wrapped)
+        guarded.bangban_permissions = permissions
+        return guarded
+    return decorate
+
+
 def _safe_next(target: str | None) -> str:
     """Only a path on this site: no scheme, no host, no control characters, no backslashes."""
     if target and target.startswith("/") and target.isprintable() and "\\" not in target and target[1:2] not in ("/", " "):

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from time import monotonic
 
-from werkzeug.security import check_password_hash
-
 from ..access import Actor
 from ..errors import (
     NotAuthenticated,
 )
+from ..passwords import check_password
 from .base import ACTOR_TTL
 
 
@@ -21,7 +20,7 @@ class Accounts:
             raise NotAuthenticated("用户名或密码错误")
         with self.db.unit_of_work(write=False) as uow:
             row = uow.repo.user_by_username(username)
-        if row is None or not row.active or not check_password_hash(row.password_hash, password or ""):
+        if row is None or not row.active or not check_password(row.password_hash, password or ""):
             raise NotAuthenticated("用户名或密码错误")
         return Actor.from_row(row)
 

@@ -165,6 +165,15 @@ class ServiceBase:
         if permission not in self.permissions(actor):
             raise Forbidden("您的角色无权使用此功能")
 
+    @staticmethod
+    def log_admin_change(uow: UnitOfWork, actor: Actor | None, action: str, target_kind: str, target: str,
+                         old: dict | None = None, new: dict | None = None, reason: str | None = None) -> None:
+        """Record an administrative change (accounts, units, departments, stations, the key register) in the same
+        transaction as the change: who (``None``: the command line), when, what, old → new, why."""
+        uow.repo.add_admin_change(at=now(), actor_id=actor.id if actor else None,
+                                  actor_name=actor.username if actor else "命令行", action=action,
+                                  target_kind=target_kind, target=target, old=old, new=new, reason=reason)
+
     def role_names(self) -> dict[str, str]:
         return {code: r["name"] for code, r in self.current.manifest["roles"].items()}
 
