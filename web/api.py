@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify, request, session
 
 from engine.errors import InvalidInput
 
-from .auth import login_required, service
+from .auth import login_required, permission_required, service
 from .formdata import parse_int, parse_json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -142,19 +142,19 @@ def notifications():
 
 
 @bp.get("/supervision")
-@login_required
+@permission_required("supervision")
 def supervision():
     return jsonify(service().supervision(g.actor, request.args.get("department")))
 
 
 @bp.get("/calendar/<int:year>")
-@login_required
+@permission_required("supervision")
 def calendar_year(year: int):
     return jsonify(service().calendar_year(g.actor, year))
 
 
 @bp.put("/calendar/days/<day>")
-@login_required
+@permission_required("calendar")
 def calendar_set_day(day: str):
     service().check_permission(g.actor, "calendar")
     body = _body("kind", "name")
@@ -162,14 +162,14 @@ def calendar_set_day(day: str):
 
 
 @bp.delete("/calendar/days/<day>")
-@login_required
+@permission_required("calendar")
 def calendar_delete_day(day: str):
     service().check_permission(g.actor, "calendar")
     return jsonify(service().set_calendar_day(g.actor, _date(day), None))
 
 
 @bp.post("/calendar/import")
-@login_required
+@permission_required("calendar")
 def calendar_import():
     service().check_permission(g.actor, "calendar")
     if request.is_json:
@@ -209,25 +209,25 @@ def case_diagram(case_no: str):
 
 
 @bp.get("/processes/versions")
-@login_required
+@permission_required("processes")
 def process_versions():
     return jsonify({"versions": service().process_versions(g.actor)})
 
 
 @bp.get("/processes/versions/<int:version_id>/files")
-@login_required
+@permission_required("processes")
 def process_files(version_id: int):
     return jsonify({"files": service().version_files(g.actor, version_id)})
 
 
 @bp.get("/processes/versions/<int:old>/diff/<int:new>")
-@login_required
+@permission_required("processes")
 def process_diff(old: int, new: int):
     return jsonify({"changes": service().diff_versions(g.actor, old, new)})
 
 
 @bp.post("/processes/validate")
-@login_required
+@permission_required("processes")
 def process_validate():
     service().check_permission(g.actor, "processes")
     files, _ = _files_body()
@@ -236,7 +236,7 @@ def process_validate():
 
 
 @bp.post("/processes/publish")
-@login_required
+@permission_required("process_publish")
 def process_publish():
     service().check_permission(g.actor, "process_publish")
     files, comment = _files_body()
@@ -244,7 +244,7 @@ def process_publish():
 
 
 @bp.get("/cases/<case_no>/audit")
-@login_required
+@permission_required("audit")
 def case_audit(case_no: str):
     """The case replayed step by step (auditors), with the result of the chain check and replay."""
     steps = service().audit_steps(g.actor, case_no)
@@ -253,7 +253,7 @@ def case_audit(case_no: str):
 
 
 @bp.get("/cases/<case_no>/dossier")
-@login_required
+@permission_required("audit")
 def case_dossier(case_no: str):
     """The whole case as one JSON file (events, data, documents, process versions) for ``bangban audit verify --file``."""
     import json

@@ -10,7 +10,7 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from engine.clock import LOCAL_TZ, now
 from engine.errors import InvalidInput
 
-from .auth import check_csrf, login_required, service
+from .auth import check_csrf, login_required, permission_required, service
 from .formdata import from_html, parse_int
 
 bp = Blueprint("views", __name__)
@@ -114,14 +114,14 @@ def task_action(task_id: str, key: str):
 
 
 @bp.get("/supervision")
-@login_required
+@permission_required("supervision")
 def supervision():
     return render_template("supervision.html", view=service().supervision(g.actor, request.args.get("department")),
                            departments=service().department_names(), demo_clock=current_app.config.get("DEMO_CLOCK"))
 
 
 @bp.route("/calendar", methods=["GET", "POST"])
-@login_required
+@permission_required("supervision")
 def calendar_page():
     year = parse_int(request.values.get("year")) or now().astimezone(LOCAL_TZ).year
     errors, status, result = None, 200, None
@@ -155,7 +155,7 @@ def calendar_page():
 
 
 @bp.post("/demo/clock")
-@login_required
+@permission_required("supervision")
 def demo_clock():
     """Demo mode only (``bangban serve --demo-clock``): move the service's clock forward to show warnings."""
     if not current_app.config.get("DEMO_CLOCK"):
@@ -168,7 +168,7 @@ def demo_clock():
 
 
 @bp.get("/cases/<case_no>/audit")
-@login_required
+@permission_required("audit")
 def audit(case_no: str):
     """The auditor's replay page: every event, stepped through on the diagram."""
     import json
@@ -199,7 +199,7 @@ def parse_date(raw: str | None) -> date:
 
 # ---- process owners: versions, differences, the modeler ----------------------------------------------------------
 @bp.get("/processes")
-@login_required
+@permission_required("processes")
 def processes():
     versions = service().process_versions(g.actor)
     return render_template("processes/list.html", versions=versions,
@@ -207,7 +207,7 @@ def processes():
 
 
 @bp.get("/processes/diff")
-@login_required
+@permission_required("processes")
 def process_diff():
     service().check_permission(g.actor, "processes")
     old_ref, new_ref = request.args.get("old", ""), request.args.get("new", "")
@@ -220,7 +220,7 @@ def process_diff():
 
 
 @bp.get("/processes/modeler")
-@login_required
+@permission_required("process_publish")
 def process_modeler():
     service().check_permission(g.actor, "process_publish")
     versions = service().process_versions(g.actor)
