@@ -129,7 +129,7 @@ class Reassignment:
         """改派 one open task to ``to_username`` (``scope`` ``lead``: and the case's lead held by its assignee)."""
         self._check_reassigner(actor)
         reason = _clean_reason(reason)
-        if scope not in SCOPES:
+        if not isinstance(scope, str) or scope not in SCOPES:
             raise InvalidInput("改派范围应为「只改派此项待办」或「由其接替本办件的牵头工作」", {"scope": "取值无效"})
         if not isinstance(to_username, str) or not to_username.strip():
             raise InvalidInput("请选择新办理人", {"to": "请选择新办理人"})
