@@ -112,6 +112,21 @@ def test_the_case_lead_handed_over_takes_every_later_lead_task(svc, all_cases_ve
 
 
 @both
+def test_the_lead_handed_over_while_items_run_moves_the_clocks_and_the_termination_review(svc, all_cases_verified):
+    case_no, _ = lead_case(svc)
+    h.dispatch(svc, case_no, ["hp"])
+    h.send(svc, "huarui", case_no, "termination_request", reason="申请单位申请终止帮办代办服务")
+    review = h.find_task(svc, "agent1", "审核终止申请", case_no=case_no)["task_id"]
+    reassign(svc, "supervisor1", review, "agent2", "王代办已调离", scope="lead")
+    with svc.db.unit_of_work(write=False) as uow:
+        assert {c.lead_user for c in uow.repo.clocks_for_case(h.case_row(svc, case_no).id)} == {"agent2"}
+    h.complete(svc, "agent2", "审核终止申请", case_no=case_no, termination_decision="不同意终止",
+               termination_opinion="项目可以继续办理")
+    h.complete(svc, "zb_sthj", "部门办理", "环评", case_no=case_no, **h.approve("HP-2026-001"))
+    assert h.inbox_names(svc, "agent2", case_no) == [("汇总办理结果", None)]
+
+
+@both
 def test_a_chief_officer_replaced_for_the_rest_of_a_key_project(svc, all_cases_verified):
     case_no, task_id = key_case(svc)
     # agent2 may do this agent-lane task, but cannot take over a chief officer's case: the chief tasks need 首席

@@ -147,6 +147,8 @@ class Reassignment:
             holder = uow.repo.users_by_usernames([task.assignee]).get(task.assignee or "")
             at = now()
             replaced = run.reassign(task, target.username, lead=scope == "lead")
+            if replaced:
+                run.changed_clocks |= set(run.clocks)     # the clock rows carry the case's lead (时限督办 lists it)
             role = self._acting_role(actor, self._reassign_roles())
             events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
             events.add("task_reassigned", at, actor, role, {
