@@ -1,7 +1,7 @@
 """Queries of 改派 (reassigning open tasks): a mixin of :class:`engine.repository.Repository`."""
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, literal, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from .models import Case, InboxTask, User
 
@@ -18,20 +18,24 @@ class ReassignRepository:
                                  .where(users.c.active.is_(True)).order_by(users.c.username)).all()
         return [r for r in rows if set(filter(None, r.roles.split(","))) - {"applicant"}]
 
-    def unattended_tasks(self, limit: int = 500) -> list:
-        """Open staff tasks that no active account may act on now (the same rule as ``engine.access.may_act``): the
-        named assignee is deactivated or no longer has the role or department, or no active account has the task's
-        role (and department). Oldest first, with their case."""
-        u = users.c
-        has_role = (literal(",") + u.roles + literal(",")).like(literal("%,") + inbox.c.role + literal(",%"))
-        someone = exists().where(and_(
-            u.active.is_(True), has_role,
-            or_(inbox.c.department.is_(None), u.department == inbox.c.department),
-            or_(inbox.c.assignee.is_(None), u.username == inbox.c.assignee)))
+    def inbox_assignments(self) -> list:
+        """The distinct (role, department, assignee) of the open staff tasks, with how many there are of each: few,
+        however many tasks are open, so who can act on each is decided once per combination."""
+        i = inbox.c
+        return self.conn.execute(select(i.role, i.department, i.assignee, func.count().label("n"))
+                                 .where(i.role != "applicant").group_by(i.role, i.department, i.assignee)).all()
+
+    def inbox_of_assignments(self, combos: list[tuple], limit: int = 500) -> list:
+        """The open tasks of these (role, department, assignee) combinations, oldest first, with their case."""
+        if not combos:
+            return []
+        i = inbox.c
+
+        def same(column, value):
+            return column.is_(None) if value is None else column == value
+        match = or_(*[and_(i.role == r, same(i.department, d), same(i.assignee, a)) for r, d, a in combos])
         stmt = (select(inbox, cases.c.case_no, cases.c.title.label("case_title"), cases.c.unit_name)
-                .join(cases, cases.c.id == inbox.c.case_id)
-                .where(and_(inbox.c.role != "applicant", ~someone))
-                .order_by(inbox.c.created_at).limit(limit))
+                .join(cases, cases.c.id == inbox.c.case_id).where(match).order_by(i.created_at).limit(limit))
         return self.conn.execute(stmt).all()
 
     def users_by_usernames(self, usernames) -> dict[str, object]:

@@ -169,8 +169,11 @@ class Reassignment:
         """Open tasks that no active account may act on now, oldest first, each with the people it can go to."""
         self._check_reassigner(actor)
         with self.db.unit_of_work(write=False) as uow:
-            rows = uow.repo.unattended_tasks(QUEUE_LIMIT)
             staff = uow.repo.active_staff()
+            people = [Actor(u.id, u.username, u.display_name, tuple(_roles(u)), u.department, None) for u in staff]
+            unattended = [(g.role, g.department, g.assignee) for g in uow.repo.inbox_assignments()
+                          if not any(access.may_act(p, g.role, g.department, g.assignee, None) for p in people)]
+            rows = uow.repo.inbox_of_assignments(unattended, QUEUE_LIMIT)
             holders = uow.repo.users_by_usernames([r.assignee for r in rows])
         roles, departments = self.current.manifest["roles"], self.department_names()
         out = []
