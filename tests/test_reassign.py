@@ -392,3 +392,16 @@ def test_the_api_reassigns_and_answers_each_error(app, svc, all_cases_verified):
     assert done.status_code == 200, done.text
     assert_json_error(c.post(url, json={"to": "agent1", "reason": REASON}), 409)
     assert c.get("/api/reassignments").json == {"tasks": []}
+
+
+def test_an_exported_dossier_with_a_reassignment_verifies_elsewhere(svc, all_cases_verified):
+    from engine.audit import verify_dossier
+    case_no, task_id = lead_case(svc)
+    reassign(svc, "window1", task_id, "agent2", scope="lead")
+    h.dispatch(svc, case_no, ["hp"], lead="agent2")
+    dossier = svc.export_dossier(None, case_no)
+    assert verify_dossier(dossier)["ok"]
+    forged = json.loads(json.dumps(dossier))
+    e = next(e for e in forged["events"] if e["type"] == "task_reassigned")
+    e["payload"]["to"] = "chief1"
+    assert not verify_dossier(forged)["ok"]
