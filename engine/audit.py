@@ -24,7 +24,7 @@ from .processes import ProcessSet
 from .runtime import CaseRun
 from .workcal import WorkCalendar
 
-INPUT_TYPES = {"case_started", "task_completed", "migrated", "timer_fired"}
+INPUT_TYPES = {"case_started", "task_completed", "migrated", "timer_fired", "task_reassigned"}
 
 
 @dataclass
@@ -207,6 +207,10 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
                     div = _replay_completion(run, e, seq, accepted, corrections, authority)
                     if div is not None:
                         return run, div
+                elif type_ == "task_reassigned":
+                    div = _replay_reassignment(run, e, seq, authority)
+                    if div is not None:
+                        return run, div
                 elif "message" in payload and "payload" in payload:
                     run.send(payload["message"], payload["payload"])
                 elif type_ == "migrated":
@@ -256,6 +260,34 @@ def _replay_completion(run: CaseRun, e, seq: int, accepted: dict, corrections: l
             return Divergence(seq, "task_completed", "办理前的数据与记录不同", task=task.name, field=field,
                               expected=old, actual=have)
     run.complete(task, _get(e, "actor_name") or "", payload.get("form") or {})
+    return None
+
+
+def _replay_reassignment(run: CaseRun, e, seq: int,
+                         authority: Callable[[object, object], Divergence | None] | None) -> Divergence | None:
+    """A 改派 (``engine.usecases.reassign``): the same open task, held by the same person as recorded, goes to the
+    recorded new person (and with ``scope`` ``lead`` the same case variables name them)."""
+    payload = _get(e, "payload") or {}
+    element, title = _get(e, "element_id"), payload.get("title")
+    task = next((t for t in run.ready_tasks() if t.element_id == element and (t.title or None) == (title or None)), None)
+    if task is None:
+        return Divergence(seq, "task_reassigned", "重放时找不到被改派的待办", task=_get(e, "task_name"),
+                          field="element", expected=[element, title],
+                          actual=sorted([t.element_id, t.title or ""] for t in run.ready_tasks()))
+    if (payload.get("from") or None) != task.assignee:
+        return Divergence(seq, "task_reassigned", "改派前的办理人与重放不同", task=task.name, field="from",
+                          expected=payload.get("from"), actual=task.assignee)
+    check = getattr(authority, "reassignment", None)
+    if check is not None:
+        refused = check(e, task)
+        if refused is not None:
+            return refused
+    if not isinstance(payload.get("to"), str) or not payload["to"]:
+        return Divergence(seq, "task_reassigned", "改派记录没有新办理人", task=task.name, field="to")
+    replaced = run.reassign(task, payload["to"], payload.get("scope") == "lead")
+    if replaced != list(payload.get("variables") or []):
+        return Divergence(seq, "task_reassigned", "改派替换的办件变量与重放不同", task=task.name, field="variables",
+                          expected=payload.get("variables"), actual=replaced)
     return None
 
 

@@ -87,6 +87,27 @@ class AuthorityCheck:
                               task=name, field="actor", actual=actor_name)
         return None
 
+    def reassignment(self, e, task) -> Divergence | None:
+        """A 改派: the actor's id and name belong to one account, and so do the new person's; the new person was of the
+        task's department (as recorded at the time). Who may reassign is the manifest's permission of the day, checked
+        when it happened; the new person's later completion is checked like any other."""
+        seq, name = _get(e, "seq"), _get(e, "task_name") or task.name
+        payload = _get(e, "payload") or {}
+        actor_id, actor_name = _get(e, "actor_id"), _get(e, "actor_name")
+        user = self.users.get(actor_id) if actor_id is not None else None
+        if user is None or user.username != actor_name:
+            return Divergence(seq, "task_reassigned", "改派人的账号与记录不符（改派人被改动）", task=name, field="actor",
+                              expected=actor_name, actual=user.username if user is not None else None)
+        target = self.users.get(payload.get("to_id")) if isinstance(payload.get("to_id"), int) else None
+        if target is None or target.username != payload.get("to"):
+            return Divergence(seq, "task_reassigned", "新办理人的账号与记录不符（改派记录被改动）", task=name, field="to",
+                              expected=payload.get("to"), actual=target.username if target is not None else None)
+        department = payload.get("to_department", target.department)
+        if task.department and department != task.department:
+            return Divergence(seq, "task_reassigned", f"新办理人不属于待办的部门 {task.department}", task=name,
+                              field="to", actual=payload.get("to"))
+        return None
+
 
 NOTE_TYPES = frozenset({"timer_fired", "clock_started", "clock_paused", "clock_resumed", "clock_stopped",
                         "clock_extended"})

@@ -208,6 +208,22 @@ class ProcessSet:
         return out
 
 
+    @cached_property
+    def assignee_roles(self) -> dict[str, set[str]]:
+        """For each variable an ``assignee`` expression names: the roles of the lanes of those user tasks (who takes
+        over a case variable by a 改派 of the case's lead must be able to do those tasks)."""
+        out: dict[str, set[str]] = {}
+        for spec, subs in self.specs.values():
+            for s in [spec, *subs.values()]:
+                for ts in s.task_specs.values():
+                    expression = rt.properties_of(ts).get("assignee") if getattr(ts, "manual", False) else None
+                    role = self.role_of_lane(getattr(ts, "lane", None))
+                    for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expression or ""):
+                        if role:
+                            out.setdefault(name, set()).add(role)
+        return out
+
+
 def _load_json(files: dict[str, bytes], name: str, problems: list[str]) -> Any:
     data = files.get(name)
     if data is None:

@@ -9,6 +9,8 @@ meaning; nothing here knows any particular task:
 - ``formJsonSchemaFilename``: the task's form (``processes/forms/``).
 - ``stage``: which of the manifest's stages the task belongs to (drives the case's progress bar).
 - ``assignee``: an expression naming the one user who may act (e.g. ``lead_officer``); empty = the lane's pool.
+  A supervisor's 改派 (``engine.usecases.reassign``) overrides it for one open task (kept in that task's data under
+  ``reassigned_to`` until it is done), or replaces a person in the case's variables (the case's lead from then on).
 - ``department``: an expression naming the department whose specialists may act (e.g. ``item['department']``).
 - ``title``: an expression that tells instances apart (e.g. ``item['name']``).
 - ``record_actor``: a case variable that receives the username of whoever completes the task.
@@ -54,6 +56,8 @@ from .processes import ProcessSet
 from .sandbox import SandboxViolation
 from .script_errors import step_error
 from .workcal import WorkCalendar
+
+REASSIGNED = "reassigned_to"   # the task-data key of a 改派 (see ``CaseRun.reassign``)
 
 
 @dataclass
@@ -142,7 +146,7 @@ class CaseRun:
 
     def _info(self, t: rt.ReadyTask) -> TaskInfo:
         p = t.properties
-        assignee = self._eval(p.get("assignee"), t.data, "办理人")
+        assignee = t.data.get(REASSIGNED) or self._eval(p.get("assignee"), t.data, "办理人")
         department = self._eval(p.get("department"), t.data, "部门")
         title = self._eval(p.get("title"), t.data, "标题")
         clock = p.get("clock") or p.get("clock_pause")
@@ -215,6 +219,7 @@ class CaseRun:
         spiff_task = rt.find_ready_task(self.wf, task.id)
         if spiff_task is None:
             raise Conflict("该待办已被处理或已不存在，请刷新后查看")
+        rt.pop_task_value(spiff_task, REASSIGNED)     # a 改派 holds for this open task only, never for what follows
         key = task.properties.get("form_key")
         submitted = {key: form_data} if key else dict(form_data)
         var = task.properties.get("record_actor")
@@ -229,6 +234,22 @@ class CaseRun:
                    user_task=rt.CompletedTask(task.id, task.element_id, task.name, task.properties,
                                               dict(task.data, **submitted), False))
         return submitted
+
+    def reassign(self, task: TaskInfo, username: str, lead: bool = False) -> list[str]:
+        """改派: from now on ``username`` alone may act on this open task. With ``lead``, the person who held the task
+        is also replaced in every case variable naming them (e.g. ``lead_officer``, ``chief_officer``), so the tasks
+        still to come that name them go to the new person too. Returns those variables (sorted)."""
+        spiff_task = rt.find_ready_task(self.wf, task.id)
+        if spiff_task is None:
+            raise Conflict("该待办已被处理或已不存在，请刷新后查看")
+        replaced = []
+        if lead and task.assignee:
+            replaced = sorted(k for k, v in self.case_vars.items() if v == task.assignee)
+            for var in replaced:
+                self.case_vars[var] = username
+        rt.set_task_value(spiff_task, REASSIGNED, username)
+        self._ready = None
+        return replaced
 
     def end_open_tasks(self) -> None:
         """A final outcome (terminated, refused) ends every task of the case that is still open."""

@@ -281,6 +281,15 @@ def find_ready_task(wf: BpmnWorkflow, task_id: str):
     return task
 
 
+def set_task_value(task, key: str, value) -> None:
+    """Set one value in an open task's own data (kept with the workflow's state)."""
+    task.data[key] = value
+
+
+def pop_task_value(task, key: str) -> None:
+    task.data.pop(key, None)
+
+
 def complete_task(wf: BpmnWorkflow, task, data: dict, completed: list) -> None:
     task.data.update(data)
     task.run()

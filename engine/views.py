@@ -11,6 +11,7 @@ EVENT_LABELS = {
     "case_started": "提交申请",
     "task_completed": "办理",
     "task_ended": "待办结束（未办理）",
+    "task_reassigned": "改派",
     "document_issued": "出具单据",
     "status_changed": "状态变更",
     "termination_requested": "申请终止",
@@ -147,6 +148,12 @@ def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str
                 summary += f"，延长{p.get('days')}个工作日，理由：{p.get('reason')}"
         elif e.type == "migrated":
             summary = f"{str(e.payload.get('from', ''))[:12]} → {str(e.payload.get('to', ''))[:12]}"
+        elif e.type == "task_reassigned":
+            p = e.payload
+            summary = f"由{p.get('from_name') or p.get('from') or '岗位内任一人'}改派给{p.get('to_name') or p.get('to')}"
+            if p.get("scope") == "lead":
+                summary += "，并由其接替本办件的牵头工作"
+            summary += f"，原因：{p.get('reason')}"
         elif e.type == "timer_fired":
             summary = e.payload.get("timer", "") + (f"：{e.payload['title']}" if e.payload.get("title") else "")
         task_name = e.task_name or ""
@@ -163,7 +170,8 @@ def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, document
     role_names = {code: r["name"] for code, r in ps.manifest["roles"].items()}
     departments = ps.catalogue.departments
     from .access import may_act
-    open_tasks = [{"task_id": r.task_id, "name": r.name, "title": r.title, "role_name": role_names.get(r.role, r.role),
+    open_tasks = [{"task_id": r.task_id, "name": r.name, "title": r.title, "role": r.role,
+                   "role_name": role_names.get(r.role, r.role),
                    "department_name": departments.get(r.department or "", None),
                    "assignee_name": names.get(r.assignee or "", r.assignee) if r.assignee else None,
                    "stage": r.stage, "created_at": r.created_at,

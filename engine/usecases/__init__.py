@@ -5,6 +5,7 @@
 | ``intake`` | applying: the start form, starting a case | 提交申请, ``POST /api/cases`` |
 | ``tasks`` | the inbox, a task with its form and context, completing it | 我的待办, 待办, ``/api/tasks`` |
 | ``messages`` | 申请终止, 决定终止, 申请延期: which may be sent, their forms, sending | 办件页与待办页的操作 |
+| ``reassign`` | 改派: an open task (or a case's lead) to another person; tasks needing it | 时限督办, 办件页, 改派 |
 | ``cases`` | reading cases: search, the case page, diagram, documents, application | 办件查询, 办件页 |
 | ``calendar`` | the working-day calendar and the clocks it moves | 工作日历 |
 | ``accounts`` | login, the user behind a session, units | 登录 |

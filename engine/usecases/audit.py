@@ -62,7 +62,9 @@ class Audit:
         clocks = uow.repo.clocks_for_case(case.id)
         history = self.calendar_history(uow)      # replay evaluates each step with the calendar in force then
         stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clocks, history.current)
-        users = uow.repo.users_by_ids({e.actor_id for e in events if e.actor_id is not None})
+        users = uow.repo.users_by_ids({e.actor_id for e in events if e.actor_id is not None}
+                                      | {e.payload["to_id"] for e in events if e.type == "task_reassigned"
+                                         and isinstance((e.payload or {}).get("to_id"), int)})
         stages: list = [None]
         step_ends = {e.seq for e in events if "ready_after" in (e.payload or {})}   # the last event of each step
 
