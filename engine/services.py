@@ -12,6 +12,7 @@ from .usecases.calendar import CalendarUseCases
 from .usecases.cases import Cases
 from .usecases.digests import Digests
 from .usecases.intake import Intake
+from .usecases.keyregister import KeyRegister
 from .usecases.messages import Messages
 from .usecases.step import CaseStep
 from .usecases.supervision import Supervision
@@ -23,5 +24,5 @@ __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
 class Bangban(Accounts, Intake, Tasks, Messages, Cases, CalendarUseCases, Versions, Audit, Digests, Supervision, Timers,
-              CaseStep, ServiceBase):
+              KeyRegister, CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""

@@ -79,4 +79,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    from . import keyregister
+    app.register_blueprint(keyregister.bp)
     return app
