@@ -18,7 +18,8 @@ UNITS = [
 SAMPLE_APPLICATION = {
     "unit_name": "武陟县华瑞食品有限公司", "postcode": "454950", "unit_address": "武陟县产业集聚区",
     "leader_name": "张华瑞", "leader_phone": "0391-7221001", "handler_name": "张三", "handler_phone": "13800000000",
-    "project_name": "年产万吨食品项目", "project_code": "2026-410823-14-03-000001", "fund_source": "国内企业投资", "land_nature": "出让", "key_project": "否",
+    "project_name": "年产万吨食品项目", "project_code": "2026-410823-14-03-000001", "fund_source": "国内企业投资",
+    "land_nature": "出让", "key_project": "否",
     "commission_scope": "全部", "construction_started": "否", "service_items": ["hp", "xf", "gd"],
     "channel": "综合窗口", "service_mode": "现场服务", "declaration": True, "commitment": True,
 }
