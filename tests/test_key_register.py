@@ -319,3 +319,22 @@ def test_register_pages_per_role(app, svc):
     assert "已撤销" in fgw.get("/keyregister?q=网页登记").text
     r = fgw.post("/keyregister/abc/revoke", data={"csrf_token": token(page.text), "reason": "名单调整"})
     assert r.status_code == 404
+
+
+def test_the_verification_task_shows_the_claim_and_why_it_was_not_found(svc):
+    case_no = h.start(svc, key_project="重点项目", project_code="2026-410823-99-01-000778", service_items=["hp"])
+    h.complete(svc, "agent1", "受理审核", case_no=case_no, **h.accept())
+    task = h.find_task(svc, "window1", VERIFY)
+    context = dict(svc.get_task(actor(svc, "window1"), task["task_id"])["context"])
+    assert context["是否重点项目/重点企业"] == "重点项目" and context["项目编号"] == "2026-410823-99-01-000778"
+    assert "没有有效认定" in context["重点认定核验结果"]
+    page = html_login_page(svc, "window1", f"/tasks/{task['task_id']}")
+    assert "重点认定核验结果" in page and "key_note" not in page and "按一般项目办理" in page
+
+
+def html_login_page(svc, username: str, path: str) -> str:
+    from web import create_app
+    app = create_app({"BANGBAN_SERVICE": svc, "SECRET_KEY": "test", "TESTING": True})
+    r = html_login(app, username).get(path)
+    assert r.status_code == 200
+    return r.text
