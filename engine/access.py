@@ -2,7 +2,8 @@
 
 - The lane of a task gives the role that may act; a task's ``department`` and ``assignee`` narrow it further.
 - An applicant acts and sees only within its own unit.
-- Which cases a role sees is set per role in the manifest (``sees_cases``: all / unit / involved / none).
+- Which cases a role sees is set per role in the manifest (``sees_cases``: all / unit / involved / submitted (the
+  cases this user submitted, e.g. a station clerk's) / none).
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def case_scope(actor: Actor, roles_config: dict) -> dict:
             return {"all": True}
         if sees == "unit" and actor.unit_id is not None:
             scope["unit_id"] = actor.unit_id
+        if sees == "submitted":
+            scope["created_by"] = actor.id
         if sees == "involved":
             scope["parties"].append(f"user:{actor.username}")
             if actor.department:

@@ -200,7 +200,7 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
                 if type_ == "case_started":
                     ps = version_of(payload["version"])
                     run = CaseRun.start(ps, payload["process"], payload["form"],
-                                        calendars.start(at) if ps.uses_clocks else None)
+                                        calendars.start(at) if ps.uses_clocks else None, payload.get("facts"))
                 elif run is None:
                     return None, Divergence(seq, type_, "办件的第一条事件不是提交申请")
                 elif type_ == "task_completed":

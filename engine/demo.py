@@ -18,7 +18,8 @@ UNITS = [
 SAMPLE_APPLICATION = {
     "unit_name": "武陟县华瑞食品有限公司", "postcode": "454950", "unit_address": "武陟县产业集聚区",
     "leader_name": "张华瑞", "leader_phone": "0391-7221001", "handler_name": "张三", "handler_phone": "13800000000",
-    "project_name": "年产万吨食品项目", "fund_source": "国内企业投资", "land_nature": "出让", "key_project": "否",
+    "project_name": "年产万吨食品项目", "project_code": "2026-410823-14-03-000001", "fund_source": "国内企业投资",
+    "land_nature": "出让", "key_project": "否",
     "commission_scope": "全部", "construction_started": "否", "service_items": ["hp", "xf", "gd"],
     "channel": "综合窗口", "service_mode": "现场服务", "declaration": True, "commitment": True,
 }
@@ -36,6 +37,22 @@ STAFF = [
     ("supervisor1", "周科长", "supervisor", None, None),
     ("owner1", "吴流程", "process_owner", None, None),
     ("auditor1", "郑审计", "auditor", None, None),
+    ("fgw1", "冯发改", "key_projects", None, None),
+    ("kgj1", "柯科工", "key_enterprises", None, None),
+    ("station1", "詹便民", "station", None, None),
+]
+STATIONS = [   # 基层政务服务站, entered only into an empty stations table
+    {"code": "zdz", "name": "詹店镇便民服务中心", "kind": "乡镇（街道）便民服务中心", "phone": "0391-7290001"},
+    {"code": "yzcg", "name": "武陟县邮政城关网点", "kind": "邮政网点", "phone": "0391-7290002"},
+]
+USER_STATIONS = {"station1": "zdz"}
+KEY_DESIGNATIONS = [   # the demo's key register (the sample application's project is a designated key project)
+    {"kind": "project", "code": "2026-410823-14-03-000001", "name": "年产万吨食品项目", "document_no": "武发改重〔2026〕3号",
+     "created_by": "fgw1"},
+    {"kind": "project", "code": "2026-410823-26-03-000088", "name": "年产5万吨新型复合材料项目",
+     "document_no": "武发改重〔2026〕7号", "created_by": "fgw1"},
+    {"kind": "enterprise", "code": "91410823MA9JH0002Y", "name": "河南嘉禾新材料科技有限公司",
+     "document_no": "武科工重企〔2026〕2号", "created_by": "kgj1"},
 ]
 
 
@@ -60,10 +77,23 @@ def load_demo(db: Database, catalogue: Catalogue, password: str = DEMO_PASSWORD,
                 continue
             uow.repo.insert_user(username=username, password_hash=pw_hash, display_name=display, roles=roles,
                                  department=dept, unit_id=unit_ids[unit_idx] if unit_idx is not None else None,
-                                 active=True)
+                                 active=True, **({"station": USER_STATIONS[username]} if username in USER_STATIONS else {}))
             added += 1
+        _load_registers(uow)
         uow.commit()
     return added
+
+
+def _load_registers(uow) -> None:
+    """The demo stations and key register, each only into an empty table."""
+    from datetime import UTC, date, datetime
+    if not uow.repo.count_stations():
+        for station in STATIONS:
+            uow.repo.seed_station(**station, active=True)
+    if not uow.repo.count_key_designations():
+        for d in KEY_DESIGNATIONS:
+            uow.repo.insert_key_designation(**d, valid_from=date(2026, 1, 1), valid_to=date(2028, 12, 31),
+                                            created_at=datetime(2026, 1, 5, 2, 0, tzinfo=UTC))
 
 
 def load_sample_cases(service) -> int:
@@ -82,7 +112,8 @@ def load_sample_cases(service) -> int:
 
     key = service.start_case(_actor(service, "jiahe"), "bangban_case", dict(
         SAMPLE_APPLICATION, unit_name=UNITS[1]["name"], unit_address=UNITS[1]["address"], leader_name="李嘉禾",
-        handler_name="李四", project_name="年产5万吨新型复合材料项目", key_project="重点项目",
+        handler_name="李四", project_name="年产5万吨新型复合材料项目", project_code="2026-410823-26-03-000088",
+        key_project="重点项目",
         total_investment=32000, service_items=["xmlx", "hp", "ap", "gd"])).case_no
     act("agent1", "受理审核", key, review_decision="受理", authorization_checked=True)
     act("window1", "指派项目首席服务员", key, chief_officer="chief1", designated_by="县发展和改革委员会（重点项目）")

@@ -115,6 +115,7 @@ class Case(Base):
         Index("ix_cases_status_created", "status", "created_at"),
         Index("ix_cases_created", "created_at"),
         Index("ix_cases_warning", "warning", "due_date"),
+        Index("ix_cases_created_by", "created_by", "created_at"),   # sees_cases "submitted" (station clerks)
     )
 
 

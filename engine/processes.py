@@ -156,6 +156,9 @@ class ProcessSet:
         for schema in self.forms.values():
             for name, prop in schema.get("properties", {}).items():
                 titles.setdefault(name, prop.get("title", name))
+        facts = self.manifest.get("case_facts")
+        for name, title in (facts.get("titles") or {} if isinstance(facts, dict) else {}).items():
+            titles.setdefault(name, str(title))        # the facts a case takes from the registers
         return titles
 
     def field_title(self, name: str) -> str:

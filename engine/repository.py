@@ -34,6 +34,7 @@ from .models import (
     User,
 )
 from .repository_accounts import AccountsRepository
+from .repository_keyregister import KeyRegisterRepository
 from .repository_reassign import ReassignRepository
 
 # The tables, named after themselves (queries read ``cases.c.status``, ``inbox.c.task_id`` ...).
@@ -84,7 +85,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class Repository(AccountsRepository, ReassignRepository):
+class Repository(AccountsRepository, ReassignRepository, KeyRegisterRepository):
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name
@@ -215,6 +216,8 @@ class Repository(AccountsRepository, ReassignRepository):
         conds = []
         if scope.get("unit_id") is not None:
             conds.append(cases.c.unit_id == scope["unit_id"])
+        if scope.get("created_by") is not None:
+            conds.append(cases.c.created_by == scope["created_by"])
         if scope.get("parties"):
             conds.append(exists().where(and_(case_parties.c.case_id == cases.c.id, case_parties.c.party.in_(scope["parties"]))))
         if not conds:

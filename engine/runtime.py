@@ -32,7 +32,8 @@ meaning; nothing here knows any particular task:
   (``dept:code``).
 - ``warns_clock`` with ``warning_level`` (on a timer event): when it fires, that level of that clock counts as
   announced; ``clock_due`` then keeps later timers of the same level quiet until the clock moves.
-End events may carry ``outcome`` (completed / refused / terminated): the case's status when reached. Whatever the
+End events may carry ``outcome`` (completed, or one of the manifest's ``final_outcomes``: refused / terminated /
+withdrawn): the case's status when reached. Whatever the
 diagram says, a case that is no longer active has no running clock: any left stops, with the outcome as its reason.
 Timer expressions may call ``clock_due(key, 'yellow'|'red')``: the moment that clock turns yellow or red.
 
@@ -106,7 +107,11 @@ class CaseRun:
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     @classmethod
-    def start(cls, ps: ProcessSet, process_id: str, data: dict, calendar: WorkCalendar | None = None) -> "CaseRun":
+    def start(cls, ps: ProcessSet, process_id: str, data: dict, calendar: WorkCalendar | None = None,
+              facts: dict | None = None) -> "CaseRun":
+        """``facts``: what the service found in its registers when the case was submitted (manifest ``case_facts``:
+        whether a claimed key project is designated, the station that submitted it ...); they join the start data
+        the diagram's conditions see and the case variables, and are recorded beside the form on ``case_started``."""
         spec, subs = ps.specs[process_id]
         case_vars = {var: None for var in sorted(ps.actor_vars | ps.case_var_fields)}
         start_data = dict(case_vars)
@@ -114,6 +119,9 @@ class CaseRun:
         for name in ps.case_var_fields:
             if data.get(name) is not None:
                 case_vars[name] = data[name]
+        if facts:
+            start_data.update(facts)
+            case_vars.update(facts)
         run = cls(ps, process_id, None, case_vars, calendar=calendar)
 
         def begin(completed: list) -> None:
@@ -181,7 +189,7 @@ class CaseRun:
 
     def status(self) -> str:
         outcomes = rt.reached_outcomes(self.wf)
-        for outcome in ("terminated", "refused", "completed"):
+        for outcome in [*self.ps.manifest.get("final_outcomes", ["terminated", "refused"]), "completed", *outcomes]:
             if outcome in outcomes:
                 return outcome
         if self.wf.completed:
@@ -252,7 +260,7 @@ class CaseRun:
         return replaced
 
     def end_open_tasks(self) -> None:
-        """A final outcome (terminated, refused) ends every task of the case that is still open."""
+        """A final outcome (terminated, refused, withdrawn) ends every task of the case that is still open."""
         if not self.wf.completed:
             rt.cancel(self.wf)
 

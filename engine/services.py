@@ -12,6 +12,7 @@ from .usecases.calendar import CalendarUseCases
 from .usecases.cases import Cases
 from .usecases.digests import Digests
 from .usecases.intake import Intake
+from .usecases.keyregister import KeyRegister
 from .usecases.messages import Messages
 from .usecases.reassign import Reassignment
 from .usecases.step import CaseStep
@@ -24,5 +25,5 @@ __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
 class Bangban(Accounts, Intake, Tasks, Messages, Reassignment, Cases, CalendarUseCases, Versions, Audit, Digests,
-              Supervision, Timers, CaseStep, ServiceBase):
+              Supervision, Timers, KeyRegister, CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""

@@ -17,6 +17,7 @@ EVENT_LABELS = {
     "termination_requested": "申请终止",
     "termination_decided": "决定终止",
     "extension_requested": "申请延期",
+    "application_withdrawn": "撤回申请",
     "clock_started": "时限开始计算",
     "clock_paused": "时限暂停（补正）",
     "clock_resumed": "时限恢复计算",
@@ -63,7 +64,7 @@ def _stage_progress(ps: ProcessSet, case) -> list[dict]:
         elif i < current:
             state = "done"
         elif i == current:
-            state = {"active": "current", "terminated": "stopped", "refused": "stopped"}.get(case.status, "current")
+            state = "stopped" if case.status in ps.manifest.get("final_outcomes", ["terminated", "refused"]) else "current"
         else:
             state = "todo"
         out.append({"name": name, "state": state})
@@ -115,7 +116,7 @@ def _form_of_event(ps: ProcessSet, e) -> dict | None:
         return ps.form(ps.process(e.payload.get("process", "")).get("start_form", ""))
     if e.type == "task_completed":
         return ps.forms.get(e.payload.get("form_file", ""))
-    if e.type in ("termination_requested", "termination_decided"):
+    if e.type in ("termination_requested", "termination_decided", "application_withdrawn"):
         for msg in ps.manifest.get("messages", {}).values():
             if msg["name"] == e.payload.get("message"):
                 return ps.forms.get(msg["form"])
@@ -146,6 +147,8 @@ def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str
                 summary += f"，原因：{p.get('reason')}"
             elif e.type == "clock_extended":
                 summary += f"，延长{p.get('days')}个工作日，理由：{p.get('reason')}"
+        elif e.type == "case_started" and isinstance(e.payload.get("facts"), dict):
+            summary = "；".join(str(v) for k, v in e.payload["facts"].items() if k.endswith("_note") and v)
         elif e.type == "migrated":
             summary = f"{str(e.payload.get('from', ''))[:12]} → {str(e.payload.get('to', ''))[:12]}"
         elif e.type == "task_reassigned":

@@ -154,11 +154,13 @@ def test_the_forms_of_the_current_version_are_in_the_description(svc, doc):
     # the termination messages: their request bodies refer to the forms with the five reasons
     body = doc["paths"]["/api/cases/{case_no}/messages/{key}"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     choices = [resolve(doc, r["$ref"]) for r in deref(doc, body)["anyOf"]]
-    assert len(choices) == 2
+    assert len(choices) == 3     # and the withdrawal (撤回申请), whose reason is free text
+    assert [f["title"] for f in choices if "enum" not in f["properties"]["reason"]] == ["撤回申请"]
     for form in choices:
-        assert set(form["properties"]["reason"]["enum"]) == TERMINATION_REASONS
+        if "enum" in form["properties"]["reason"]:
+            assert set(form["properties"]["reason"]["enum"]) == TERMINATION_REASONS
     keys = doc["paths"]["/api/cases/{case_no}/messages/{key}"]["post"]["parameters"][1]["schema"]["enum"]
-    assert set(keys) == {"termination_request", "termination"}
+    assert set(keys) == {"termination_request", "termination", "withdrawal"}
     task_body = doc["paths"]["/api/tasks/{task_id}/messages/{key}"]["post"]["requestBody"]["content"]["application/json"]
     assert "#/components/schemas/form_extension_request" in set(refs(deref(doc, task_body["schema"])))
     # starting a case: data is the application form, its service items the catalogue's

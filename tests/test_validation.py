@@ -272,9 +272,9 @@ def test_a_form_that_is_not_json_schema_is_rejected(process_files):
 
 def test_a_message_the_service_sends_must_be_caught(process_files):
     manifest = json.loads(process_files["bangban.json"])
-    manifest["messages"]["withdraw"] = {"name": "撤回申请", "label": "撤回", "form": "termination_request.json",
-                                        "roles": ["applicant"]}
-    p = _only(validate_set(_with(process_files, "bangban.json", json.dumps(manifest, ensure_ascii=False))), "撤回申请")
+    manifest["messages"]["hurry"] = {"name": "催办申请", "label": "催办", "form": "termination_request.json",
+                                     "roles": ["applicant"]}
+    p = _only(validate_set(_with(process_files, "bangban.json", json.dumps(manifest, ensure_ascii=False))), "催办申请")
     assert p.file == BPMN and p.element == "bangban_case" and "没有捕获事件" in p.message
     # the boundary event catching 终止 removed: that message is no longer caught
     files = _edit(process_files, 'messageRef="Message_Terminate">\n        <bpmn:extensionElements>',

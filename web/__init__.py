@@ -80,4 +80,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(reassign.bp)
+    from . import keyregister
+    app.register_blueprint(keyregister.bp)
     return app

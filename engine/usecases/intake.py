@@ -39,6 +39,7 @@ class Intake:
                     defaults = {"unit_name": unit.name, "unit_address": unit.address, "postcode": unit.postcode,
                                 "leader_name": unit.leader_name, "leader_phone": unit.leader_phone}
             units = [] if actor.has("applicant") else [dict(r._mapping) for r in uow.repo.units()]
+            defaults.update(self._station_facts(uow, ps, actor, {})[0])   # a station clerk's channel is the station's
         return {"process_id": process_id, "name": proc["name"], "schema": schema,
                 "defaults": {k: v for k, v in defaults.items() if v}, "units": units,
                 "needs_unit": not actor.has("applicant")}
@@ -77,19 +78,21 @@ class Intake:
             unit = uow.repo.unit(int(unit_id))
             if unit is None:
                 raise InvalidInput("申请单位不存在")
+            form_data, facts = self._station_facts(uow, ps, actor, form_data)
             data = forms.validate(self._schema(uow, ps, proc["start_form"]), form_data)
+            local = at.astimezone(LOCAL_TZ)
+            facts.update(self._key_facts(uow, ps, data, unit, local.date()))   # from the registers (keyregister)
             try:
-                run = CaseRun.start(ps, process_id, data, self.calendar(uow) if ps.uses_clocks else None)
+                run = CaseRun.start(ps, process_id, data, self.calendar(uow) if ps.uses_clocks else None, facts)
             except ProcessDefinitionError as exc:     # the diagram's code failed: nothing is stored, owners are told
                 raise CaseFailed(None, None, exc) from exc
-            local = at.astimezone(LOCAL_TZ)
             case_no = self._issue_number(uow, ps, "case", local)
             ready = run.ready_tasks()
             title = str(data.get(proc.get("title_field", "")) or proc["name"])[:200]
             events = EventBuffer(case_no, None, 0, "")
             events.add("case_started", at, actor, self._acting_role(actor, proc.get("start_roles", [])),
                        {"process": process_id, "version": ps.hash, "unit_id": unit.id, "unit_name": unit.name,
-                        "form": data})
+                        "form": data, **({"facts": facts} if facts else {})})
             _note_ready(events, ready)
             status = run.status()
             case_id = uow.repo.insert_case(

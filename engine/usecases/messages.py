@@ -80,8 +80,10 @@ class Messages:
         ready_ids = {t.element_id for t in run.ready_tasks()}
         if set(msg.get("blocked_by_ready", [])) & ready_ids:
             raise Conflict(msg.get("blocked_message", "本办件已有待处理的同类申请，请先处理该申请"))
-        if case.status != "active" or not run.accepts_message(msg["name"], msg.get("while_waiting_for")):
+        if case.status != "active":
             raise Conflict("本办件当前不能办理此操作")
+        if not run.accepts_message(msg["name"], msg.get("while_waiting_for")):
+            raise Conflict(msg.get("unavailable_message") or "本办件当前不能办理此操作")
         return case, ps, run, msg, task
 
     def send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None = None) -> dict:
