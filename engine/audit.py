@@ -199,7 +199,7 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
                     calendars.step()
                 if type_ == "case_started":
                     ps = version_of(payload["version"])
-                    run = CaseRun.start(ps, payload["process"], payload["form"],
+                    run = CaseRun.start(ps, payload["process"], {**payload["form"], **payload.get("derived", {})},
                                         calendars.start(at) if ps.uses_clocks else None)
                 elif run is None:
                     return None, Divergence(seq, type_, "办件的第一条事件不是提交申请")

@@ -156,6 +156,8 @@ class ProcessSet:
         for schema in self.forms.values():
             for name, prop in schema.get("properties", {}).items():
                 titles.setdefault(name, prop.get("title", name))
+        for name, title in (self.manifest.get("variable_titles") or {}).items():   # variables no form has (engine-set)
+            titles.setdefault(name, title)
         return titles
 
     def field_title(self, name: str) -> str:

@@ -72,11 +72,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         if request.path.startswith(("/api/processes/", "/processes/")):
             request.max_content_length = MAX_PROCESS_UPLOAD_BYTES
 
-    from . import api, auth, errors, filters, views
+    from . import api, auth, errors, filters, units, views
     auth.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
     app.register_blueprint(auth.bp)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
+    app.register_blueprint(units.bp)
     return app
