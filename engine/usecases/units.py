@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from .. import creditcode, forms, passwords
 from ..access import Actor
@@ -161,7 +161,10 @@ class Units:
             return
         key = "unit_register:" + str(address)[:120]
         row = uow.repo.registration_throttle(key)
-        if row is None or row.first_failure_at is None or at - row.first_failure_at > REGISTRATION_WINDOW:
+        since = row.first_failure_at if row is not None else None
+        if since is not None and since.tzinfo is None:          # SQLite gives back naive UTC
+            since = since.replace(tzinfo=UTC)
+        if since is None or at - since > REGISTRATION_WINDOW:
             uow.repo.set_registration_throttle(key, 1, at, exists=row is not None)
             return
         if row.failures >= REGISTRATIONS_PER_ADDRESS:
@@ -274,7 +277,8 @@ class Units:
                 roles="applicant", unit_id=unit.id, active=True, unit_admin=admin, phone=phone,
                 must_change_password=True, created_at=at)
             self.log_admin_change(uow, actor, "unit_handler_added", "user", username,
-                                  new={"单位": unit.name, "姓名": display, "手机": phone, "本单位管理员": "是" if admin else "否"})
+                                  new={"单位": unit.name, "姓名": display, "手机": phone,
+                                       "本单位管理员": "是" if admin else "否"})
             uow.commit()
         return {"id": user_id, "username": username, "display_name": display, "one_time_password": password}
 
@@ -352,7 +356,8 @@ class Units:
             if overlap and not common:
                 continue
             names = "、".join(str(ps.catalogue.items.get(c, {}).get("name", c)) for c in common)
-            found.append(f"办件 {row.case_no}（{ps.field_title(check['key'])}相同" + (f"，事项重叠：{names}）" if names else "）"))
+            same = f"办件 {row.case_no}（{ps.field_title(check['key'])}相同"
+            found.append(same + (f"，事项重叠：{names}）" if names else "）"))
         return key, ({check["variable"]: "；".join(found)[:2000]} if found else {})
 
 
