@@ -68,10 +68,10 @@ def check_password(password: object, username: str, problems: dict, name: str = 
     if policy is not None:
         try:
             problem = policy(password, username)
-        except InvalidInput as exc:
-            problem = exc.message
-        if problem:
-            problems[name] = str(problem)
+        except (InvalidInput, ValueError) as exc:     # the policy refuses by raising, or by returning its message
+            problem = getattr(exc, "message", None) or str(exc)
+        if isinstance(problem, str) and problem:
+            problems[name] = problem
             return None
         return password
     if len(password) < MIN_PASSWORD:
