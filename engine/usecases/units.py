@@ -9,7 +9,7 @@ import secrets
 from datetime import UTC, timedelta
 
 from .. import creditcode, forms, passwords
-from ..access import Actor
+from ..access import Actor, check_read_only
 from ..clock import now
 from ..db import UnitOfWork
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -211,7 +211,6 @@ class Units:
         """Approve (``approve``) or reject (``reject``, with a reason) a pending registration; the unit's handlers are
         notified (they see it when they log in)."""
         self.check_permission(actor, "unit_registrations")
-        from ..access import check_read_only
         check_read_only(actor, self.current.manifest["roles"])
         if decision not in ("approve", "reject"):
             raise InvalidInput("请选择通过或不通过")
