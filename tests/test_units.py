@@ -104,7 +104,8 @@ def test_registration_is_pending_until_the_window_approves_then_its_handler_appl
         svc.review_unit(actor(svc, "window1"), result["unit_id"], "reject", "重复")
     assert unit_row(svc, result["unit_id"]).reviewed_by == "window1"
     assert [n["text"] for n in svc.notifications(handler)] == ["本单位注册已审核通过，可以提交帮办代办申请"]
-    assert [c.action for c in admin_log(svc, "unit")] == ["unit_approved", "unit_registered"]
+    assert [(c.action, c.actor_name) for c in admin_log(svc, "unit")] == [("unit_approved", "window1"),
+                                                                          ("unit_registered", "xinyuan")]
 
     # the unit fields come from the record: the handler need not type them
     form = svc.start_form(handler, h.PROCESS)

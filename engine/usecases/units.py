@@ -145,12 +145,14 @@ class Units:
                 name=name, credit_code=code, legal_representative=legal, address=address_text, postcode=postcode,
                 leader_name=leader, leader_phone=leader_phone, contact_name=contact, contact_phone=contact_phone,
                 status="pending", registered_at=at)
-            uow.repo.insert_unit_user(
+            user_id = uow.repo.insert_unit_user(
                 username=username, password_hash=passwords.hash_password(password), display_name=display,
                 roles="applicant", unit_id=unit_id, active=True, unit_admin=True, phone=contact_phone,
                 created_at=at, password_changed_at=at)
-            self.log_admin_change(uow, None, "unit_registered", "unit", code,
-                                  new={"单位名称": name, "统一社会信用代码": code, "经办人账号": username})
+            # logged as done by the new handler account itself (registration is anonymous, not the command line)
+            uow.repo.add_admin_change(at=at, actor_id=user_id, actor_name=username, action="unit_registered",
+                                      target_kind="unit", target=code,
+                                      new={"单位名称": name, "统一社会信用代码": code, "经办人账号": username})
             uow.commit()
         return {"unit_id": unit_id, "name": name, "credit_code": code, "username": username, "status": "pending"}
 
