@@ -376,3 +376,20 @@ def test_http_only_the_unit_admin_manages_handlers(app, svc):
     removed = admin.post("/units/handlers", data={"action": "remove", "user_id": second_id,
                                                   "csrf_token": token(page.text)})
     assert removed.status_code == 302 and not user_row(svc, "huarui2").active
+
+
+def test_the_manifest_names_fields_of_the_start_form_and_attributes_of_the_unit(process_files):
+    import json
+
+    from engine.validation import validate_set
+    manifest = json.loads(process_files["bangban.json"])
+    assert validate_set(process_files) == []
+    proc = manifest["processes"]["bangban_case"]
+    proc["unit_fields"] = dict(proc["unit_fields"], unit_fax="fax", leader_name="boss")
+    proc["duplicate_check"] = {"key": "project_no", "overlap": "service_items", "variable": "project_name"}
+    files = dict(process_files, **{"bangban.json": json.dumps(manifest, ensure_ascii=False).encode()})
+    messages = [p.message for p in validate_set(files)]
+    assert "流程 bangban_case 的 unit_fields 中的字段 unit_fax 不在申请表中" in messages
+    assert any(m.startswith("流程 bangban_case 的 unit_fields 中的单位信息 boss 不存在") for m in messages)
+    assert "流程 bangban_case 的 duplicate_check 中的字段 project_no 不在申请表中" in messages
+    assert "流程 bangban_case 的 duplicate_check 的变量 project_name 与申请表字段同名" in messages

@@ -342,7 +342,7 @@ class Units:
         same key (项目编号) whose overlap field (service items) shares a value with this application (manifest
         ``duplicate_check``: ``key``, ``overlap``, ``variable``)."""
         check = proc.get("duplicate_check")
-        if not check:
+        if not isinstance(check, dict) or not check.get("key") or not check.get("variable"):
             return None, {}
         key = data.get(check["key"])
         key = key.strip()[:50] if isinstance(key, str) else None
