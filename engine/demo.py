@@ -9,14 +9,18 @@ from .processes import Catalogue
 DEMO_PASSWORD = "demo1234"
 
 UNITS = [
-    {"name": "武陟县华瑞食品有限公司", "credit_code": "91410823MA9HR0001X", "address": "武陟县产业集聚区华瑞路8号",
-     "postcode": "454950", "leader_name": "张华瑞", "leader_phone": "0391-7221001"},
-    {"name": "河南嘉禾新材料科技有限公司", "credit_code": "91410823MA9JH0002Y", "address": "武陟县詹店镇嘉禾大道66号",
-     "postcode": "454950", "leader_name": "李嘉禾", "leader_phone": "0391-7221002"},
+    {"name": "武陟县华瑞食品有限公司", "credit_code": "91410823MA9HR0001H", "legal_representative": "张华瑞",
+     "address": "武陟县产业集聚区华瑞路8号", "postcode": "454950", "leader_name": "张华瑞", "leader_phone": "0391-7221001",
+     "contact_name": "张三", "contact_phone": "13800000000", "status": "approved"},
+    {"name": "河南嘉禾新材料科技有限公司", "credit_code": "91410823MA9JH00029", "legal_representative": "李嘉禾",
+     "address": "武陟县詹店镇嘉禾大道66号", "postcode": "454950", "leader_name": "李嘉禾", "leader_phone": "0391-7221002",
+     "contact_name": "李四", "contact_phone": "13900000000", "status": "approved"},
 ]
+"""The demo units: valid 统一社会信用代码 (GB 32100-2015 check characters), approved; ``huarui`` and ``jiahe`` are
+their administrators."""
 
 SAMPLE_APPLICATION = {
-    "unit_name": "武陟县华瑞食品有限公司", "postcode": "454950", "unit_address": "武陟县产业集聚区",
+    "unit_name": "武陟县华瑞食品有限公司", "postcode": "454950", "unit_address": "武陟县产业集聚区华瑞路8号",
     "leader_name": "张华瑞", "leader_phone": "0391-7221001", "handler_name": "张三", "handler_phone": "13800000000",
     "project_name": "年产万吨食品项目", "project_code": "2026-410823-14-03-000001", "fund_source": "国内企业投资",
     "land_nature": "出让", "key_project": "否",
@@ -51,7 +55,7 @@ KEY_DESIGNATIONS = [   # the demo's key register (the sample application's proje
      "created_by": "fgw1"},
     {"kind": "project", "code": "2026-410823-26-03-000088", "name": "年产5万吨新型复合材料项目",
      "document_no": "武发改重〔2026〕7号", "created_by": "fgw1"},
-    {"kind": "enterprise", "code": "91410823MA9JH0002Y", "name": "河南嘉禾新材料科技有限公司",
+    {"kind": "enterprise", "code": "91410823MA9JH00029", "name": "河南嘉禾新材料科技有限公司",
      "document_no": "武科工重企〔2026〕2号", "created_by": "kgj1"},
 ]
 
@@ -77,7 +81,8 @@ def load_demo(db: Database, catalogue: Catalogue, password: str = DEMO_PASSWORD,
                 continue
             uow.repo.insert_user(username=username, password_hash=pw_hash, display_name=display, roles=roles,
                                  department=dept, unit_id=unit_ids[unit_idx] if unit_idx is not None else None,
-                                 active=True, **({"station": USER_STATIONS[username]} if username in USER_STATIONS else {}))
+                                 active=True, unit_admin=unit_idx is not None,
+                                 **({"station": USER_STATIONS[username]} if username in USER_STATIONS else {}))
             added += 1
         _load_registers(uow)
         uow.commit()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     false,
     true,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID = BigInteger().with_variant(Integer(), "sqlite")
@@ -35,7 +36,7 @@ class Unit(Base):
 
     __tablename__ = "units"
     id: Mapped[int] = mapped_column(ID, primary_key=True)
-    name: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(100))      # unique among units not rejected (a rejected one may register again)
     credit_code: Mapped[str | None] = mapped_column(String(18))
     address: Mapped[str | None] = mapped_column(String(200))
     postcode: Mapped[str | None] = mapped_column(String(6))
@@ -50,6 +51,14 @@ class Unit(Base):
     reviewed_by: Mapped[str | None] = mapped_column(String(64))
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     review_reason: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ux_units_name_live", "name", unique=True, sqlite_where=sql_text("status <> 'rejected'"),
+              postgresql_where=sql_text("status <> 'rejected'")),
+        Index("ux_units_credit_code_live", "credit_code", unique=True, sqlite_where=sql_text("status <> 'rejected'"),
+              postgresql_where=sql_text("status <> 'rejected'")),
+        Index("ix_units_status", "status", "registered_at"),
+    )
 
 
 class User(Base):
@@ -109,6 +118,8 @@ class Case(Base):
     case_vars: Mapped[dict] = mapped_column(JSON)
     due_date: Mapped[date | None] = mapped_column(Date)       # the latest due date of its running clocks
     warning: Mapped[str | None] = mapped_column(String(8))    # the worst level of its running clocks
+    # the value of the field the manifest's ``duplicate_check`` names (项目编号): finds possible duplicate applications
+    project_code: Mapped[str | None] = mapped_column(String(50))
 
     __table_args__ = (
         Index("ix_cases_unit_created", "unit_id", "created_at"),
@@ -116,6 +127,7 @@ class Case(Base):
         Index("ix_cases_created", "created_at"),
         Index("ix_cases_warning", "warning", "due_date"),
         Index("ix_cases_created_by", "created_by", "created_at"),   # sees_cases "submitted" (station clerks)
+        Index("ix_cases_project_code", "project_code", "status"),
     )
 
 

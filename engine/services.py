@@ -19,11 +19,12 @@ from .usecases.step import CaseStep
 from .usecases.supervision import Supervision
 from .usecases.tasks import Tasks
 from .usecases.timers import Timers
+from .usecases.units import Units
 from .usecases.versions import Versions
 
 __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
-class Bangban(Accounts, Intake, Tasks, Messages, Reassignment, Cases, CalendarUseCases, Versions, Audit, Digests,
-              Supervision, Timers, KeyRegister, CaseStep, ServiceBase):
+class Bangban(Accounts, Units, Intake, Tasks, Messages, Reassignment, Cases, CalendarUseCases, Versions, Audit,
+              Digests, Supervision, Timers, KeyRegister, CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""

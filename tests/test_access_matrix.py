@@ -30,6 +30,7 @@ PUBLIC = {
     "static": "样式与脚本",
     "api.logout": "退出登录（未登录时无事可做）",
     "auth.logout": "退出登录（未登录时无事可做）",
+    "units.register": "单位网上注册（注册前还没有账号）",
 }
 """Routes anyone may call, and why. A route missing here and not protected fails the test."""
 

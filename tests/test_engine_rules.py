@@ -215,7 +215,8 @@ def test_case_numbers_are_dated_and_sequential(svc):
     numbers = [h.start(svc) for _ in range(3)]
     # An agent may start a case on behalf of a unit; it takes the next number of the same day.
     jiahe_unit = actor(svc, "jiahe").unit_id
-    numbers.append(svc.start_case(actor(svc, "agent1"), h.PROCESS, h.application(), unit_id=jiahe_unit).case_no)
+    numbers.append(svc.start_case(actor(svc, "agent1"), h.PROCESS, h.application(unit_name="河南嘉禾新材料科技有限公司"),
+                                  unit_id=jiahe_unit).case_no)
     for no in numbers:
         assert CASE_NO.match(no) and CASE_NO.match(no).group(1) == h.DAY
     assert [CASE_NO.match(no).group(2) for no in numbers] == ["0001", "0002", "0003", "0004"]
@@ -267,7 +268,7 @@ def test_search_by_number_unit_and_project_is_scoped(svc):
 
 def test_specialist_sees_only_cases_involving_its_department(svc):
     case_no = h.start(svc)  # applies for hp, xf and gd
-    other = h.start(svc, "jiahe", service_items=["qydj"])
+    other = h.start(svc, "jiahe", unit_name="河南嘉禾新材料科技有限公司", service_items=["qydj"])
     sthj, zjj, scjg = actor(svc, "zb_sthj"), actor(svc, "zb_zjj"), actor(svc, "zb_scjg")
     h.accept_and_commission(svc, case_no)
     # Before dispatch no department is involved yet.

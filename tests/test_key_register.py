@@ -17,8 +17,8 @@ from tests.conftest import actor
 from tests.webclient import html_login, token
 
 REGISTERED_PROJECT = "2026-410823-14-03-000001"     # the demo register's (engine.demo.KEY_DESIGNATIONS)
-JIAHE_CODE = "91410823MA9JH0002Y"                    # 嘉禾's credit code, a key enterprise in the demo register
-HUARUI_CODE = "91410823MA9HR0001X"
+JIAHE_CODE = "91410823MA9JH00029"                    # 嘉禾's credit code, a key enterprise in the demo register
+HUARUI_CODE = "91410823MA9HR0001H"
 VERIFY = "核实重点认定"
 ASSIGN = "指派项目首席服务员"
 
@@ -213,7 +213,7 @@ def test_an_unregistered_claim_decided_as_key_goes_to_the_chief(svc):
 @pytest.mark.usefixtures("all_cases_verified")
 def test_an_unregistered_claim_decided_as_ordinary_runs_the_ordinary_route_to_the_end(svc):
     case_no = h.start(svc, key_project="重点企业", service_items=["hp"])   # 华瑞 is no key enterprise in the register
-    assert "统一社会信用代码 91410823MA9HR0001X" in _first(svc, case_no).payload["facts"]["key_note"]
+    assert "统一社会信用代码 91410823MA9HR0001H" in _first(svc, case_no).payload["facts"]["key_note"]
     h.complete(svc, "agent1", "受理审核", case_no=case_no, **h.accept())
     h.complete(svc, "window1", VERIFY, case_no=case_no, key_decision="按一般项目办理",
                key_decision_reason="科工局认定名单中没有该企业")

@@ -497,12 +497,12 @@ def test_completing_a_task_twice_conflicts_and_unknown_tasks_are_not_found(app, 
     ({"total_investment": "abc"}, "total_investment", "「投资总额（万元）」应为数字"),
     ({"total_investment": -5}, "total_investment", "「投资总额（万元）」不能小于 0"),
     ({"declaration": "yes"}, "declaration", "「本人承诺以上信息及提交的相关资料全部属实"),
-    ({"postcode": "4549501"}, "postcode", "「邮编」不能超过 6 个字"),
+    ({"construction_address": "址" * 201}, "construction_address", "「建设地址」不能超过 200 个字"),
     ({"project_name": "项" * 101}, "project_name", "「项目名称」不能超过 100 个字"),
     ({"remarks": "备" * 1001}, "remarks", "「备注」不能超过 1000 个字"),
     ({"approval_secret": "x"}, "approval_secret", "表单中有不允许的字段：approval_secret"),
 ], ids=["missing", "no-items", "unknown-item", "investment-text", "investment-negative", "declaration-text",
-        "postcode-long", "name-long", "remarks-long", "extra-field"])
+        "address-long", "name-long", "remarks-long", "extra-field"])
 def test_invalid_application_is_refused_with_422(app, change, field, message):
     data = {k: v for k, v in {**APPLICATION, **change}.items() if v is not None}
     huarui = api_login(app, "huarui")

@@ -72,7 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         if request.path.startswith(("/api/processes/", "/processes/")):
             request.max_content_length = MAX_PROCESS_UPLOAD_BYTES
 
-    from . import api, auth, errors, filters, reassign, views
+    from . import api, auth, errors, filters, reassign, units, views
     auth.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
@@ -80,6 +80,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(reassign.bp)
+    app.register_blueprint(units.bp)
     from . import keyregister
     app.register_blueprint(keyregister.bp)
     return app

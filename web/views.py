@@ -41,21 +41,20 @@ def cases():
 @login_required
 def new_case():
     process_id = request.args.get("process") or next(iter(service().current.manifest["processes"]))
-    form = service().start_form(g.actor, process_id)
+    unit_id = request.values.get("unit_id", "")[:20] or None
+    form = service().start_form(g.actor, process_id, unit_id=unit_id)
     values, errors, status = form["defaults"], None, 200
     if request.method == "POST":
         check_csrf()
-        values = from_html(form["schema"], request.form)
-        unit_id = request.form.get("unit_id")
+        submitted = from_html(form["schema"], request.form)
         try:
-            started = service().start_case(g.actor, process_id, values, unit_id=parse_int(unit_id))
+            started = service().start_case(g.actor, process_id, submitted, unit_id=unit_id)
         except InvalidInput as exc:
-            errors, status = exc, 422
+            errors, status, values = exc, 422, dict(submitted, **form["defaults"])
         else:
             flash(f"申请已提交，办件编号 {started.case_no}")
             return redirect(url_for("views.case", case_no=started.case_no))
-    return render_template("start.html", form=form, values=values, errors=errors,
-                           unit_id=request.form.get("unit_id")), status
+    return render_template("start.html", form=form, values=values, errors=errors, unit_id=unit_id), status
 
 
 @bp.get("/cases/<case_no>")

@@ -9,6 +9,7 @@
 | ``cases`` | reading cases: search, the case page, diagram, documents, application | 办件查询, 办件页 |
 | ``calendar`` | the working-day calendar and the clocks it moves | 工作日历 |
 | ``accounts`` | login, the user behind a session, units | 登录 |
+| ``units`` | unit registration, its review, a unit's handlers; unit fields, duplicates | 单位注册, 单位注册审核, 本单位经办人 |
 | ``versions`` | process versions: list, files, diff, validate, publish, migrate | 流程管理, 建模器 |
 | ``audit`` | verify, repair, step through and export a case's history | 审计回放, ``bangban audit`` |
 | ``digests`` | signed digests of every case's chain head: make, verify, a case's proof | ``bangban audit digest`` |

@@ -26,27 +26,60 @@ class Intake:
             raise NotFound("没有这个流程")
         return proc
 
-    def start_form(self, actor: Actor, process_id: str) -> dict:
+    def start_form(self, actor: Actor, process_id: str, unit_id: object = None) -> dict:
+        """The start form with its choices; the unit fields (manifest ``unit_fields``) prefilled from the applying
+        unit's record and read-only. An applicant applies for its own unit; others pick an approved unit first."""
         ps = self.current
         proc = self._startable(ps, process_id)
         self._check_may_start(actor, proc)
         with self.db.unit_of_work(write=False) as uow:
             schema = self._schema(uow, ps, proc["start_form"])
-            defaults: dict = {}
-            if actor.unit_id is not None:
-                unit = uow.repo.unit(actor.unit_id)
-                if unit is not None:
-                    defaults = {"unit_name": unit.name, "unit_address": unit.address, "postcode": unit.postcode,
-                                "leader_name": unit.leader_name, "leader_phone": unit.leader_phone}
-            units = [] if actor.has("applicant") else [dict(r._mapping) for r in uow.repo.units()]
-            defaults.update(self._station_facts(uow, ps, actor, {})[0])   # a station clerk's channel is the station's
-        return {"process_id": process_id, "name": proc["name"], "schema": schema,
-                "defaults": {k: v for k, v in defaults.items() if v}, "units": units,
-                "needs_unit": not actor.has("applicant")}
+            unit = None
+            if actor.has("applicant"):
+                unit = self._applying_unit(uow, actor.unit_id)
+            elif unit_id not in (None, ""):
+                unit = self._applying_unit(uow, unit_id)
+            units = [] if actor.has("applicant") else [{"id": r.id, "name": r.name, "credit_code": r.credit_code}
+                                                       for r in uow.repo.approved_units()]
+            station_defaults = self._station_facts(uow, ps, actor, {})[0]   # a station clerk's channel is the station's
+        defaults = {**station_defaults, **(self._unit_values(proc, unit) if unit is not None else {})}
+        if defaults:
+            props = dict(schema.get("properties", {}))
+            for field in defaults:
+                if field in props:
+                    props[field] = dict(props[field], readOnly=True)
+            schema = dict(schema, properties=props)
+        return {"process_id": process_id, "name": proc["name"], "schema": schema, "defaults": defaults,
+                "units": units, "needs_unit": not actor.has("applicant"),
+                "unit": {"id": unit.id, "name": unit.name, "credit_code": unit.credit_code} if unit is not None else None}
+
+    @staticmethod
+    def _applying_unit(uow, unit_id: object):
+        """The unit an application is for: it must exist and be approved (a registration under review cannot apply)."""
+        try:
+            number = int(str(unit_id))
+        except (TypeError, ValueError):
+            number = 0
+        if not 0 < number < MAX_ID:
+            raise InvalidInput("申请单位不存在", details={"unit_id": "请选择申请单位"})
+        unit = uow.repo.unit(number)
+        if unit is None:
+            raise InvalidInput("申请单位不存在", details={"unit_id": "请选择申请单位"})
+        if unit.status != "approved":
+            what = "正在审核" if unit.status == "pending" else "未通过审核"
+            raise InvalidInput(f"申请单位「{unit.name}」的注册{what}，审核通过后才能提交申请",
+                               details={"unit_id": f"单位注册{what}"})
+        return unit
 
     def startable_processes(self, actor: Actor) -> list[dict]:
-        return [{"id": pid, "name": p["name"]} for pid, p in self.current.manifest["processes"].items()
-                if set(actor.roles) & set(p.get("start_roles", []))]
+        found = [{"id": pid, "name": p["name"]} for pid, p in self.current.manifest["processes"].items()
+                 if set(actor.roles) & set(p.get("start_roles", []))]
+        if found and actor.roles == ("applicant",):      # a handler whose unit is not approved yet cannot apply
+            with self.db.unit_of_work(write=False) as uow:
+                unit = uow.repo.unit(actor.unit_id) if actor.unit_id is not None else None
+            if unit is None or unit.status != "approved":
+                return []
+        return found
 
     @staticmethod
     def _check_may_start(actor: Actor, proc: dict) -> None:
@@ -70,18 +103,17 @@ class Intake:
         if actor.has("applicant"):
             unit_id = actor.unit_id
         if unit_id is None:
-            raise InvalidInput("请选择申请单位")
-        if not 0 < int(unit_id) < MAX_ID:
-            raise InvalidInput("申请单位不存在")
+            raise InvalidInput("请选择申请单位", details={"unit_id": "请选择申请单位"})
         at = now()
         with clock.at(at), self.db.unit_of_work() as uow:   # one instant for the whole step (replay repeats it)
-            unit = uow.repo.unit(int(unit_id))
-            if unit is None:
-                raise InvalidInput("申请单位不存在")
+            unit = self._applying_unit(uow, unit_id)
             form_data, facts = self._station_facts(uow, ps, actor, form_data)
-            data = forms.validate(self._schema(uow, ps, proc["start_form"]), form_data)
+            data = forms.validate(self._schema(uow, ps, proc["start_form"]),
+                                  self._with_unit_fields(ps, proc, unit, form_data))
             local = at.astimezone(LOCAL_TZ)
             facts.update(self._key_facts(uow, ps, data, unit, local.date()))   # from the registers (keyregister)
+            project_code, duplicate = self._duplicate_finding(uow, ps, process_id, proc, data)
+            facts.update(duplicate)                                            # an open case like this one (units)
             try:
                 run = CaseRun.start(ps, process_id, data, self.calendar(uow) if ps.uses_clocks else None, facts)
             except ProcessDefinitionError as exc:     # the diagram's code failed: nothing is stored, owners are told
@@ -99,6 +131,7 @@ class Intake:
                 case_no=case_no, version_id=self._version_id(uow, ps), process_id=process_id, title=title,
                 unit_id=unit.id, unit_name=unit.name, status=status, stage=run.stage(None, ready),
                 lead_user=run.lead(), created_by=actor.id, created_at=at, updated_at=at, row_version=1,
+                project_code=project_code,
                 event_seq=events.seq, last_hash=events.last_hash, state=run.dump(), case_vars=run.case_vars)
             events.bind(case_id)
             self._project(uow, case_id, unit.id, ready, [], at, new_case=True)

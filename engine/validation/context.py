@@ -153,6 +153,7 @@ def _manifest_problems(ctx: _Context, files: dict[str, bytes]) -> list[Problem]:
         form = _as_dict(proc).get("start_form")
         if form not in ctx.forms and form not in ctx.bad_forms:
             out.append(Problem(f"流程 {pid} 的申请表单 {form} 不存在", processes.MANIFEST, _json_line(raw, pid)))
+        out.extend(_intake_problems(pid, _as_dict(proc), ctx.forms.get(form) if isinstance(form, str) else None, raw))
     for key, msg in _as_dict(m.get("messages")).items():
         msg = _as_dict(msg)
         if msg.get("form") not in ctx.forms and msg.get("form") not in ctx.bad_forms:
@@ -165,4 +166,40 @@ def _manifest_problems(ctx: _Context, files: dict[str, bytes]) -> list[Problem]:
                 out.append(Problem(_unnamed(p.removeprefix("目录：")), processes.CATALOGUE))
         except Exception as exc:  # noqa: BLE001 - a malformed catalogue is a problem, not a crash
             out.append(Problem(f"事项目录格式有误：{explain_exception(exc)}", processes.CATALOGUE, detail=exception_detail(exc)))
+    return out
+
+
+# What the unit record offers to an application's fields (``unit_fields``: form field → attribute of the unit).
+UNIT_ATTRIBUTES = ("name", "credit_code", "legal_representative", "address", "postcode", "leader_name", "leader_phone",
+                   "contact_name", "contact_phone")
+
+
+def _intake_problems(pid: str, proc: dict, form: dict | None, raw: bytes | None) -> list[Problem]:
+    """``unit_fields`` and ``duplicate_check`` of a process name fields of its start form (and unit attributes)."""
+    out: list[Problem] = []
+    fields = set(_as_dict((form or {}).get("properties"))) if isinstance(form, dict) else None
+    where = (processes.MANIFEST, _json_line(raw, pid))
+    if "unit_fields" in proc:
+        mapping = proc["unit_fields"]
+        if not isinstance(mapping, dict):
+            out.append(Problem(f"流程 {pid} 的 unit_fields 须为 JSON 对象（申请表字段 → 单位信息）", *where))
+            mapping = {}
+        for field, attr in mapping.items():
+            if fields is not None and field not in fields:
+                out.append(Problem(f"流程 {pid} 的 unit_fields 中的字段 {field} 不在申请表中", *where))
+            if attr not in UNIT_ATTRIBUTES:
+                out.append(Problem(f"流程 {pid} 的 unit_fields 中的单位信息 {attr} 不存在，可用："
+                                   + "、".join(UNIT_ATTRIBUTES), *where))
+    if "duplicate_check" in proc:
+        check = proc["duplicate_check"]
+        if not isinstance(check, dict) or not isinstance(check.get("key"), str) \
+                or not isinstance(check.get("variable"), str):
+            out.append(Problem(f"流程 {pid} 的 duplicate_check 须为 JSON 对象，含 key（比对的字段）与 variable（提示写入的变量）",
+                               *where))
+        else:
+            for name in (check["key"], check.get("overlap")):
+                if name is not None and fields is not None and name not in fields:
+                    out.append(Problem(f"流程 {pid} 的 duplicate_check 中的字段 {name} 不在申请表中", *where))
+            if fields is not None and check["variable"] in fields:
+                out.append(Problem(f"流程 {pid} 的 duplicate_check 的变量 {check['variable']} 与申请表字段同名", *where))
     return out

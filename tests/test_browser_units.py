@@ -1,0 +1,84 @@
+"""A company registers itself in the browser, the 综合窗口 approves it, and its handler applies (issue 13)."""
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from engine import creditcode
+from tests.test_browser import (  # noqa: F401  (live_server is a fixture)
+    choose,
+    chromium_page,
+    label,
+    live_server,
+    login,
+    logout,
+    require_chromium,
+    tick,
+)
+
+pytestmark = pytest.mark.browser
+UNIT = "武陟县新源机械制造有限公司"
+
+
+def login_as(page, username: str, password: str) -> None:
+    page.goto("/login")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(password)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("我的待办")
+
+
+def test_a_company_registers_the_window_approves_its_handler_applies(live_server):  # noqa: F811
+    require_chromium()
+    with chromium_page(live_server) as page:
+        page.goto("/login")
+        page.get_by_role("link", name="申请单位注册").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("申请单位注册")
+        for text, value in (("单位名称", UNIT), ("统一社会信用代码", creditcode.with_check("91410823MA9XY0003").lower()),
+                            ("法定代表人", "王新源"), ("单位地址", "武陟县木城街道新源路1号"), ("邮编", "454950"),
+                            ("经办人姓名", "赵经办"), ("经办人手机号码", "13712345678"), ("登录名", "xinyuan"),
+                            ("登录密码", "xinyuan-2026"), ("确认密码", "xinyuan-2026")):
+            page.get_by_label(label(text)).fill(value)
+        page.get_by_role("button", name="提交注册").click()
+        expect(page.locator('[data-field="credit_code"] .field-error')).to_contain_text("请使用大写字母")
+        page.get_by_label(label("统一社会信用代码")).fill(creditcode.with_check("91410823MA9XY0003"))
+        page.get_by_label(label("登录密码")).fill("xinyuan-2026")
+        page.get_by_label(label("确认密码")).fill("xinyuan-2026")
+        page.get_by_role("button", name="提交注册").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("注册已提交，等待审核")
+
+        login_as(page, "xinyuan", "xinyuan-2026")
+        expect(page.locator("#unit-status")).to_contain_text("单位注册待审核")
+        expect(page.get_by_role("link", name="新建申请")).to_have_count(0)
+        logout(page)
+
+        login(page, "window1")
+        page.get_by_role("link", name="单位注册审核").click()
+        row = page.locator("#registrations tbody tr").filter(has_text=UNIT)
+        row.get_by_role("button", name="通过", exact=True).click()
+        expect(page.get_by_role("status")).to_contain_text(f"已审核：{UNIT}（已通过）")
+        logout(page)
+
+        login_as(page, "xinyuan", "xinyuan-2026")
+        expect(page.locator("#notifications")).to_contain_text("本单位注册已审核通过")
+        page.get_by_role("link", name="新建申请").click()
+        unit_name = page.get_by_label(label("项目单位名称"))
+        expect(unit_name).to_have_value(UNIT)
+        expect(unit_name).not_to_be_editable()
+        page.get_by_label(label("项目单位负责人")).fill("王新源")
+        page.get_by_label(label("负责人联系电话")).fill("0391-7223003")
+        page.get_by_label(label("项目单位经办人")).fill("赵经办")
+        page.get_by_label(label("经办人联系电话")).fill("13712345678")
+        page.get_by_label(label("项目名称")).fill("新源机械智能装备项目")
+        choose(page, "fund_source", "国内企业投资")
+        choose(page, "land_nature", "出让")
+        choose(page, "key_project", "否")
+        choose(page, "commission_scope", "全部")
+        choose(page, "construction_started", "否")
+        tick(page, "service_items", "环评")
+        page.get_by_label(label("申请渠道")).select_option(label="网上申请（武来办）")
+        page.get_by_label(label("服务方式")).select_option(label="网上服务")
+        tick(page, "declaration", "本人承诺")
+        tick(page, "commitment", "已阅读并同意")
+        page.get_by_role("button", name="提交申请").click()
+        expect(page.get_by_role("status")).to_contain_text("申请已提交，办件编号")
