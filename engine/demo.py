@@ -1,4 +1,5 @@
-"""Demo data: two applicant units, staff for every role, a specialist in every department of the catalogue."""
+"""Demo data: two applicant units, staff for every role, a specialist in every department of the catalogue, the
+departments (from the catalogue, when the table is empty) and two service stations."""
 from __future__ import annotations
 
 from werkzeug.security import generate_password_hash
@@ -36,6 +37,12 @@ STAFF = [
     ("supervisor1", "周科长", "supervisor", None, None),
     ("owner1", "吴流程", "process_owner", None, None),
     ("auditor1", "郑审计", "auditor", None, None),
+    ("admin1", "冯管理", "admin", None, None),
+]
+
+STATIONS = [
+    {"code": "zhandian", "name": "詹店镇便民服务中心", "kind": "乡镇（街道）便民服务中心", "phone": "0391-7231001"},
+    {"code": "yz_chengguan", "name": "武陟县邮政城关网点", "kind": "邮政网点", "phone": "0391-7232001"},
 ]
 
 
@@ -51,6 +58,12 @@ def load_demo(db: Database, catalogue: Catalogue, password: str = DEMO_PASSWORD,
     added = 0
     pw_hash = generate_password_hash(password, method=hash_method)
     with db.unit_of_work() as uow:
+        if not uow.repo.count_departments():
+            for code, name in catalogue.departments.items():
+                uow.repo.insert_department(code=code, name=name, phone=None, active=True)
+        for station in STATIONS:
+            if uow.repo.station(station["code"]) is None and uow.repo.station_by_name(station["name"]) is None:
+                uow.repo.insert_station(active=True, **station)
         unit_ids = []
         for unit in UNITS:
             row = uow.repo.unit_by_name(unit["name"])

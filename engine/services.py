@@ -11,8 +11,10 @@ from .usecases.base import CaseFailed, ServiceBase, StartedCase
 from .usecases.calendar import CalendarUseCases
 from .usecases.cases import Cases
 from .usecases.digests import Digests
+from .usecases.directory import AdminRecords
 from .usecases.intake import Intake
 from .usecases.messages import Messages
+from .usecases.staff import Staff
 from .usecases.step import CaseStep
 from .usecases.supervision import Supervision
 from .usecases.tasks import Tasks
@@ -23,5 +25,5 @@ __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
 class Bangban(Accounts, Intake, Tasks, Messages, Cases, CalendarUseCases, Versions, Audit, Digests, Supervision, Timers,
-              CaseStep, ServiceBase):
+              Staff, AdminRecords, CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""
