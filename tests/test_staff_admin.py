@@ -110,6 +110,7 @@ def test_editing_roles_is_logged_old_to_new_in_chinese(svc):
     assert not any(c.isascii() and c.isalpha() for e in entry["changes"] for c in e["field"])
 
 
+@pytest.mark.parametrize("svc", ["warm", "cold"], indirect=True)
 def test_deactivating_ends_the_users_sessions_at_once_and_reactivating_lets_them_back(svc):
     admin, agent = actor(svc, "admin1"), _user(svc, "agent1")
     _open_session(svc, agent.id, "a" * 64)
@@ -183,6 +184,7 @@ def test_staff_pages_do_not_reach_applicant_handlers(svc):
 
 
 # ---- departments -----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("svc", ["warm", "cold"], indirect=True)
 def test_departments_come_from_the_catalogue_and_names_are_read_from_the_table(svc):
     admin = actor(svc, "admin1")
     codes = {d["code"] for d in svc.departments(admin)}
@@ -243,6 +245,22 @@ def test_a_catalogue_naming_an_unknown_department_fails_validation_until_the_dep
     svc.add_department(admin, "xinbu", "县新设局")
     assert svc.validate(owner, changed) == []
     assert svc.publish(owner, changed, "企业登记改由新设局办理")["id"] != before
+
+
+def test_the_admin_log_is_paged_and_filtered(svc):
+    admin = actor(svc, "admin1")
+    for i in range(52):
+        svc.edit_department(admin, "gaj", "县公安局", f"0391-72{i:05d}")
+    svc.add_station(admin, "xiaodong", "小董乡便民服务中心", "乡镇（街道）便民服务中心")
+    first = svc.admin_log(admin)
+    assert len(first["entries"]) == 50 and first["entries"][0]["kind"] == "服务站" and first["next_before"]
+    rest = svc.admin_log(admin, before=first["next_before"])
+    assert len(rest["entries"]) == 3 and rest["next_before"] is None
+    assert {e["id"] for e in first["entries"]}.isdisjoint(e["id"] for e in rest["entries"])
+    only = svc.admin_log(admin, kind="department", target="gaj")["entries"]
+    assert len(only) == 50 and all(e["target"] == "县公安局（gaj）" and e["action"] == "修改部门" for e in only)
+    assert only[0]["changes"] == [{"field": "窗口电话", "old": "0391-7200050", "new": "0391-7200051"}]
+    assert svc.admin_log(admin, kind="no-such-kind")["kind"] is None
 
 
 # ---- stations --------------------------------------------------------------------------------------------------------
