@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, insert, select
 
-from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated, NotFound
 from engine.models import AdminChange, Session, User
 from engine.passwords import check_password
 from engine.staff_rules import Directory, check_account
@@ -119,7 +119,7 @@ def test_deactivating_ends_the_users_sessions_at_once_and_reactivating_lets_them
     ended = _session(svc, "a" * 64)
     assert ended.ended_at is not None and ended.ended_reason == "deactivated"
     assert svc.actor(agent.id) is None
-    with pytest.raises(Exception):
+    with pytest.raises(NotAuthenticated):
         svc.authenticate("agent1", "demo1234")
     svc.set_staff_active(admin, "agent1", True)
     assert svc.authenticate("agent1", "demo1234").username == "agent1"
