@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from . import cli_digests, processes
+from . import cli_digests, cli_users, processes
 from .config import Settings
 from .db import Database, ensure_sqlite_dir, normalize_url
 from .errors import BangbanError, ProcessDefinitionError
@@ -72,7 +72,9 @@ def init_db() -> None:
         for p in exc.details or []:
             click.echo(f"  - {p}", err=True)
         sys.exit(2)
-    click.echo(f"数据库已就绪：{service.db.url.split('@')[-1]}；流程版本 {service.current.hash[:12]}")
+    added = service.ensure_departments()
+    click.echo(f"数据库已就绪：{service.db.url.split('@')[-1]}；流程版本 {service.current.hash[:12]}"
+               + (f"；按事项目录建立了 {added} 个部门" if added else ""))
     service.db.dispose()
 
 
@@ -387,6 +389,7 @@ def _add_db_commands() -> None:
 
 _add_db_commands()
 cli_digests.register(audit, open_service)
+cli_users.register(cli, open_service)
 
 
 def main() -> None:

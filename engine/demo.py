@@ -1,4 +1,5 @@
-"""Demo data: two applicant units, staff for every role, a specialist in every department of the catalogue."""
+"""Demo data: two applicant units, staff for every role, a specialist in every department of the catalogue, the
+departments (from the catalogue, when the table is empty) and two service stations."""
 from __future__ import annotations
 
 from werkzeug.security import generate_password_hash
@@ -44,6 +45,7 @@ STAFF = [
     ("fgw1", "冯发改", "key_projects", None, None),
     ("kgj1", "柯科工", "key_enterprises", None, None),
     ("station1", "詹便民", "station", None, None),
+    ("admin1", "冯管理", "admin", None, None),
 ]
 STATIONS = [   # 基层政务服务站, entered only into an empty stations table
     {"code": "zdz", "name": "詹店镇便民服务中心", "kind": "乡镇（街道）便民服务中心", "phone": "0391-7290001"},
@@ -72,6 +74,12 @@ def load_demo(db: Database, catalogue: Catalogue, password: str = DEMO_PASSWORD,
     added = 0
     pw_hash = generate_password_hash(password, method=hash_method)
     with db.unit_of_work() as uow:
+        if not uow.repo.count_departments():
+            for code, name in catalogue.departments.items():
+                uow.repo.insert_department(code=code, name=name, phone=None, active=True)
+        for station in STATIONS:
+            if uow.repo.station(station["code"]) is None and uow.repo.station_by_name(station["name"]) is None:
+                uow.repo.insert_station(active=True, **station)
         unit_ids = []
         for unit in UNITS:
             row = uow.repo.unit_by_name(unit["name"])
@@ -90,11 +98,8 @@ def load_demo(db: Database, catalogue: Catalogue, password: str = DEMO_PASSWORD,
 
 
 def _load_registers(uow) -> None:
-    """The demo stations and key register, each only into an empty table."""
+    """The demo key register, only into an empty table (the stations are entered with the users)."""
     from datetime import UTC, date, datetime
-    if not uow.repo.count_stations():
-        for station in STATIONS:
-            uow.repo.seed_station(**station, active=True)
     if not uow.repo.count_key_designations():
         for d in KEY_DESIGNATIONS:
             uow.repo.insert_key_designation(**d, valid_from=date(2026, 1, 1), valid_to=date(2028, 12, 31),

@@ -61,13 +61,3 @@ class KeyRegisterRepository:
 
     def count_key_designations(self) -> int:
         return self.conn.execute(select(func.count()).select_from(key_register)).scalar_one()
-
-    # ---- the station a clerk works at -------------------------------------------------------------------------
-    def station_of_code(self, code: str):
-        return self.conn.execute(select(stations).where(stations.c.code == code)).first()
-
-    def count_stations(self) -> int:
-        return self.conn.execute(select(func.count()).select_from(stations)).scalar_one()
-
-    def seed_station(self, **values) -> None:
-        self.conn.execute(insert(stations).values(**values))

@@ -11,10 +11,12 @@ from .usecases.base import CaseFailed, ServiceBase, StartedCase
 from .usecases.calendar import CalendarUseCases
 from .usecases.cases import Cases
 from .usecases.digests import Digests
+from .usecases.directory import AdminRecords
 from .usecases.intake import Intake
 from .usecases.keyregister import KeyRegister
 from .usecases.messages import Messages
 from .usecases.reassign import Reassignment
+from .usecases.staff import Staff
 from .usecases.step import CaseStep
 from .usecases.supervision import Supervision
 from .usecases.tasks import Tasks
@@ -25,6 +27,6 @@ from .usecases.versions import Versions
 __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
-class Bangban(Accounts, Units, Intake, Tasks, Messages, Reassignment, Cases, CalendarUseCases, Versions, Audit,
-              Digests, Supervision, Timers, KeyRegister, CaseStep, ServiceBase):
+class Bangban(Accounts, Staff, AdminRecords, Units, Intake, Tasks, Messages, Reassignment, Cases, CalendarUseCases,
+              Versions, Audit, Digests, Supervision, Timers, KeyRegister, CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""

@@ -64,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         settings = Settings.from_env()
         service = Bangban.open_latest(Database(app.config.get("DATABASE_URL") or settings.database_url),
                                       processes.read_dir(Path(app.config.get("PROCESS_DIR") or settings.process_dir)))
+        service.ensure_departments()       # an empty departments table is filled from the catalogue
     app.extensions["bangban"] = service
 
     @app.before_request
@@ -72,7 +73,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         if request.path.startswith(("/api/processes/", "/processes/")):
             request.max_content_length = MAX_PROCESS_UPLOAD_BYTES
 
-    from . import api, auth, errors, filters, reassign, units, views
+    from . import admin, api, auth, errors, filters, reassign, units, views
     auth.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
@@ -83,4 +84,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(units.bp)
     from . import keyregister
     app.register_blueprint(keyregister.bp)
+    app.register_blueprint(admin.bp)
     return app

@@ -10,6 +10,8 @@
 | ``calendar`` | the working-day calendar and the clocks it moves | 工作日历 |
 | ``accounts`` | login, the user behind a session, units | 登录 |
 | ``units`` | unit registration, its review, a unit's handlers; unit fields, duplicates | 单位注册, 单位注册审核, 本单位经办人 |
+| ``staff`` | staff accounts: search, create, edit, deactivate, reset password, import | 账号管理, 批量导入 |
+| ``directory`` | departments and service stations as records; the administrative log | 部门, 服务站, 管理日志 |
 | ``versions`` | process versions: list, files, diff, validate, publish, migrate | 流程管理, 建模器 |
 | ``audit`` | verify, repair, step through and export a case's history | 审计回放, ``bangban audit`` |
 | ``digests`` | signed digests of every case's chain head: make, verify, a case's proof | ``bangban audit digest`` |

@@ -28,6 +28,7 @@ PAGE_SIZE = 20
 ACTOR_TTL = 30.0
 LATEST_TTL = 2.0
 CALENDAR_TTL = 60.0
+DEPARTMENTS_TTL = 5.0
 MAX_ID = 2**53
 _TASK_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -178,7 +179,14 @@ class ServiceBase:
         return {code: r["name"] for code, r in self.current.manifest["roles"].items()}
 
     def department_names(self) -> dict[str, str]:
-        return dict(self.current.catalogue.departments)
+        """Department names from the departments table (read at most every few seconds), the current catalogue's
+        names for codes the table does not have."""
+        hit = getattr(self, "_department_names", None)
+        if hit is None or monotonic() - hit[0] > DEPARTMENTS_TTL:
+            with self.db.unit_of_work(write=False) as uow:
+                hit = (monotonic(), {r.code: r.name for r in uow.repo.departments()})
+            self._department_names = hit
+        return {**self.current.catalogue.departments, **hit[1]}
 
     def _options(self, uow: UnitOfWork, ps: ProcessSet):
         def provide(source: str) -> list[dict]:

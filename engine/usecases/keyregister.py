@@ -172,7 +172,7 @@ class KeyRegister:
         if not rule or not actor.has("station"):
             return form_data, {}
         user = uow.repo.user_by_id(actor.id)
-        station = uow.repo.station_of_code(user.station) if user is not None and user.station else None
+        station = uow.repo.station(user.station) if user is not None and user.station else None
         if station is None or not station.active:
             raise Forbidden("您的账号没有所属的服务站（或服务站已停用），不能代为提交申请，请联系系统管理员")
         if isinstance(form_data, dict):

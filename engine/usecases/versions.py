@@ -76,9 +76,9 @@ class Versions:
         files = dict(changed) if replace_all else {**(base or {}), **changed}
         files = {k: v for k, v in files.items() if v is not None}
         from ..validation import bounded
-        problems = bounded.validate_set(files)
+        problems = [p.to_dict() for p in bounded.validate_set(files)] + self.catalogue_department_problems(files)
         if problems:
-            raise InvalidInput(f"流程文件有 {len(problems)} 处问题，未发布", details=[p.to_dict() for p in problems])
+            raise InvalidInput(f"流程文件有 {len(problems)} 处问题，未发布", details=problems)
         ps = process_files.load(files)
         with self.db.unit_of_work() as uow:
             before = uow.repo.latest_version()
@@ -95,7 +95,8 @@ class Versions:
             self.check_permission(actor, "processes")
         base = {k: v.encode("utf-8") for k, v in self.version_files(None, self.current_version_id).items()}
         from ..validation import bounded
-        return [p.to_dict() for p in bounded.validate_set({**base, **changed})]
+        files = {**base, **changed}
+        return [p.to_dict() for p in bounded.validate_set(files)] + self.catalogue_department_problems(files)
 
     def migrate_cases(self, to_version: int, case_nos: list[str] | None = None, dry_run: bool = False,
                       actor: Actor | None = None) -> list[dict]:
