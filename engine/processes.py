@@ -161,6 +161,13 @@ class ProcessSet:
             titles.setdefault(name, str(title))        # the facts a case takes from the registers
         return titles
 
+    @cached_property
+    def fact_names(self) -> tuple[str, ...]:
+        """The case facts the service records at submission (manifest ``case_facts.titles``)."""
+        facts = self.manifest.get("case_facts")
+        titles = facts.get("titles") if isinstance(facts, dict) else None
+        return tuple(titles) if isinstance(titles, dict) else ()
+
     def field_title(self, name: str) -> str:
         """The title a form gives to a field name (the name itself if no form has it)."""
         return self._field_titles.get(name, name)

@@ -431,6 +431,7 @@ class CaseRun:
         with self._clock_context():
             try:
                 rt.migrate(self.wf, plan, spec, subs)
+                rt.fill_open_data(self.wf, target.fact_names)   # facts the old version never recorded: unknown
             except (rt.WorkflowError, SandboxViolation, MemoryError) as exc:
                 raise step_error("迁移时流程运行出错：", exc) from exc
         self.wf.script_engine = target.script_engine

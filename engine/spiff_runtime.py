@@ -286,6 +286,14 @@ def set_task_value(task, key: str, value) -> None:
     task.data[key] = value
 
 
+def fill_open_data(wf: BpmnWorkflow, names) -> None:
+    """Give every task not yet finished a value (None) for each of ``names`` it lacks: the facts a newer version's
+    conditions read, for a case that was submitted before that version recorded them."""
+    for task in wf.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+        for name in names:
+            task.data.setdefault(name, None)
+
+
 def pop_task_value(task, key: str) -> None:
     task.data.pop(key, None)
 

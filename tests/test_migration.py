@@ -98,3 +98,21 @@ def test_migrate_command(db_url, monkeypatch, tmp_path):
     assert "已迁移" in real.output
     listing = runner.invoke(cli, ["process", "versions"])
     assert "改名" in listing.output
+
+
+def test_a_case_submitted_before_the_key_register_moves_onto_it_and_its_claim_goes_to_the_window(svc, process_files):
+    """A case claiming 重点项目, submitted on a version that recorded no register facts, moved onto the version that
+    checks the claim: the fact it lacks counts as unknown (not registered), so the window verifies the claim instead of
+    the key gateway failing on a name it does not know."""
+    import json
+    manifest = json.loads(process_files["bangban.json"])
+    manifest.pop("case_facts")
+    older = dict(process_files, **{"bangban.json": json.dumps(manifest, ensure_ascii=False).encode("utf-8")})
+    svc.publish(None, older, "尚未核验重点认定的版本", replace_all=True)
+    case_no = h.start(svc, key_project="重点项目", project_code="2099-410823-00-00-000001")
+    target = svc.publish(None, process_files, "按认定登记簿核验重点认定", replace_all=True)["id"]
+    report = {r["case_no"]: r for r in svc.migrate_cases(target)}
+    assert report[case_no]["ok"], report
+    h.complete(svc, "agent1", "受理审核", case_no=case_no, **h.accept())
+    assert [t["name"] for t in h.inbox(svc, "window1", case_no)] == ["核实重点认定"]
+    h.assert_round_trip(svc, case_no)
