@@ -34,6 +34,7 @@ from .models import (
     User,
 )
 from .repository_accounts import AccountsRepository
+from .repository_sessions import SessionsRepository
 
 # The tables, named after themselves (queries read ``cases.c.status``, ``inbox.c.task_id`` ...).
 cases, inbox, events, documents = Case.__table__, InboxTask.__table__, Event.__table__, Document.__table__
@@ -83,7 +84,7 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class Repository(AccountsRepository):
+class Repository(AccountsRepository, SessionsRepository):
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name

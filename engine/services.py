@@ -13,6 +13,7 @@ from .usecases.cases import Cases
 from .usecases.digests import Digests
 from .usecases.intake import Intake
 from .usecases.messages import Messages
+from .usecases.sessions import Sessions
 from .usecases.step import CaseStep
 from .usecases.supervision import Supervision
 from .usecases.tasks import Tasks
@@ -22,6 +23,6 @@ from .usecases.versions import Versions
 __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
-class Bangban(Accounts, Intake, Tasks, Messages, Cases, CalendarUseCases, Versions, Audit, Digests, Supervision, Timers,
+class Bangban(Accounts, Sessions, Intake, Tasks, Messages, Cases, CalendarUseCases, Versions, Audit, Digests, Supervision, Timers,
               CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""
