@@ -7,7 +7,8 @@
 | ``messages`` | 申请终止, 决定终止, 申请延期: which may be sent, their forms, sending | 办件页与待办页的操作 |
 | ``cases`` | reading cases: search, the case page, diagram, documents, application | 办件查询, 办件页 |
 | ``calendar`` | the working-day calendar and the clocks it moves | 工作日历 |
-| ``accounts`` | login, the user behind a session, units | 登录 |
+| ``accounts`` | users and units | — |
+| ``sessions`` | login (throttled), a request's session, logout, ending sessions, changing one's password | 登录, 修改密码 |
 | ``versions`` | process versions: list, files, diff, validate, publish, migrate | 流程管理, 建模器 |
 | ``audit`` | verify, repair, step through and export a case's history | 审计回放, ``bangban audit`` |
 | ``digests`` | signed digests of every case's chain head: make, verify, a case's proof | ``bangban audit digest`` |
