@@ -503,7 +503,8 @@ def test_login_throttling_over_http_does_not_tell_whether_the_account_exists(app
         assert 840 < int(api.headers["Retry-After"]) <= 900
         # while locked, even the right password (for agent1) is refused, from any address, on both doors
         r = page_login(app.test_client(), username, PASSWORD, environ_base={"REMOTE_ADDR": "10.0.0.3"})
-        assert r.status_code == 429 and LOCKED.search(r.text.replace("\n", " ").split("</div>")[0].split(">")[-1])
+        alert = re.search(r'<div class="error" role="alert">([^<]*)</div>', r.text)
+        assert r.status_code == 429 and alert and LOCKED.match(alert.group(1)), r.text
         assert r.headers["Retry-After"]
         r = app.test_client().post("/api/login", json={"username": username, "password": PASSWORD})
         assert r.status_code == 429 and LOCKED.match(r.json["message"])

@@ -19,8 +19,9 @@ def service():
 
 # What a user who must change a one-time password may still reach (everything else: the password page, or 403).
 WHILE_MUST_CHANGE = frozenset({"auth.login", "auth.logout", "account.password", "api.logout", "api.me",
-                               "account.api_password", "static"})
+                               "account.api_password"})
 TIMED_OUT = "登录已超时，请重新登录"
+PUBLIC_FILES = frozenset({"static", "views.bpmn_js"})    # style sheets, scripts, fonts: no session lookup
 
 
 def init_app(app) -> None:
@@ -29,6 +30,8 @@ def init_app(app) -> None:
         """The actor of the request's session, checked in the database on every request (one query), so a logout,
         a deactivation or an ended session counts at once on every server process."""
         g.actor, g.timed_out, g.must_change_password = None, False, False
+        if request.endpoint in PUBLIC_FILES:
+            return None
         token = session.get("token")
         if token is None:
             if "uid" in session:        # a cookie of before server-side sessions
