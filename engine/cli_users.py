@@ -37,7 +37,7 @@ def register(cli: click.Group, open_service) -> None:
     @click.option("--station", default=None, help="服务站代码或名称（服务站工作人员必填）")
     @click.option("--phone", default=None)
     @click.option("--email", default=None)
-    @click.option("--password", default=None, help="指定密码（至少 8 位）；不给则生成一次性密码")
+    @click.option("--password", default=None, help="指定密码（须符合密码规则）；不给则生成一次性密码")
     def user_add(login, name, roles, department, station, phone, email, password) -> None:
         with _service(open_service) as service:
             result = service.create_staff(None, {"username": login, "display_name": name, "roles": list(roles),

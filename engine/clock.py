@@ -97,3 +97,15 @@ def now() -> datetime:
     """The current time in UTC, from the shared clock."""
     return clock.now()
 
+
+
+class WallClock(Clock):
+    """Real time for the security of logins (sessions' idle timeout, login lockouts), apart from the service time of
+    cases: moving the service clock (demo mode, tests of deadlines) neither times sessions out nor lifts a lockout.
+    Tests move this one on its own (``wall.set`` / ``wall.advance``)."""
+
+    def now(self) -> datetime:
+        return self._base()
+
+
+wall = WallClock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from werkzeug.security import generate_password_hash
 
 from .db import Database
+from .passwords import hash_password
 from .processes import Catalogue
 
 DEMO_PASSWORD = "demo1234"
@@ -69,10 +70,11 @@ def demo_users(catalogue: Catalogue) -> list[tuple]:
     return users
 
 
-def load_demo(db: Database, catalogue: Catalogue, password: str = DEMO_PASSWORD, hash_method: str = "scrypt") -> int:
-    """Insert the demo units and users unless they exist; returns how many users were added."""
+def load_demo(db: Database, catalogue: Catalogue, password: str = DEMO_PASSWORD, hash_method: str | None = None) -> int:
+    """Insert the demo units and users unless they exist; returns how many users were added. The password is hashed
+    once for all of them (argon2id; ``hash_method``: one of werkzeug's instead, as hashes made before argon2 were)."""
     added = 0
-    pw_hash = generate_password_hash(password, method=hash_method)
+    pw_hash = generate_password_hash(password, method=hash_method) if hash_method else hash_password(password)
     with db.unit_of_work() as uow:
         if not uow.repo.count_departments():
             for code, name in catalogue.departments.items():

@@ -66,3 +66,14 @@ class ProcessDefinitionError(BangbanError):
 
     status = 500
     code = "process_definition_error"
+
+
+class TooManyAttempts(BangbanError):
+    """Too many failed logins from this account or address: refused for a while (``retry_after`` seconds)."""
+
+    status = 429
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

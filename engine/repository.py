@@ -36,6 +36,7 @@ from .models import (
 from .repository_accounts import AccountsRepository
 from .repository_keyregister import KeyRegisterRepository
 from .repository_reassign import ReassignRepository
+from .repository_sessions import SessionsRepository
 from .repository_staff import StaffRepository
 from .repository_units import UnitsRepository
 
@@ -87,7 +88,8 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-class Repository(AccountsRepository, StaffRepository, UnitsRepository, ReassignRepository, KeyRegisterRepository):
+class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsRepository, ReassignRepository,
+                 KeyRegisterRepository):
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name

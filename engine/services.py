@@ -16,6 +16,7 @@ from .usecases.intake import Intake
 from .usecases.keyregister import KeyRegister
 from .usecases.messages import Messages
 from .usecases.reassign import Reassignment
+from .usecases.sessions import Sessions
 from .usecases.staff import Staff
 from .usecases.step import CaseStep
 from .usecases.supervision import Supervision
@@ -27,6 +28,6 @@ from .usecases.versions import Versions
 __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
-class Bangban(Accounts, Staff, AdminRecords, Units, Intake, Tasks, Messages, Reassignment, Cases, CalendarUseCases,
-              Versions, Audit, Digests, Supervision, Timers, KeyRegister, CaseStep, ServiceBase):
+class Bangban(Accounts, Sessions, Staff, AdminRecords, Units, Intake, Tasks, Messages, Reassignment, Cases,
+              CalendarUseCases, Versions, Audit, Digests, Supervision, Timers, KeyRegister, CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""

@@ -10,15 +10,19 @@ from sqlalchemy import create_engine, text
 
 from engine import caches, processes
 from engine.access import Actor
-from engine.clock import clock
+from engine.clock import clock, wall
 from engine.db import Database, normalize_url
 from engine.demo import load_demo
 from engine.migrate import upgrade
 from engine.services import Bangban
 
+# argon2's cheapest parameters for the hundreds of databases and logins of the tests (never set in a deployment);
+# servers the tests start inherit it
+os.environ.setdefault("BANGBAN_ARGON2_TESTING", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BANGBAN_TEST_DATABASE_URL")
-FAST_HASH = "pbkdf2:sha256:1000"
+FAST_HASH = "pbkdf2:sha256:1000"      # a hash of before argon2 (upgraded at the first login)
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def svc(request, db, process_files):
     """The service with the demo users. Parametrized indirectly with ``"cold"`` (``pytest.mark.parametrize("svc",
     ["warm", "cold"], indirect=True)``), every use case runs in a service as a freshly started process has it."""
     service = Bangban.open(db, process_files)
-    load_demo(db, service.current.catalogue, hash_method=FAST_HASH)
+    load_demo(db, service.current.catalogue)
     if getattr(request, "param", "warm") == "cold":
         return ColdService(db, process_files)
     return service
@@ -94,6 +98,7 @@ class ColdService:
 def _reset_clock():
     yield
     clock.reset()
+    wall.reset()
 
 
 def actor(svc: Bangban, username: str) -> Actor:

@@ -143,10 +143,11 @@ class Api:
                                                                    response.text[:500])
         return response
 
-    def login(self, username: str) -> None:
+    def login(self, username: str) -> str:
         r = self.send(None, "POST", "/api/login", body={"username": username, "password": PASSWORD}, status=200)
         self.cookies[username] = next(m.group(1) for c in r.headers.get("set-cookie", [])
                                       if (m := re.match(r"session=([^;]+)", c)))
+        return self.cookies[username]
 
     def task(self, who: str, case_no: str, name: str) -> str:
         return next(t["task_id"] for t in self.send(who, "GET", "/api/tasks", status=200).json()["tasks"]
@@ -298,11 +299,13 @@ def fuzz(operation, strategy, examples: int, base: str, http: requests.Session, 
     run()
 
 
-def fuzz_all(operations, api: Api, real: dict[str, list], findings: Findings) -> None:
-    """Generated cases of every operation, as every user and as nobody."""
+def fuzz_all(operations, api: Api, real: dict[str, list], findings: Findings, spare: dict[str, str]) -> None:
+    """Generated cases of every operation, as every user and as nobody (logging out with a spare session of the user:
+    a logout ends the session on the server)."""
     for operation in operations:
         for username in ROLES:
-            fuzz(operation, strategies(operation, api.cookies[username], real), EXAMPLES_PER_ROLE, api.base, api.http,
+            cookie = spare[username] if operation.label == "POST /api/logout" else api.cookies[username]
+            fuzz(operation, strategies(operation, cookie, real), EXAMPLES_PER_ROLE, api.base, api.http,
                  findings, username)
         fuzz(operation, strategies(operation, None, real), ANONYMOUS_EXAMPLES, api.base, api.http, findings, "（未登录）")
 
@@ -322,12 +325,13 @@ def test_no_input_gets_a_5xx_or_an_undocumented_answer(live, tmp_path):
         steps.append(f"{name} {findings.requests - before} 个 {time.monotonic() - since:.0f} 秒")
 
     try:
+        spare = {username: api.login(username) for username in ROLES}      # for POST /api/logout
         for username in [*ROLES, "jiahe", "agent2"]:
             api.login(username)
         timed("手写", scenario, api)
         real = real_values(api)
         timed("遍历", sweep, api, operations, real, ROLES)
-        timed("生成", fuzz_all, operations, api, real, findings)
+        timed("生成", fuzz_all, operations, api, real, findings, spare)
         timed("恶意请求体", hostile, operations, api, real, findings)
         timed("恶意字段", hostile_fields, operations, api, real, findings)
         timed("恶意参数", hostile_urls, operations, api, real, findings)

@@ -118,11 +118,10 @@ def test_deactivating_ends_the_users_sessions_at_once_and_reactivating_lets_them
     assert result["sessions_ended"] == 1
     ended = _session(svc, "a" * 64)
     assert ended.ended_at is not None and ended.ended_reason == "deactivated"
-    assert svc.actor(agent.id) is None
     with pytest.raises(NotAuthenticated):
-        svc.authenticate("agent1", "demo1234")
+        svc.login("agent1", "demo1234")
     svc.set_staff_active(admin, "agent1", True)
-    assert svc.authenticate("agent1", "demo1234").username == "agent1"
+    assert svc.login("agent1", "demo1234").actor.username == "agent1"
     actions = [r.action for r in _log(svc)][:2]
     assert actions == ["activate_user", "deactivate_user"]
 

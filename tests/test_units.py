@@ -192,7 +192,7 @@ def test_the_unit_admin_adds_and_removes_handlers_who_see_the_units_cases(svc):
     assert len(added["one_time_password"]) >= 10
     second = user_row(svc, "huarui2")
     assert second.must_change_password and not second.unit_admin and second.unit_id == admin.unit_id
-    assert svc.authenticate("huarui2", added["one_time_password"]).username == "huarui2"
+    assert svc.login("huarui2", added["one_time_password"]).actor.username == "huarui2"
     handler2 = actor(svc, "huarui2")
     # a second handler sees the unit's cases; another unit's handler does not
     assert [c["case_no"] for c in svc.search_cases(handler2)["cases"]] == [case_no]
@@ -214,7 +214,7 @@ def test_the_unit_admin_adds_and_removes_handlers_who_see_the_units_cases(svc):
     svc.remove_unit_handler(admin, second.id)
     assert not user_row(svc, "huarui2").active
     with pytest.raises(Exception, match="用户名或密码错误"):
-        svc.authenticate("huarui2", added["one_time_password"])
+        svc.login("huarui2", added["one_time_password"])
     with pytest.raises(Conflict, match="唯一的管理员"):
         svc.remove_unit_handler(admin, admin.id)
     assert [c.action for c in admin_log(svc, "user")] == ["unit_handler_removed", "unit_handler_added"]

@@ -6,8 +6,9 @@ import secrets
 from datetime import date, datetime
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
+from flask.sessions import SecureCookieSessionInterface
 
 from engine import processes
 from engine.config import ROOT, Settings
@@ -30,6 +31,29 @@ def _secret_key() -> str:
     return path.read_text().strip()
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie session; ``SESSION_COOKIE_SECURE = None`` (the default here) marks the cookie Secure when
+    the request came over HTTPS (``request.is_secure``; behind a reverse proxy that needs ``BANGBAN_TRUSTED_PROXIES``
+    or ``BANGBAN_SECURE_COOKIES=1``)."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        setting = app.config["SESSION_COOKIE_SECURE"]
+        return request.is_secure if setting is None else bool(setting)
+
+
+def _secure_cookies() -> bool | None:
+    """``BANGBAN_SECURE_COOKIES``: 1 always Secure, 0 never, unset: when the request is HTTPS."""
+    value = os.environ.get("BANGBAN_SECURE_COOKIES", "").strip()
+    return {"1": True, "0": False}.get(value)
+
+
+def _trusted_proxies() -> int:
+    """``BANGBAN_TRUSTED_PROXIES``: how many reverse proxies stand in front (their X-Forwarded-For/-Proto are then
+    believed: the client's address for login throttling, HTTPS for the Secure cookie); 0 (default): none."""
+    value = os.environ.get("BANGBAN_TRUSTED_PROXIES", "").strip()
+    return int(value) if value.isascii() and value.isdigit() and int(value) <= 10 else 0
+
+
 class JSONProvider(DefaultJSONProvider):
     ensure_ascii = False
 
@@ -45,6 +69,11 @@ class JSONProvider(DefaultJSONProvider):
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.session_interface = SessionInterface()
+    proxies = _trusted_proxies()
+    if proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     app.json_provider_class = JSONProvider
     app.json = JSONProvider(app)
     app.config.update(
@@ -52,6 +81,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=_secure_cookies(),
         JSON_AS_ASCII=False,
     )
     if test_config:
@@ -73,7 +103,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         if request.path.startswith(("/api/processes/", "/processes/")):
             request.max_content_length = MAX_PROCESS_UPLOAD_BYTES
 
-    from . import admin, api, auth, errors, filters, reassign, units, views
+    from . import account, admin, api, auth, errors, filters, reassign, units, views
     auth.init_app(app)
     filters.init_app(app)
     errors.init_app(app)
@@ -85,4 +115,5 @@ def create_app(test_config: dict | None = None) -> Flask:
     from . import keyregister
     app.register_blueprint(keyregister.bp)
     app.register_blueprint(admin.bp)
+    app.register_blueprint(account.bp)
     return app

@@ -5,7 +5,7 @@ from flask import Blueprint, current_app, g, jsonify, request, session
 
 from engine.errors import InvalidInput
 
-from .auth import login_required, permission_required, service
+from .auth import login_required, permission_required, service, start_session
 from .formdata import parse_int, parse_json_body
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -22,24 +22,25 @@ def _body(*allowed: str) -> dict:
         raise InvalidInput(str(exc)) from None
 
 
-def _actor_dict(actor) -> dict:
+def _actor_dict(actor, must_change_password: bool = False) -> dict:
     names = service().role_names()
     return {"id": actor.id, "username": actor.username, "display_name": actor.display_name,
             "roles": list(actor.roles), "role_names": [names.get(r, r) for r in actor.roles],
-            "department": actor.department, "unit_id": actor.unit_id}
+            "department": actor.department, "unit_id": actor.unit_id, "must_change_password": must_change_password}
 
 
 @bp.post("/login")
 def login():
     body = _body("username", "password")
-    actor = service().authenticate(str(body.get("username", ""))[:64], str(body.get("password", ""))[:128])
-    session.clear()
-    session["uid"] = actor.id
-    return jsonify(_actor_dict(actor))
+    done = service().login(str(body.get("username", ""))[:64], str(body.get("password", ""))[:128],
+                           request.remote_addr)
+    start_session(done.token)
+    return jsonify(_actor_dict(done.actor, done.must_change_password))
 
 
 @bp.post("/logout")
 def logout():
+    service().logout(session.get("token"))
     session.clear()
     return jsonify({"ok": True})
 
@@ -47,7 +48,7 @@ def logout():
 @bp.get("/me")
 @login_required
 def me():
-    return jsonify(_actor_dict(g.actor))
+    return jsonify(_actor_dict(g.actor, g.must_change_password))
 
 
 @bp.get("/tasks")

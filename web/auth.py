@@ -1,4 +1,4 @@
-"""Login, logout, the current actor and CSRF tokens for HTML forms."""
+"""Login, logout, the current actor (from the server-side session of the cookie) and CSRF tokens for HTML forms."""
 from __future__ import annotations
 
 import hmac
@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
-from engine.errors import NotAuthenticated
+from engine.errors import Forbidden, NotAuthenticated, TooManyAttempts
 
 bp = Blueprint("auth", __name__)
 
@@ -17,15 +17,38 @@ def service():
     return current_app.extensions["bangban"]
 
 
+# What a user who must change a one-time password may still reach (everything else: the password page, or 403).
+WHILE_MUST_CHANGE = frozenset({"auth.login", "auth.logout", "account.password", "api.logout", "api.me",
+                               "account.api_password"})
+TIMED_OUT = "登录已超时，请重新登录"
+PUBLIC_FILES = frozenset({"static", "views.bpmn_js"})    # style sheets, scripts, fonts: no session lookup
+
+
 def init_app(app) -> None:
     @app.before_request
     def load_actor():
-        g.actor = None
-        uid = session.get("uid")
-        if uid is not None:
-            g.actor = service().actor(uid)
-            if g.actor is None:
+        """The actor of the request's session, checked in the database on every request (one query), so a logout,
+        a deactivation or an ended session counts at once on every server process."""
+        g.actor, g.timed_out, g.must_change_password = None, False, False
+        if request.endpoint in PUBLIC_FILES:
+            return None
+        token = session.get("token")
+        if token is None:
+            if "uid" in session:        # a cookie of before server-side sessions
                 session.clear()
+            return None
+        current = service().current_session(token)
+        if current.actor is None:
+            session.clear()
+            g.timed_out = current.timed_out
+            return None
+        g.actor, g.must_change_password = current.actor, current.must_change_password
+        if current.must_change_password and request.endpoint not in WHILE_MUST_CHANGE:
+            if request.path.startswith("/api/"):
+                raise Forbidden("请先修改初始密码")
+            flash("请先修改初始密码")
+            return redirect(url_for("account.password"))
+        return None
 
     @app.context_processor
     def inject():
@@ -49,7 +72,9 @@ def login_required(view):
     def wrapped(*args, **kwargs):
         if g.actor is None:
             if request.path.startswith("/api/"):
-                raise NotAuthenticated("请先登录")
+                raise NotAuthenticated(TIMED_OUT if g.get("timed_out") else "请先登录")
+            if g.get("timed_out"):
+                flash(TIMED_OUT)
             return redirect(url_for("auth.login", next=request.full_path))
         return view(*args, **kwargs)
     wrapped.bangban_login = True     # for the access-matrix test: this route needs a logged-in user
@@ -81,26 +106,38 @@ def _safe_next(target: str | None) -> str:
     return url_for("views.inbox")
 
 
+def start_session(token: str) -> None:
+    """Put a new login's token into the (signed, HttpOnly, not permanent) session cookie, nothing else."""
+    session.clear()
+    session["token"] = token
+    session.permanent = False
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status, headers = None, 200, {}
     if request.method == "POST":
         check_csrf()
         try:
-            actor = service().authenticate(request.form.get("username", "")[:64], request.form.get("password", "")[:128])
+            done = service().login(request.form.get("username", "")[:64], request.form.get("password", "")[:128],
+                                   request.remote_addr)
         except NotAuthenticated as exc:
-            error = exc.message
+            error, status = exc.message, exc.status
+        except TooManyAttempts as exc:
+            error, status, headers = exc.message, exc.status, {"Retry-After": str(exc.retry_after)}
         else:
-            session.clear()
-            session["uid"] = actor.id
-            session.permanent = False
-            flash(f"欢迎，{actor.display_name}")
+            start_session(done.token)
+            if done.must_change_password:
+                flash("首次登录请先修改初始密码")
+                return redirect(url_for("account.password"))
+            flash(f"欢迎，{done.actor.display_name}")
             return redirect(_safe_next(request.args.get("next")))
-    return render_template("login.html", error=error), (401 if error else 200)
+    return render_template("login.html", error=error), status, headers
 
 
 @bp.post("/logout")
 def logout():
     check_csrf()
+    service().logout(session.get("token"))
     session.clear()
     return redirect(url_for("auth.login"))

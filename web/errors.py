@@ -30,7 +30,7 @@ def init_app(app) -> None:
     @app.errorhandler(BangbanError)
     def domain_error(exc: BangbanError):
         retry = getattr(exc, "retry_after", None)
-        if retry:
+        if retry and exc.status == 503:
             app.logger.warning("database unavailable: %s", str(exc.__cause__ or exc).splitlines()[0][:200])
         elif exc.status >= 500:
             app.logger.error("process definition error: %s %s", exc.message, exc.details)

@@ -8,7 +8,8 @@
 | ``reassign`` | 改派: an open task (or a case's lead) to another person; tasks needing it | 时限督办, 办件页, 改派 |
 | ``cases`` | reading cases: search, the case page, diagram, documents, application | 办件查询, 办件页 |
 | ``calendar`` | the working-day calendar and the clocks it moves | 工作日历 |
-| ``accounts`` | login, the user behind a session, units | 登录 |
+| ``accounts`` | users and units | — |
+| ``sessions`` | login (throttled), a request's session, logout, ending sessions, changing one's password | 登录, 修改密码 |
 | ``units`` | unit registration, its review, a unit's handlers; unit fields, duplicates | 单位注册, 单位注册审核, 本单位经办人 |
 | ``staff`` | staff accounts: search, create, edit, deactivate, reset password, import | 账号管理, 批量导入 |
 | ``directory`` | departments and service stations as records; the administrative log | 部门, 服务站, 管理日志 |

@@ -25,7 +25,6 @@ from ..runtime import TaskInfo
 from ..workcal import WorkCalendar
 
 PAGE_SIZE = 20
-ACTOR_TTL = 30.0
 LATEST_TTL = 2.0
 CALENDAR_TTL = 60.0
 DEPARTMENTS_TTL = 5.0
@@ -79,7 +78,6 @@ class ServiceBase:
         self.db = db
         self._current = (current_version_id, current)
         self._versions: dict[int, ProcessSet] = {current_version_id: current}
-        self._actors: dict[int, tuple[float, Actor | None]] = {}
         self._schemas: dict[tuple[str, str], dict] = {}
         self._calendar: tuple[float, WorkCalendar, int] | None = None
         self._calendar_history: tuple[int, object] | None = None   # (calendar version, engine.calhistory history)

@@ -10,15 +10,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from .. import staff_import
 from ..access import Actor, check_read_only
-from ..clock import now
+from ..clock import now, wall
 from ..db import UnitOfWork
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..passwords import hash_password
+from ..passwords import check_password_policy, hash_password
 from ..staff_rules import Directory, check_account, clean, has_control, one_time_password
 from .base import PAGE_SIZE, _term
 
 ADMIN_ROLE = "admin"
-MIN_PASSWORD = 8
 LOGGED_FIELDS = ("display_name", "roles", "department", "station", "phone", "email")
 
 
@@ -96,7 +95,7 @@ class Staff:
         self._check_admin(actor)
         one_time = password is None
         if not one_time:
-            check_new_password(password)
+            check_password_policy(password, str((fields or {}).get("username") or ""))
         secret = one_time_password() if one_time else password
         pw_hash = hash_password(secret)
         with self.db.unit_of_work() as uow:
@@ -135,7 +134,6 @@ class Staff:
             self.log_admin_change(uow, actor, "update_user", "user", row.username, {k: old[k] for k in sorted(changed)},
                                   {k: new[k] for k in sorted(changed)})
             uow.commit()
-        self._actors.pop(row.id, None)
         return {"username": row.username, "changed": sorted(changed)}
 
     def set_staff_active(self, actor: Actor | None, username: str, active: bool, reason: str | None = None) -> dict:
@@ -153,13 +151,12 @@ class Staff:
             uow.repo.update_user(row.id, active=bool(active))
             ended = 0
             if not active:
-                ended = uow.repo.end_sessions(row.id, now(), "deactivated")
+                ended = uow.repo.end_sessions(row.id, wall.now(), "deactivated")
                 if ADMIN_ROLE in (row.roles or "").split(","):
                     self._keep_an_admin(uow)
             self.log_admin_change(uow, actor, "activate_user" if active else "deactivate_user", "user", row.username,
                                   {"active": bool(row.active)}, {"active": bool(active)}, reason)
             uow.commit()
-        self._actors.pop(row.id, None)
         return {"username": row.username, "active": bool(active), "sessions_ended": ended}
 
     def reset_staff_password(self, actor: Actor | None, username: str) -> dict:
@@ -170,11 +167,10 @@ class Staff:
         with self.db.unit_of_work() as uow:
             row = self._staff_row(uow, username)
             uow.repo.update_user(row.id, password_hash=pw_hash, must_change_password=True)
-            ended = uow.repo.end_sessions(row.id, now(), "password_reset")
+            ended = uow.repo.end_sessions(row.id, wall.now(), "password_reset")
             self.log_admin_change(uow, actor, "reset_password", "user", row.username,
                                   {"must_change_password": bool(row.must_change_password)}, {"must_change_password": True})
             uow.commit()
-        self._actors.pop(row.id, None)
         return {"username": row.username, "display_name": row.display_name, "password": secret, "sessions_ended": ended}
 
     def _keep_an_admin(self, uow: UnitOfWork) -> None:
@@ -218,11 +214,6 @@ class Staff:
         result["accounts"] = [{"username": a["username"], "display_name": a["display_name"], "password": p}
                               for a, p in zip(accounts, secrets_, strict=True)]
         return result
-
-
-def check_new_password(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD or has_control(password) or len(password) > 128:
-        raise InvalidInput(f"密码至少 {MIN_PASSWORD} 位，不能含控制字符")
 
 
 def _row_values(source) -> dict:

@@ -10,7 +10,7 @@ from datetime import UTC, timedelta
 
 from .. import creditcode, forms, passwords
 from ..access import Actor, check_read_only
-from ..clock import now
+from ..clock import now, wall
 from ..db import UnitOfWork
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..processes import ProcessSet
@@ -20,8 +20,6 @@ MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")          # the application form's pattern for 负责人联系电话
 POSTCODE = re.compile(r"^[0-9]{6}$")
 LOGIN = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
-MIN_PASSWORD = 8
-MAX_PASSWORD = 128
 REGISTRATIONS_PER_ADDRESS = 5                        # per hour: online registration is anonymous
 REGISTRATION_WINDOW = timedelta(hours=1)
 IDENTITY_ATTRIBUTES = ("name", "credit_code")        # a unit field naming another unit is refused, not replaced
@@ -56,29 +54,13 @@ def _matches(form: dict, name: str, title: str, problems: dict, pattern: re.Patt
 
 
 def check_password(password: object, username: str, problems: dict, name: str = "password") -> str | None:
-    """The shared password policy (``engine.passwords.check_password_policy`` once the accounts helper adds it);
-    until then at least ``MIN_PASSWORD`` characters, not the login name."""
+    """The shared password policy (``engine.passwords``): the problem goes into ``problems[name]``."""
     if not isinstance(password, str) or not password:
         problems[name] = "请设置登录密码"
         return None
-    if len(password) > MAX_PASSWORD or not password.isprintable():
-        problems[name] = f"密码不能超过 {MAX_PASSWORD} 个字符，且不能含有控制字符"
-        return None
-    policy = getattr(passwords, "check_password_policy", None)
-    if policy is not None:
-        try:
-            problem = policy(password, username)
-        except (InvalidInput, ValueError) as exc:     # the policy refuses by raising, or by returning its message
-            problem = getattr(exc, "message", None) or str(exc)
-        if isinstance(problem, str) and problem:
-            problems[name] = problem
-            return None
-        return password
-    if len(password) < MIN_PASSWORD:
-        problems[name] = f"密码至少 {MIN_PASSWORD} 位"
-        return None
-    if username and password.lower() == username.lower():
-        problems[name] = "密码不能与登录名相同"
+    problem = passwords.password_problem(password, username)
+    if problem:
+        problems[name] = problem
         return None
     return password
 
@@ -286,7 +268,6 @@ class Units:
     def remove_unit_handler(self, actor: Actor, user_id: object) -> dict:
         """Deactivate a handler of the administrator's unit (their sessions end); the last administrator stays."""
         uid = _id(user_id, "经办人")
-        at = now()
         with self.db.unit_of_work() as uow:
             me, unit = self._unit_admin(uow, actor)
             target = uow.repo.user_by_id(uid)
@@ -297,11 +278,10 @@ class Units:
             if target.unit_admin and not any(u.unit_admin and u.active and u.id != uid for u in uow.repo.unit_users(unit.id)):
                 raise Conflict("这是本单位唯一的管理员，不能停用；请先指定另一位管理员")
             uow.repo.update_user(uid, active=False)
-            uow.repo.end_sessions(uid, at, "deactivated")
+            uow.repo.end_sessions(uid, wall.now(), "deactivated")
             self.log_admin_change(uow, actor, "unit_handler_removed", "user", target.username,
                                   old={"状态": "启用"}, new={"状态": "停用"})
             uow.commit()
-        self._actors.pop(uid, None)
         return {"id": uid, "username": target.username, "active": False}
 
     # ---- intake: the unit fields of an application, possible duplicates ---------------------------------------
