@@ -1,4 +1,5 @@
-"""A company registers itself in the browser, the 综合窗口 approves it, and its handler applies (issue 13)."""
+"""A company registers itself in the browser, the 综合窗口 approves it, its handler applies claiming a key project that
+is not in the register, and the window decides the claim with a reason (issue 13)."""
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,9 @@ from tests.test_browser import (  # noqa: F401  (live_server is a fixture)
     live_server,
     login,
     logout,
+    open_task,
     require_chromium,
+    submit_task,
     tick,
 )
 
@@ -70,9 +73,10 @@ def test_a_company_registers_the_window_approves_its_handler_applies(live_server
         page.get_by_label(label("项目单位经办人")).fill("赵经办")
         page.get_by_label(label("经办人联系电话")).fill("13712345678")
         page.get_by_label(label("项目名称")).fill("新源机械智能装备项目")
+        page.get_by_label(label("项目编号")).fill("2026-410823-34-03-000777")     # not in the key-project register
         choose(page, "fund_source", "国内企业投资")
         choose(page, "land_nature", "出让")
-        choose(page, "key_project", "否")
+        choose(page, "key_project", "重点项目")
         choose(page, "commission_scope", "全部")
         choose(page, "construction_started", "否")
         tick(page, "service_items", "环评")
@@ -82,3 +86,26 @@ def test_a_company_registers_the_window_approves_its_handler_applies(live_server
         tick(page, "commitment", "已阅读并同意")
         page.get_by_role("button", name="提交申请").click()
         expect(page.get_by_role("status")).to_contain_text("申请已提交，办件编号")
+        case_no = page.locator("#case-no").inner_text()
+        logout(page)
+
+        # the agent accepts; the claim is not in the register, so the window verifies it
+        login(page, "agent1")
+        open_task(page, case_no, "受理审核")
+        choose(page, "review_decision", "受理")
+        tick(page, "authorization_checked", "已核验")
+        submit_task(page, "受理审核")
+        logout(page)
+
+        login(page, "window1")
+        open_task(page, case_no, "核实重点认定")
+        expect(page.locator("main")).to_contain_text("没有查到有效认定")
+        choose(page, "key_decision", "按一般项目办理")
+        page.get_by_role("button", name="提交", exact=True).click()
+        expect(page.locator('[data-field="key_decision_reason"]')).to_contain_text("必填")   # the reason is required
+        page.get_by_label(label("理由")).fill("发改委尚未认定，按一般项目办理，认定后可申请转重点")
+        submit_task(page, "核实重点认定")
+        logout(page)
+
+        login(page, "agent1")                         # the ordinary route: the agent signs the commission
+        open_task(page, case_no, "材料交接并签订委托书")
