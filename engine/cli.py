@@ -154,7 +154,7 @@ def versions() -> None:
     for v in service.process_versions(None):
         cases = "，".join(f"{k}{n}件" for k, n in v["cases"].items()) or "无办件"
         click.echo(f"{'*' if v['latest'] else ' '} {v['id']:>3}  {v['short']}  {v['activated_at']:%Y-%m-%d %H:%M}  "
-                   f"{v['author']}  {v['comment']}  （{cases}）")
+                   f"{v['author_name']}  {v['comment']}  （{cases}）")
     service.db.dispose()
 
 

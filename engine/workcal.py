@@ -311,9 +311,10 @@ _KIND_WORDS = {
     "work": WORK,
     "workday": WORK,
 }
-_DIRECTIVE = re.compile(r"^#\s*(complete|incomplete)\s*[:：]\s*(.*?)\s*$", re.IGNORECASE)
+_DIRECTIVE = re.compile(r"^#\s*(complete|incomplete|已完整|未完整)\s*[:：]\s*(.*?)\s*$", re.IGNORECASE)
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _HEADER = ["date", "kind", "name"]
+_HEADERS = (_HEADER, _HEADER[:2], ["日期", "类型", "名称"], ["日期", "类型"])   # English or Chinese column names
 
 
 class CalendarFileError(ValueError):
@@ -342,12 +343,12 @@ def parse_calendar_file(text: str) -> dict[int, YearData]:
         2028-01-01,rest,元旦
         # complete: 2029
 
-    * The first line that is neither blank nor a ``#`` line must be the header ``date,kind,name`` (``name`` may be
-      left out of the header and of any row).
+    * The first line that is neither blank nor a ``#`` line must be the header ``date,kind,name`` or ``日期,类型,名称``
+      (``name``/``名称`` may be left out of the header and of any row).
     * ``date`` is ``YYYY-MM-DD``; ``kind`` is ``休息日``/``rest``/``holiday`` (a holiday) or ``工作日``/``work``/
       ``workday`` (a make-up working day), case-insensitive; ``name`` is optional (e.g. 春节) and may be quoted.
     * Blank lines and lines starting with ``#`` are ignored, except the two directives ``# complete: YEAR`` and
-      ``# incomplete: YEAR`` (several years may be separated by commas or spaces; a full-width colon is accepted).
+      ``# incomplete: YEAR`` (also ``# 已完整: YEAR`` and ``# 未完整: YEAR``; several years may be separated by commas or spaces; a full-width colon is accepted).
     * Every year that has a row or a ``# complete`` directive is complete, unless ``# incomplete: YEAR`` says otherwise.
       ``# complete: YEAR`` alone declares a year with no holidays at all.
 
@@ -367,10 +368,10 @@ def parse_calendar_file(text: str) -> dict[int, YearData]:
         if line.startswith("#"):
             m = _DIRECTIVE.match(line)
             if m:
-                target = complete_years if m.group(1).lower() == "complete" else incomplete_years
+                target = complete_years if m.group(1).lower() in ("complete", "已完整") else incomplete_years
                 tokens = [t for t in re.split(r"[\s,，]+", m.group(2)) if t]
                 if not tokens:
-                    problems.append(f"第 {lineno} 行：{m.group(1).lower()} 后缺少年份")
+                    problems.append(f"第 {lineno} 行：{m.group(1)} 后缺少年份")
                 for token in tokens:
                     if re.fullmatch(r"\d{4}", token) and 1 <= int(token) <= 9999:
                         target.setdefault(int(token), lineno)
@@ -380,14 +381,14 @@ def parse_calendar_file(text: str) -> dict[int, YearData]:
         cells = [c.strip() for c in next(csv.reader([line]))]
         if not header_seen:
             header_seen = True
-            if [c.lower() for c in cells] in (_HEADER, _HEADER[:2]):
+            if [c.lower() for c in cells] in _HEADERS:
                 continue
-            problems.append(f"第 {lineno} 行：缺少表头 date,kind,name")
+            problems.append(f"第 {lineno} 行：缺少表头“日期,类型,名称”")
         if cells and cells[0].lower() == "complete":
             problems.append(f"第 {lineno} 行：标记完整年份请写作“# complete: 年份”")
             continue
         if len(cells) not in (2, 3):
-            problems.append(f"第 {lineno} 行：应有 2 或 3 列（date,kind,name），实有 {len(cells)} 列")
+            problems.append(f"第 {lineno} 行：应有 2 或 3 列（日期,类型,名称），实有 {len(cells)} 列")
             continue
         d = _parse_date(cells[0])
         kind = _KIND_WORDS.get(cells[1].lower())
@@ -413,7 +414,7 @@ def parse_calendar_file(text: str) -> dict[int, YearData]:
             rows[d] = (previous[0], kind, name)
     for year in sorted(set(complete_years) & set(incomplete_years)):
         problems.append(
-            f"第 {incomplete_years[year]} 行：{year} 年已在第 {complete_years[year]} 行标为 complete，不能再标为 incomplete"
+            f"第 {incomplete_years[year]} 行：{year} 年已在第 {complete_years[year]} 行标为已完整，不能再标为未完整"
         )
     if problems:
         raise CalendarFileError(problems)

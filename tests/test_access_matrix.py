@@ -152,3 +152,46 @@ def test_every_role_on_every_route(svc, world):
                 problems.append(f"{where} 有权限 {sorted(needs & permissions_of[role])}，却被拒绝（403）")
     assert not problems, f"共检查 {checked} 次请求，{len(problems)} 处不符：\n" + "\n".join(problems)
     assert checked > 100
+
+
+# ---- what every role reads: no English word on any page ------------------------------------------------------------
+ALLOWED_LATIN = {"BPMN", "CSV", "XLSX", "PDF", "JSON", "OpenAPI", "API", "SHA", "HTTPS", "GBK", "UTF", "XML", "ICP",
+                 "SpiffWorkflow", "bpmn", "js", "csv", "xlsx", "json", "bangban"}
+"""Latin words a Chinese page may show: names of file formats and of the standards a process owner works with."""
+LATIN_WORD = re.compile(r"(?<![A-Za-z0-9_@.\-/])[A-Za-z]{3,}(?![A-Za-z0-9_@.\-/])")
+
+
+def _visible_text(html: str) -> str:
+    import lxml.html
+    doc = lxml.html.fromstring(html)
+    for bad in doc.xpath("//script|//style|//template|//noscript"):
+        bad.drop_tree()
+    words = [doc.text_content()]
+    words += doc.xpath("//@placeholder|//@title|//@aria-label|//@alt|//input[@type='submit']/@value")
+    return " ".join(words)
+
+
+def test_no_page_shows_an_english_word_to_any_role(svc, world):
+    """Every page (GET, not the API) as every role: the visible text, placeholders, titles and labels carry no English
+    word (file-format names aside); logins and codes with digits are data, not words."""
+    app = create_app({"BANGBAN_SERVICE": svc, "SECRET_KEY": "test", "TESTING": True})
+    users = _users_by_role(svc)
+    with svc.db.unit_of_work(write=False) as uow:      # data, not words: logins and the codes of departments/stations
+        data = {r[0] for r in uow.conn.exec_driver_sql(
+            "SELECT username FROM users UNION SELECT code FROM departments UNION SELECT code FROM stations")}
+    found: dict[str, set[str]] = {}
+    pages = 0
+    for role, (username, _roles) in users.items():
+        client = _login(app, username)
+        for rule, method, _view in _routes(app):
+            if method != "GET" or rule.rule.startswith("/api/") or rule.endpoint in ("auth.logout",):
+                continue
+            r = client.get(_url(rule, world))
+            if r.status_code != 200 or not r.mimetype == "text/html":
+                continue
+            pages += 1
+            words = {w for w in LATIN_WORD.findall(_visible_text(r.get_data(as_text=True))) if w not in ALLOWED_LATIN and w not in data}
+            if words:
+                found.setdefault(f"{rule.rule}（{role}）", set()).update(words)
+    assert pages > 50
+    assert not found, "页面上出现了英文词：\n" + "\n".join(f"{k}: {sorted(v)}" for k, v in sorted(found.items()))

@@ -301,8 +301,8 @@ def test_parse_calendar_file_lists_all_problems_with_line_numbers():
         "第 5 行：日期 2027-01-01 与第 2 行重复且类型不同",
         "第 7 行：日期 2027/03/01 无效",
         "第 7 行：类型 xx 无法识别（应为 休息日/rest/holiday 或 工作日/work/workday）",
-        "第 8 行：应有 2 或 3 列（date,kind,name），实有 1 列",
-        "第 9 行：2027 年已在第 10 行标为 complete，不能再标为 incomplete",
+        "第 8 行：应有 2 或 3 列（日期,类型,名称），实有 1 列",
+        "第 9 行：2027 年已在第 10 行标为已完整，不能再标为未完整",
     ]
     assert "7 处问题" in str(err.value)
 
@@ -310,7 +310,7 @@ def test_parse_calendar_file_lists_all_problems_with_line_numbers():
 def test_parse_calendar_file_requires_header():
     with pytest.raises(CalendarFileError) as err:
         parse_calendar_file("2027-01-01,休息日,元旦\n")
-    assert err.value.problems == ["第 1 行：缺少表头 date,kind,name"]
+    assert err.value.problems == ["第 1 行：缺少表头“日期,类型,名称”"]
     # The chosen directive is the comment form; a column-style "complete,2027" line is pointed at it.
     with pytest.raises(CalendarFileError) as err:
         parse_calendar_file("date,kind\ncomplete,2027\n")
@@ -330,3 +330,9 @@ def test_format_parse_round_trip():
     assert WorkCalendar(parse_calendar_file(format_calendar_file({2027: TEST_2027}))).add_workdays(
         D(2026, 12, 28), 10
     ) == DayResult(D(2027, 1, 12), False)
+
+
+def test_the_calendar_file_may_use_chinese_column_names_and_directives():
+    from engine.workcal import parse_calendar_file
+    years = parse_calendar_file("日期,类型,名称\n2027-01-01,休息日,元旦\n# 未完整: 2027\n# 已完整: 2029\n")
+    assert years[2027].days and not years[2027].complete and years[2029].complete

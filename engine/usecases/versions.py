@@ -15,6 +15,10 @@ from ..events import EventBuffer
 from .base import MAX_ID
 
 
+AUTHOR_NAMES = {"system": "系统（初始版本）"}
+"""Authors that are not accounts: the service's own first version (the command line is recorded as 命令行)."""
+
+
 class Versions:
     """Use cases: Process versions (process owners): list, files, element diff, validate, publish, migrate running cases."""
 
@@ -24,9 +28,11 @@ class Versions:
         with self.db.unit_of_work(write=False) as uow:
             rows = uow.repo.versions()
             counts = uow.repo.count_cases_by_version()
+            names = uow.repo.display_names([r.author for r in rows])
         latest = rows[0].id if rows else None
         outcomes = self.current.manifest.get("outcomes", {})
         return [{"id": r.id, "hash": r.hash, "short": r.hash[:12], "author": r.author, "comment": r.comment,
+                 "author_name": AUTHOR_NAMES.get(r.author) or names.get(r.author) or r.author,
                  "created_at": r.created_at, "activated_at": r.activated_at, "latest": r.id == latest,
                  "cases": {outcomes.get(k, k): v for k, v in counts.get(r.id, {}).items()}} for r in rows]
 
