@@ -14,7 +14,6 @@ from ..errors import (
 from ..events import EventBuffer
 from .base import MAX_ID
 
-
 AUTHOR_NAMES = {"system": "系统（初始版本）"}
 """Authors that are not accounts: the service's own first version (the command line is recorded as 命令行)."""
 
