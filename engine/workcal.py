@@ -348,7 +348,8 @@ def parse_calendar_file(text: str) -> dict[int, YearData]:
     * ``date`` is ``YYYY-MM-DD``; ``kind`` is ``休息日``/``rest``/``holiday`` (a holiday) or ``工作日``/``work``/
       ``workday`` (a make-up working day), case-insensitive; ``name`` is optional (e.g. 春节) and may be quoted.
     * Blank lines and lines starting with ``#`` are ignored, except the two directives ``# complete: YEAR`` and
-      ``# incomplete: YEAR`` (also ``# 已完整: YEAR`` and ``# 未完整: YEAR``; several years may be separated by commas or spaces; a full-width colon is accepted).
+      ``# incomplete: YEAR`` (also ``# 已完整: YEAR`` and ``# 未完整: YEAR``; several years may be separated by
+      commas or spaces; a full-width colon is accepted).
     * Every year that has a row or a ``# complete`` directive is complete, unless ``# incomplete: YEAR`` says otherwise.
       ``# complete: YEAR`` alone declares a year with no holidays at all.
 

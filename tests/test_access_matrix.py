@@ -190,7 +190,8 @@ def test_no_page_shows_an_english_word_to_any_role(svc, world):
             if r.status_code != 200 or not r.mimetype == "text/html":
                 continue
             pages += 1
-            words = {w for w in LATIN_WORD.findall(_visible_text(r.get_data(as_text=True))) if w not in ALLOWED_LATIN and w not in data}
+            text = _visible_text(r.get_data(as_text=True))
+            words = {w for w in LATIN_WORD.findall(text) if w not in ALLOWED_LATIN and w not in data}
             if words:
                 found.setdefault(f"{rule.rule}（{role}）", set()).update(words)
     assert pages > 50

@@ -147,8 +147,9 @@ def change_the_flow(page, tmp_path: Path) -> str:
     page.evaluate(SELECT, "Task_Review")
     expect(page.locator("#prop-name")).to_have_value("受理初审")
     props = page.locator("#prop-table tr")
-    expect(props).to_have_count(3)
+    expect(props).to_have_count(4)        # form, stage, record_actor, and the duplicate warning it shows
     expect(page.locator('#prop-table tr[data-name="formJsonSchemaFilename"] input').nth(1)).to_have_value("review.json")
+    expect(page.locator('#prop-table tr[data-name="show"] input').nth(1)).to_have_value("duplicate_warning")
     expect(page.locator('#prop-table tr[data-name="record_actor"] input').nth(1)).to_have_value("case_agent")
     expect(page.locator('#file-list button[data-file="bangban_case.bpmn"] .dirty')).to_be_visible()
 
@@ -223,7 +224,7 @@ def change_the_flow(page, tmp_path: Path) -> str:
     rows = page.locator("#versions tbody tr")
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("最新")
-    expect(rows.first).to_contain_text("owner1")
+    expect(rows.first).to_contain_text("吴流程")
     expect(rows.nth(1)).to_contain_text("办理中 1")
     shot(page, tmp_path, "process_versions.png")
     rows.first.get_by_role("link", name="比较").click()
