@@ -208,7 +208,7 @@ def _rss_mb(pid: int) -> float:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read the server's memory")
 def test_other_requests_are_not_held_up_by_a_bombing_validation(svc, db_url, tmp_path, monkeypatch):
     _slow_parse_env(monkeypatch)
-    monkeypatch.setenv("BANGBAN_VALIDATION_CPU_SECONDS", "6")
+    monkeypatch.setenv("BANGBAN_VALIDATION_CPU_SECONDS", "3")    # the 8,000-task chain takes about 6 s here: 2x margin
     server = Server(db_url, tmp_path).start()
     try:
         owner = LiveServers([server.url])
@@ -247,9 +247,9 @@ def test_other_requests_are_not_held_up_by_a_bombing_validation(svc, db_url, tmp
           f" server RSS {rss_before:.0f} → peak {rss_peak:.0f} MB")
     assert answer["status"] == 200, answer
     messages = [p["message"] for p in answer["body"]["problems"]]
-    assert any(m.startswith("资源超限：") and "CPU 时间超过 6 秒上限" in m for m in messages), messages
+    assert any(m.startswith("资源超限：") and "CPU 时间超过 3 秒上限" in m for m in messages), messages
     assert len(busy) >= 20, "the validation ran for seconds while the other user kept working"
-    # while the owner's validation burned 6 CPU seconds, the other user's requests were answered as before
+    # while the owner's validation burned 3 CPU seconds, the other user's requests were answered as before
     # (before issue 11, validation ran inside the server: /api/me took 7 s while a 7.5 s validation ran)
     assert sorted(busy)[int(len(busy) * 0.9)] < 0.5, (statistics.median(quiet), sorted(busy)[-5:])
     assert max(busy) < 3.0, (statistics.median(quiet), sorted(busy)[-5:])
