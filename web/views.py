@@ -137,8 +137,7 @@ def task_action(task_id: str, key: str):
 @permission_required("supervision")
 def supervision():
     return render_template("supervision.html", view=service().supervision(g.actor, request.args.get("department")),
-                           # a department's own staff see only its tasks (and those of no department)
-                           departments={} if g.actor.department else service().department_names(), demo_clock=current_app.config.get("DEMO_CLOCK"),
+                           departments=service().department_names(), demo_clock=current_app.config.get("DEMO_CLOCK"),
                            reassign=service().reassignment_queue(g.actor)
                            if "reassign" in service().permissions(g.actor) else None)
 
