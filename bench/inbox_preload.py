@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 
 from engine.clock import LOCAL_TZ, now
 from engine.deadlines import ClockState
+from engine.inboxq import audience_key
 from engine.models import Case, Clock, InboxTask
 
 STAGES = ("代办受理", "联合办理", "限时办结", "统一送达")
@@ -76,6 +77,7 @@ def insert_tasks(svc, specs: list[dict], prefix: str = "P") -> list[str]:
                               "department": s.get("department"), "assignee": s.get("assignee"),
                               "unit_id": c["unit_id"], "stage": c["stage"], "form": "department.json",
                               "clock_key": s.get("clock_key"), "created_at": c["created_at"],
+                              "audience": audience_key(s.get("role", "agent"), s.get("department"), s.get("assignee")),
                               "due_date": s.get("due_date"), "warn_at": s.get("warn_at")})
         for i in range(0, len(task_rows), 1000):
             uow.repo.conn.execute(insert(InboxTask.__table__), task_rows[i:i + 1000])

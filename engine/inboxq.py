@@ -54,6 +54,11 @@ def audiences(roles, department: str | None, username: str, unit_id: int | None)
     return out
 
 
+def audience_key(role: str | None, department: str | None, assignee: str | None) -> str:
+    """An inbox row's access alternative as one value (``inbox.audience``): role, department, assignee."""
+    return f"{role or ''}|{department or ''}|{assignee or ''}"
+
+
 def parse_limit(value) -> int:
     if value in (None, ""):
         return DEFAULT_LIMIT

@@ -8,7 +8,8 @@ Red/yellow depend on the moment of asking, not on the rows: a row keeps only its
 ``due_date`` (red: ``< today``; yellow/green: ``>= today``, split by ``warn_at <= now``; none: NULL), so it is
 read in index order. Who may act on a task (``access.may_act``) is a disjunction; it is split here into its
 alternatives — (role, department NULL or the user's, assignee NULL or the user, and the unit for an applicant) —
-each an equality prefix of ``ix_inbox_audience`` / ``ix_inbox_unit_audience``, so each alternative is an index
+each one value of ``inbox.audience`` ("role|department|assignee"), an equality prefix of ``ix_inbox_audience`` /
+``ix_inbox_unit_audience`` (with the unit for an applicant), so each alternative is an index
 range already in page order. One statement per class unites the alternatives (each limited to the page size) and
 keeps the first rows: the database sorts at most (alternatives × page size) rows, never the user's whole inbox.
 """
@@ -18,7 +19,7 @@ from datetime import date, datetime
 
 from sqlalchemy import and_, bindparam, func, or_, select, tuple_, union_all
 
-from .inboxq import CLASSES, InboxFilter, InboxPosition
+from .inboxq import CLASSES, InboxFilter, InboxPosition, audience_key
 from .models import Case, InboxTask
 
 cases, inbox = Case.__table__, InboxTask.__table__
@@ -32,22 +33,21 @@ def _p(name: str, column):
 
 
 def _aud_shape(auds: list[tuple]) -> tuple:
-    return tuple((d is None, a is None, u is not None) for _, d, a, u in auds)
+    return tuple(u is not None for _, _, _, u in auds)
 
 
 def _aud_values(auds: list[tuple]) -> dict:
     out = {}
     for n, (role, d, a, u) in enumerate(auds):
-        out.update({f"role{n}": role, f"dept{n}": d, f"asg{n}": a, f"unit{n}": u})
+        out.update({f"aud{n}": audience_key(role, d, a), f"unit{n}": u})
     return out
 
 
-def _audience_where(n: int, shape: tuple) -> list:
-    no_dept, no_assignee, unit = shape
+def _audience_where(n: int, unit: bool) -> list:
+    """One alternative: an equality on the non-NULL ``audience`` (PostgreSQL derives the index order from
+    equalities only, not from ``IS NULL``), and on the unit for an applicant's task."""
     i = inbox.c
-    c = [i.role == _p(f"role{n}", i.role),
-         i.department.is_(None) if no_dept else i.department == _p(f"dept{n}", i.department),
-         i.assignee.is_(None) if no_assignee else i.assignee == _p(f"asg{n}", i.assignee)]
+    c = [i.audience == _p(f"aud{n}", i.audience)]
     if unit:
         c.insert(0, i.unit_id == _p(f"unit{n}", i.unit_id))
     return c

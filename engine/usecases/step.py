@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from .. import access, forms
+from .. import access, forms, inboxq
 from ..access import Actor
 from ..clock import LOCAL_TZ
 from ..db import UnitOfWork
@@ -61,6 +61,7 @@ class CaseStep:
                          "title": (t.title or None) and t.title[:200], "role": t.role or "",
                          "department": t.department or None, "assignee": t.assignee or None,
                          "unit_id": unit_id, "stage": t.stage, "form": t.form,
+                         "audience": inboxq.audience_key(t.role, t.department, t.assignee),
                          "clock_key": t.clock_key, **_urgency(clocks.get(t.clock_key) if t.clock_key else None),
                          "created_at": kept[t.id].created_at if t.id in kept else at})
             parties += access.parties_of_task(t.role, t.department, t.assignee)

@@ -1,5 +1,5 @@
 """The inbox in urgency order: each inbox row carries its running clock's due date and warning moment (copied in
-the step's transaction), indexed behind every access alternative (role, department, assignee / unit).
+the step's transaction), and its access alternative as one key (role|department|assignee), indexed with the unit for an applicant's.
 
 Existing rows take the values of their case's running, unpaused clock.
 
@@ -23,18 +23,18 @@ def upgrade() -> None:
     with op.batch_alter_table("inbox") as batch_op:
         batch_op.add_column(sa.Column("due_date", sa.Date(), nullable=True))
         batch_op.add_column(sa.Column("warn_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.drop_index("ix_inbox_role_dept")
+        batch_op.add_column(sa.Column("audience", sa.String(length=140), nullable=True))
         batch_op.drop_index("ix_inbox_unit")
-        batch_op.create_index("ix_inbox_audience", ["role", "department", "assignee", "due_date", "created_at",
-                                                    "task_id"], unique=False)
-        batch_op.create_index("ix_inbox_unit_audience", ["unit_id", "role", "department", "assignee", "due_date",
-                                                         "created_at", "task_id"], unique=False)
+        batch_op.create_index("ix_inbox_audience", ["audience", "due_date", "created_at", "task_id"], unique=False)
+        batch_op.create_index("ix_inbox_unit_audience", ["unit_id", "audience", "due_date", "created_at", "task_id"],
+                              unique=False)
     op.execute(f"UPDATE inbox SET due_date = (SELECT clocks.due_date {_RUNNING}), "
                f"warn_at = (SELECT clocks.yellow_at {_RUNNING}) WHERE inbox.clock_key IS NOT NULL")
     op.execute("UPDATE inbox SET warn_at = NULL WHERE due_date IS NULL")
     # an empty department or assignee means none (access.may_act): store it as NULL, one alternative fewer
     op.execute("UPDATE inbox SET department = NULL WHERE department = ''")
     op.execute("UPDATE inbox SET assignee = NULL WHERE assignee = ''")
+    op.execute("UPDATE inbox SET audience = role || '|' || coalesce(department, '') || '|' || coalesce(assignee, '')")
 
 
 def downgrade() -> None:
@@ -42,6 +42,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_inbox_unit_audience")
         batch_op.drop_index("ix_inbox_audience")
         batch_op.create_index("ix_inbox_unit", ["unit_id", "created_at"], unique=False)
-        batch_op.create_index("ix_inbox_role_dept", ["role", "department", "created_at"], unique=False)
+        batch_op.drop_column("audience")
         batch_op.drop_column("warn_at")
         batch_op.drop_column("due_date")
