@@ -11,11 +11,12 @@ from sqlalchemy import select
 from bench.inbox_preload import day_start, insert_tasks, preload_inbox
 from engine import access
 from engine.deadlines import local_date
-from engine.models import Clock, InboxTask
+from engine.models import Clock, InboxTask, User
 from engine.usecases.step import _urgency
 from tests.conftest import actor
 from tests.helpers import (
     START,
+    accept,
     accept_and_commission,
     complete,
     dispatch,
@@ -180,7 +181,7 @@ def test_a_new_case_is_listed_when_the_user_has_more_than_200_older_tasks(svc):
     mine = [t for t in got if t["case_no"] == case_no]
     assert [t["name"] for t in mine] == ["受理审核"]
     # and it can be completed from there
-    complete(svc, "agent1", "受理审核", case_no=case_no, **__import__("tests.helpers", fromlist=["accept"]).accept())
+    complete(svc, "agent1", "受理审核", case_no=case_no, **accept())
     assert not [t for t in svc.inbox(actor(svc, "agent1")) if t["case_no"] == case_no and t["name"] == "受理审核"]
 
 
@@ -241,8 +242,7 @@ def test_the_inbox_is_exactly_what_may_act_allows_for_every_user(svc):
     freeze_clock(START)
     with svc.db.unit_of_work(write=False) as uow:
         units = sorted(u.id for u in uow.repo.units())
-        users = [u.username for u in uow.repo.conn.execute(select(__import__("engine.models", fromlist=["User"])
-                                                                  .User.__table__)).all()]
+        users = [u.username for u in uow.repo.conn.execute(select(User.__table__)).all()]
     specs = []
     for k, (role, dept, assignee) in enumerate([
             ("agent", None, None), ("agent", None, "agent2"), ("agent", "sthj", None), ("chief", None, None),
