@@ -386,3 +386,24 @@ def test_forged_cursors_are_refused(app, svc):
     assert_json_error(agent.get("/api/tasks", query_string={"after": forged}), 422, "翻页标记")
     assert_json_error(agent.get("/api/tasks", query_string={"after": good[:-3]}), 422, "翻页标记")
     assert agent.get("/api/tasks", query_string={"after": good}).status_code == 200
+
+
+def test_the_migration_fills_existing_rows(svc, db_url):
+    """Rows written before the migration get their clock's due date and warning moment and their audience key."""
+    from alembic import command
+
+    from engine.db import normalize_url
+    from engine.migrate import alembic_config
+    freeze_clock(START)
+    case_no = start(svc)
+    accept_and_commission(svc, case_no)
+    dispatch(svc, case_no, ["hp", "xf"])
+    before = ids(svc.inbox(actor(svc, "zb_sthj")))
+    svc.db.engine.dispose()
+    cfg = alembic_config(normalize_url(db_url))
+    command.downgrade(cfg, "20261201_0012")
+    command.upgrade(cfg, "head")
+    svc.db.engine.dispose()
+    assert check_projection(svc) == 2
+    assert all(r.audience == f"{r.role}|{r.department or ''}|{r.assignee or ''}" for r in all_rows(svc))
+    assert ids(svc.inbox(actor(svc, "zb_sthj"))) == before and before
