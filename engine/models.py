@@ -148,12 +148,21 @@ class InboxTask(Base):
     form: Mapped[str] = mapped_column(String(100))
     clock_key: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the task's running clock, copied in the step's transaction (NULL: no clock, or paused/stopped): the inbox
+    # sorts by urgency with an index — red when due_date < today, yellow when warn_at <= now, else green
+    due_date: Mapped[date | None] = mapped_column(Date)
+    warn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # "role|department|assignee" (empty for none; inboxq.audience_key): one access alternative of the task as one
+    # non-NULL value, so that an equality on it lets both databases read the index in page order
+    audience: Mapped[str | None] = mapped_column(String(140))
 
     __table_args__ = (
         Index("ix_inbox_case", "case_id"),
         Index("ix_inbox_role_dept", "role", "department", "created_at"),
         Index("ix_inbox_assignee", "assignee", "created_at"),
-        Index("ix_inbox_unit", "unit_id", "created_at"),
+        # the inbox of an access alternative (and of an applicant's unit) in urgency order
+        Index("ix_inbox_audience", "audience", "due_date", "created_at", "task_id"),
+        Index("ix_inbox_unit_audience", "unit_id", "audience", "due_date", "created_at", "task_id"),
     )
 
 

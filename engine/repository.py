@@ -34,6 +34,7 @@ from .models import (
     User,
 )
 from .repository_accounts import AccountsRepository
+from .repository_inbox import InboxRepository
 from .repository_keyregister import KeyRegisterRepository
 from .repository_reassign import ReassignRepository
 from .repository_sessions import SessionsRepository
@@ -80,7 +81,6 @@ def _next_number_stmt(dialect_insert):
 
 
 _NEXT_NUMBER = {"postgresql": _next_number_stmt(postgresql.insert), "sqlite": _next_number_stmt(sqlite.insert)}
-_INBOX_FOR_USER: dict[tuple, Any] = {}
 _LOCKED: dict[int, Any] = {}
 
 
@@ -89,7 +89,7 @@ def _escape_like(text: str) -> str:
 
 
 class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsRepository, ReassignRepository,
-                 KeyRegisterRepository):
+                 KeyRegisterRepository, InboxRepository):
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name
@@ -271,28 +271,6 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
 
     def inbox_for_case(self, case_id: int) -> list:
         return self.conn.execute(_INBOX_FOR_CASE, {"case_id": case_id}).all()
-
-    def inbox_for_user(self, roles: list[str], department: str | None, username: str, unit_id: int | None,
-                       limit: int = 200) -> list:
-        """READY tasks this user may act on: right role, and the department/assignee/unit rules."""
-        if not roles:
-            return []
-        key = tuple(roles)
-        stmt = _INBOX_FOR_USER.get(key)
-        if stmt is None:
-            conds = []
-            for role in roles:
-                c = [inbox.c.role == role, or_(inbox.c.department.is_(None), inbox.c.department == bindparam("department")),
-                     or_(inbox.c.assignee.is_(None), inbox.c.assignee == bindparam("username"))]
-                if role == "applicant":
-                    c.append(inbox.c.unit_id == bindparam("unit_id"))
-                conds.append(and_(*c))
-            stmt = (select(inbox, cases.c.case_no, cases.c.title.label("case_title"), cases.c.unit_name)
-                    .join(cases, cases.c.id == inbox.c.case_id).where(or_(*conds)).order_by(inbox.c.created_at)
-                    .limit(bindparam("limit")))
-            _INBOX_FOR_USER[key] = stmt
-        return self.conn.execute(stmt, {"department": department, "username": username, "unit_id": unit_id,
-                                        "limit": limit}).all()
 
     # ---- events and documents -----------------------------------------------------------------------------
     def append_events(self, rows: list[dict]) -> None:

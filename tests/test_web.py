@@ -630,7 +630,7 @@ def test_auditor_reads_every_case_but_every_write_is_refused(app, dispatched):
         assert not any(t["mine"] for t in v.json["open_tasks"])
     doc = auditor.get(f"/api/cases/{case_no}").json["documents"][0]
     assert auditor.get(f"/api/cases/{case_no}/documents/{doc['id']}").status_code == 200
-    assert auditor.get("/api/tasks").json == {"tasks": []}
+    assert auditor.get("/api/tasks").json == {"tasks": [], "total": 0, "next": None}
 
     assert_json_error(auditor.post("/api/cases", json={"data": APPLICATION, "unit_id": 1}), 403, "只能查看")
     assert_json_error(auditor.post(f"/api/tasks/{sthj_task}/complete",

@@ -51,10 +51,14 @@ def me():
     return jsonify(_actor_dict(g.actor, g.must_change_password))
 
 
+INBOX_PARAMS = ("limit", "after", "stage", "item", "department", "unit", "due_before")
+
+
 @bp.get("/tasks")
 @login_required
 def tasks():
-    return jsonify({"tasks": service().inbox(g.actor)})
+    args = request.args
+    return jsonify(service().inbox_page(g.actor, **{k: args.get(k) for k in INBOX_PARAMS}))
 
 
 @bp.get("/tasks/<task_id>")

@@ -24,7 +24,28 @@ def index():
 @bp.get("/inbox")
 @login_required
 def inbox():
-    return render_template("inbox.html", tasks=service().inbox(g.actor), notifications=service().notifications(g.actor))
+    params = ("limit", "after", "stage", "item", "department", "unit", "due_before")
+    args = {k: request.args.get(k) for k in params if request.args.get(k)}
+    status, error = 200, None
+    try:
+        page = service().inbox_page(g.actor, **args)
+    except InvalidInput as exc:
+        status, error = 422, exc.message
+        page = {"tasks": [], "total": 0, "next": None}
+    filters = {k: v for k, v in args.items() if k not in ("after", "limit")}
+    return render_template("inbox.html", tasks=page["tasks"], page=page, filters=filters, error=error,
+                           paged="after" in args, limit=args.get("limit"), units=_filter_units(),
+                           stages=service().current.manifest.get("stages", []),
+                           # a department's own staff see only its tasks (and those of no department)
+                           departments={} if g.actor.department else service().department_names(),
+                           notifications=service().notifications(g.actor)), status
+
+
+def _filter_units() -> list[dict]:
+    """The units a staff member may filter the inbox by (an applicant's inbox holds only its own unit)."""
+    if not set(g.actor.roles) - {"applicant"}:
+        return []
+    return [u for u in service().units() if u.get("status") in (None, "approved")]
 
 
 @bp.get("/cases")

@@ -134,7 +134,7 @@ class Intake:
                 project_code=project_code,
                 event_seq=events.seq, last_hash=events.last_hash, state=run.dump(), case_vars=run.case_vars)
             events.bind(case_id)
-            self._project(uow, case_id, unit.id, ready, [], at, new_case=True)
+            self._project(uow, case_id, unit.id, ready, [], at, new_case=True, clocks=run.clocks)
             self._persist_clocks(uow, case_id, run, events, actor, at, [])
             if events.seq > 1:
                 _note_ready(events, ready)

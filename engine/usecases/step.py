@@ -3,9 +3,9 @@ the state, events, clocks, timers and inbox projection in the same transaction; 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
-from .. import access, forms
+from .. import access, forms, inboxq
 from ..access import Actor
 from ..clock import LOCAL_TZ
 from ..db import UnitOfWork
@@ -14,6 +14,17 @@ from ..events import EventBuffer, canonical, document_digest
 from ..processes import ProcessSet
 from ..runtime import CaseRun, TaskInfo
 from .base import _note_ready
+
+
+def _urgency(c: ClockState | None) -> dict:
+    """What an inbox row keeps of its task's clock: only a running, unpaused clock makes a task urgent."""
+    if c is None or c.stopped_at is not None or c.paused_at is not None or c.due_date is None:
+        return {"due_date": None, "warn_at": None}
+    return {"due_date": c.due_date, "warn_at": c.yellow_at}
+
+
+def _aware(v: datetime | None) -> datetime | None:
+    return v.replace(tzinfo=UTC) if v is not None and v.tzinfo is None else v
 
 
 class CaseStep:
@@ -38,16 +49,20 @@ class CaseStep:
         return rule["format"].format(date=local, year=local.year, seq=seq)
 
     def _project(self, uow: UnitOfWork, case_id: int, unit_id: int, ready: list[TaskInfo], existing: list,
-                 at: datetime, new_case: bool = False) -> None:
-        """Bring the inbox rows of a case in line with its READY tasks; note who became involved."""
+                 at: datetime, new_case: bool = False, clocks: dict[str, ClockState] | None = None) -> None:
+        """Bring the inbox rows of a case in line with its READY tasks and their running clocks (due date and
+        warning moment, which order the inbox by urgency); note who became involved."""
+        clocks = clocks or {}
         kept = {r.task_id: r for r in existing}
         known = {p for r in existing for p in access.parties_of_task(r.role, r.department, r.assignee)}
         rows, parties = [], []
         for t in ready:
             rows.append({"task_id": t.id, "case_id": case_id, "element_id": t.element_id, "name": t.name[:100],
-                         "title": (t.title or None) and t.title[:200], "role": t.role or "", "department": t.department,
-                         "assignee": t.assignee, "unit_id": unit_id, "stage": t.stage, "form": t.form,
-                         "clock_key": t.clock_key,
+                         "title": (t.title or None) and t.title[:200], "role": t.role or "",
+                         "department": t.department or None, "assignee": t.assignee or None,
+                         "unit_id": unit_id, "stage": t.stage, "form": t.form,
+                         "audience": inboxq.audience_key(t.role, t.department, t.assignee),
+                         "clock_key": t.clock_key, **_urgency(clocks.get(t.clock_key) if t.clock_key else None),
                          "created_at": kept[t.id].created_at if t.id in kept else at})
             parties += access.parties_of_task(t.role, t.department, t.assignee)
         new_ids = {r["task_id"] for r in rows}
@@ -57,9 +72,10 @@ class CaseStep:
 
     @staticmethod
     def _row_changed(old, new: dict) -> bool:
-        return (old.assignee, old.department, old.title, old.clock_key, old.name, old.role, old.form, old.stage) != \
+        return (old.assignee, old.department, old.title, old.clock_key, old.name, old.role, old.form, old.stage,
+                old.due_date, _aware(old.warn_at)) != \
             (new["assignee"], new["department"], new["title"], new["clock_key"], new["name"], new["role"], new["form"],
-             new["stage"])
+             new["stage"], new["due_date"], new["warn_at"])
 
     @staticmethod
     def _task_dict(t: TaskInfo) -> dict:
@@ -120,7 +136,7 @@ class CaseStep:
                                                             "assignee": r.assignee}, r.task_id, r.element_id, r.name)
         if status != case.status:
             events.add("status_changed", at, None, None, {"from": case.status, "to": status})
-        self._project(uow, case.id, case.unit_id, ready, existing, at)
+        self._project(uow, case.id, case.unit_id, ready, existing, at, clocks=run.clocks)
         self._persist_clocks(uow, case.id, run, events, actor, at, run.loaded_timers)
         _note_ready(events, ready)
         due_date, warning = case_summary(run.clocks.values())
