@@ -1,0 +1,152 @@
+"""Case search through an index that does not scan (a mixin of :class:`engine.repository.Repository`).
+
+One search row per case, written in the same transaction as the step that creates the case (:meth:`index_case`),
+holding its searchable text: case number, unit name, the unit's credit code, project name (the case title).
+
+- SQLite: ``case_search`` is an FTS5 table with the trigram tokenizer (rowid = case id; SQLite 3.34+). A term of
+  three or more characters is a trigram phrase; a two-character term is the OR of the index's own trigrams that
+  begin with it, read from the ``case_search_terms`` vocabulary table by a range (each field ends with two spaces,
+  so a two-character term at a field's end has a trigram too).
+- PostgreSQL: ``case_search`` is a table with the lower-cased text (``body``, GIN ``pg_trgm`` index: ``LIKE``
+  of three or more characters) and its two-character pieces (``grams``, a GIN array index: ``@>`` for a
+  two-character term). Without pg_trgm (the extension could not be created) the ``body`` search scans.
+
+A query is split on whitespace; every term must match (AND). A one-character term is refused by the use case.
+Counts stop at ``COUNT_CAP`` rows: more shows as 「1000+」.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, column, func, or_, select, table, text
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from .models import Case, Unit
+
+cases, units = Case.__table__, Unit.__table__
+COUNT_CAP = 1000          # counted up to COUNT_CAP + 1 rows: beyond, the total shows as 「1000+」
+MAX_SHORT_TERMS = 400     # trigrams a two-character term may expand to (SQLite)
+END = "  "                # ends each field (SQLite): a two-character term at a field's end still has a trigram
+
+# PostgreSQL's search table (SQLite's is an FTS5 virtual table, created by the migration)
+pg_search = Table("case_search", MetaData(), Column("case_id", Integer, primary_key=True),
+                  Column("case_no", Text), Column("unit_text", Text), Column("title", Text), Column("body", Text),
+                  Column("grams", ARRAY(Text)))
+fts_search = table("case_search", column("rowid"))     # SQLite's FTS5 table, as far as queries name it
+
+
+def _clean(value: str | None) -> str:
+    return " ".join((value or "").split())
+
+
+def search_values(case_no: str, unit_name: str | None, credit_code: str | None, title: str | None) -> dict:
+    """The PostgreSQL search row of a case (lower-cased text and its distinct two-character pieces)."""
+    fields = [_clean(case_no).lower(), f"{_clean(unit_name)} {_clean(credit_code)}".strip().lower(), _clean(title).lower()]
+    grams = sorted({f[i:i + 2] for f in fields for i in range(len(f) - 1) if " " not in f[i:i + 2]})
+    return {"case_no": fields[0], "unit_text": fields[1], "title": fields[2], "body": " | ".join(fields), "grams": grams}
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _phrase(term: str) -> str:
+    return '"' + term.replace('"', '""') + '"'
+
+
+class SearchRepository:
+    conn: object
+    dialect: str
+
+    # ---- writing the index (in the step's transaction) ----------------------------------------------------
+    def index_case(self, case_id: int, case_no: str, unit_name: str | None, credit_code: str | None,
+                   title: str | None) -> None:
+        """Write (or rewrite) the search row of a case."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+            values = search_values(case_no, unit_name, credit_code, title)
+            stmt = insert(pg_search).values(case_id=case_id, **values)
+            self.conn.execute(stmt.on_conflict_do_update(index_elements=[pg_search.c.case_id], set_=values))
+            return
+        self.conn.execute(text("DELETE FROM case_search WHERE rowid = :id"), {"id": case_id})
+        self.conn.execute(text("INSERT INTO case_search (rowid, case_no, unit_name, credit_code, title) "
+                               "VALUES (:id, :no, :unit, :code, :title)"),
+                          {"id": case_id, "no": _clean(case_no) + END, "unit": _clean(unit_name) + END,
+                           "code": _clean(credit_code) + END, "title": _clean(title) + END})
+
+    def index_cases_of_unit(self, unit_id: int) -> None:
+        """Rewrite the search rows of a unit's cases (after its name or credit code changed)."""
+        rows = self.conn.execute(select(cases.c.id, cases.c.case_no, cases.c.title, units.c.name, units.c.credit_code)
+                                 .join(units, units.c.id == cases.c.unit_id).where(cases.c.unit_id == unit_id)).all()
+        for r in rows:
+            self.index_case(r.id, r.case_no, r.name, r.credit_code, r.title)
+
+    def search_index_size(self) -> int:
+        return self.conn.execute(text("SELECT count(*) FROM case_search")).scalar_one()
+
+    # ---- reading ------------------------------------------------------------------------------------------
+    def _sqlite_short(self, term: str) -> list[str]:
+        """The index's trigrams that begin with a two-character term."""
+        rows = self.conn.execute(text("SELECT term FROM case_search_terms WHERE term >= :lo AND term < :hi LIMIT :n"),
+                                 {"lo": term, "hi": term + "\U0010ffff", "n": MAX_SHORT_TERMS + 1}).scalars().all()
+        if len(rows) > MAX_SHORT_TERMS:
+            from .errors import InvalidInput
+            raise InvalidInput(f"查询词“{term}”太常见，请多输入几个字")
+        return rows
+
+    def _sqlite_match(self, groups: list[tuple[str, list[str]]]) -> str | None:
+        """An FTS5 query: every term (lower-cased) in one of its group's columns. None: nothing can match."""
+        parts = []
+        for columns, terms in groups:
+            prefix = "{" + " ".join(columns) + "} : " if columns else ""
+            for term in terms:
+                if len(term) >= 3:
+                    parts.append(prefix + _phrase(term))
+                else:
+                    grams = self._sqlite_short(term)
+                    if not grams:
+                        return None
+                    parts.append(prefix + "(" + " OR ".join(_phrase(g) for g in grams) + ")")
+        return " AND ".join(parts)
+
+    def _pg_conditions(self, groups: list[tuple[str, list[str]]]) -> list:
+        t = pg_search.c
+        out = []
+        for columns, terms in groups:
+            targets = [t.body] if not columns else [{"case_no": t.case_no, "unit_name": t.unit_text,
+                                                     "credit_code": t.unit_text, "title": t.title}[c] for c in columns]
+            targets = list(dict.fromkeys(targets))
+            for term in terms:
+                if len(term) >= 3:
+                    out.append(t.body.like(_like(term), escape="\\"))     # the trigram index
+                else:
+                    out.append(t.grams.contains([term]))                   # the two-character index
+                if columns:
+                    out.append(or_(*[c.like(_like(term), escape="\\") for c in targets]))
+        return out
+
+    def search_cases_indexed(self, scope: dict, groups: list[tuple[tuple[str, ...], list[str]]], status: str | None,
+                             limit: int, offset: int, visible) -> tuple[list, int, bool]:
+        """Cases whose search row matches every term of ``groups`` ((columns, terms); no columns: any), newest
+        first (by case id), in ``scope``; the total counted up to ``COUNT_CAP`` (then capped=True)."""
+        from .repository import CASE_LIST_COLUMNS
+        if self.dialect == "postgresql":
+            base = select(*CASE_LIST_COLUMNS).select_from(pg_search.join(cases, cases.c.id == pg_search.c.case_id))
+            base = base.where(*self._pg_conditions(groups))
+            order = pg_search.c.case_id.desc()
+        else:
+            match = self._sqlite_match(groups)
+            if match is None:
+                return [], 0, False
+            base = (select(*CASE_LIST_COLUMNS).select_from(fts_search.join(cases, cases.c.id == fts_search.c.rowid))
+                    .where(text("case_search MATCH :match").bindparams(bindparam("match", match))))
+            order = fts_search.c.rowid.desc()
+        if status:
+            base = base.where(cases.c.status == status)
+        base = visible(base, scope)
+        rows = self.conn.execute(base.order_by(order).limit(limit).offset(offset)).all()
+        counted = self.conn.execute(select(func.count()).select_from(base.limit(COUNT_CAP + 1).subquery())).scalar_one()
+        return rows, min(counted, COUNT_CAP), counted > COUNT_CAP
+
+    def count_capped(self, stmt) -> tuple[int, bool]:
+        counted = self.conn.execute(select(func.count()).select_from(stmt.limit(COUNT_CAP + 1).subquery())).scalar_one()
+        return min(counted, COUNT_CAP), counted > COUNT_CAP
+
