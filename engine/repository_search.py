@@ -60,17 +60,26 @@ class SearchRepository:
     def index_case(self, case_id: int, case_no: str, unit_name: str | None, credit_code: str | None,
                    title: str | None) -> None:
         """Write (or rewrite) the search row of a case."""
+        self.index_cases([{"case_id": case_id, "case_no": case_no, "unit_name": unit_name, "credit_code": credit_code,
+                           "title": title}])
+
+    def index_cases(self, rows: list[dict]) -> None:
+        """Write (or rewrite) the search rows of cases (case_id, case_no, unit_name, credit_code, title)."""
+        if not rows:
+            return
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert
-            values = search_values(case_no, unit_name, credit_code, title)
-            stmt = insert(pg_search).values(case_id=case_id, **values)
-            self.conn.execute(stmt.on_conflict_do_update(index_elements=[pg_search.c.case_id], set_=values))
+            values = [dict(case_id=r["case_id"], **search_values(r["case_no"], r["unit_name"], r["credit_code"], r["title"]))
+                      for r in rows]
+            stmt = insert(pg_search)
+            self.conn.execute(stmt.on_conflict_do_update(index_elements=[pg_search.c.case_id], set_={
+                c: stmt.excluded[c] for c in ("case_no", "unit_text", "title", "body", "grams")}), values)
             return
-        self.conn.execute(text("DELETE FROM case_search WHERE rowid = :id"), {"id": case_id})
+        self.conn.execute(text("DELETE FROM case_search WHERE rowid = :id"), [{"id": r["case_id"]} for r in rows])
         self.conn.execute(text("INSERT INTO case_search (rowid, case_no, unit_name, credit_code, title) "
                                "VALUES (:id, :no, :unit, :code, :title)"),
-                          {"id": case_id, "no": _clean(case_no) + END, "unit": _clean(unit_name) + END,
-                           "code": _clean(credit_code) + END, "title": _clean(title) + END})
+                          [{"id": r["case_id"], "no": _clean(r["case_no"]) + END, "unit": _clean(r["unit_name"]) + END,
+                            "code": _clean(r["credit_code"]) + END, "title": _clean(r["title"]) + END} for r in rows])
 
     def index_cases_of_unit(self, unit_id: int) -> None:
         """Rewrite the search rows of a unit's cases (after its name or credit code changed)."""

@@ -24,9 +24,14 @@ depends_on = None
 log = logging.getLogger("alembic.runtime.migration")
 
 
-def _existing_cases(bind):
-    return bind.execute(sa.text("SELECT c.id, c.case_no, c.title, u.name, u.credit_code FROM cases c "
-                                "JOIN units u ON u.id = c.unit_id ORDER BY c.id")).all()
+def _index_existing(bind) -> None:
+    """The search rows of the cases already there, written by the repository function the engine uses."""
+    from engine.repository import Repository
+    repo = Repository(bind)
+    rows = bind.execute(sa.text("SELECT c.id AS case_id, c.case_no, c.title, u.name AS unit_name, u.credit_code "
+                                "FROM cases c JOIN units u ON u.id = c.unit_id ORDER BY c.id")).mappings().all()
+    for i in range(0, len(rows), 1000):
+        repo.index_cases([dict(r) for r in rows[i:i + 1000]])
 
 
 def _pg_trgm_schema(bind) -> str | None:
@@ -45,7 +50,6 @@ def _pg_trgm_schema(bind) -> str | None:
 
 def upgrade() -> None:
     bind = op.get_bind()
-    from engine.repository_search import END, _clean, search_values
     if bind.dialect.name == "postgresql":
         op.create_table(
             "case_search",
@@ -58,21 +62,13 @@ def upgrade() -> None:
         if schema:
             op.execute(f'CREATE INDEX ix_case_search_body ON case_search USING gin (body "{schema}".gin_trgm_ops)')
         op.execute("CREATE INDEX ix_case_search_grams ON case_search USING gin (grams)")
-        rows = [dict(case_id=r.id, **search_values(r.case_no, r.name, r.credit_code, r.title)) for r in _existing_cases(bind)]
-        if rows:
-            table = sa.table("case_search", *(sa.column(c) for c in rows[0]))
-            for i in range(0, len(rows), 1000):
-                bind.execute(sa.insert(table), rows[i:i + 1000])
+        _index_existing(bind)
         return
     if sqlite3.sqlite_version_info < (3, 34, 0):
         raise RuntimeError(f"SQLite {sqlite3.sqlite_version} 太旧：办件搜索需要 3.34 以上（FTS5 三字分词）")
     op.execute("CREATE VIRTUAL TABLE case_search USING fts5(case_no, unit_name, credit_code, title, tokenize='trigram')")
     op.execute("CREATE VIRTUAL TABLE case_search_terms USING fts5vocab(case_search, 'row')")
-    rows = [{"id": r.id, "no": _clean(r.case_no) + END, "unit": _clean(r.name) + END, "code": _clean(r.credit_code) + END,
-             "title": _clean(r.title) + END} for r in _existing_cases(bind)]
-    if rows:
-        bind.execute(sa.text("INSERT INTO case_search (rowid, case_no, unit_name, credit_code, title) "
-                             "VALUES (:id, :no, :unit, :code, :title)"), rows)
+    _index_existing(bind)
 
 
 def downgrade() -> None:
