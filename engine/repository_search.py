@@ -23,6 +23,8 @@ from .models import Case, Unit
 
 cases, units = Case.__table__, Unit.__table__
 COUNT_CAP = 1000          # counted up to COUNT_CAP + 1 rows: beyond, the total shows as 「1000+」
+WINDOW = 6                # a longer term is looked up by its last WINDOW characters, then checked whole (SQLite)
+SMALL_SCOPE = 2000        # an actor seeing at most this many cases searches them directly (bounded LIKE)
 MAX_SHORT_TERMS = 400     # trigrams a two-character term may expand to (SQLite)
 END = "  "                # ends each field (SQLite): a two-character term at a field's end still has a trigram
 
@@ -30,7 +32,8 @@ END = "  "                # ends each field (SQLite): a two-character term at a 
 pg_search = Table("case_search", MetaData(), Column("case_id", Integer, primary_key=True),
                   Column("case_no", Text), Column("unit_text", Text), Column("title", Text), Column("body", Text),
                   Column("grams", ARRAY(Text)))
-fts_search = table("case_search", column("rowid"))     # SQLite's FTS5 table, as far as queries name it
+# SQLite's FTS5 table, as far as queries name it
+fts_search = table("case_search", column("rowid"), *(column(c, Text) for c in ("case_no", "unit_name", "credit_code", "title")))
 
 
 def _clean(value: str | None) -> str:
@@ -101,20 +104,28 @@ class SearchRepository:
             raise InvalidInput(f"查询词“{term}”太常见，请多输入几个字")
         return rows
 
-    def _sqlite_match(self, groups: list[tuple[str, list[str]]]) -> str | None:
-        """An FTS5 query: every term (lower-cased) in one of its group's columns. None: nothing can match."""
-        parts = []
+    def _sqlite_match(self, groups: list[tuple[str, list[str]]]) -> tuple[str | None, list]:
+        """An FTS5 query: every term (lower-cased) in one of its group's columns (None: nothing can match), and the
+        checks of long terms on the matched rows. A term longer than ``WINDOW`` characters is looked up by its last
+        ``WINDOW`` characters (a case number's region and date trigrams are in nearly every row; its day and
+        sequence are not), then checked whole."""
+        parts, rechecks = [], []
         for columns, terms in groups:
             prefix = "{" + " ".join(columns) + "} : " if columns else ""
             for term in terms:
-                if len(term) >= 3:
+                if len(term) > WINDOW:
+                    parts.append(prefix + _phrase(term[-WINDOW:]))
+                    targets = columns or ("case_no", "unit_name", "credit_code", "title")
+                    rechecks.append(or_(*[func.lower(fts_search.c[c]).like(_like(term), escape="\\")
+                                          for c in targets]))
+                elif len(term) >= 3:
                     parts.append(prefix + _phrase(term))
                 else:
                     grams = self._sqlite_short(term)
                     if not grams:
-                        return None
+                        return None, []
                     parts.append(prefix + "(" + " OR ".join(_phrase(g) for g in grams) + ")")
-        return " AND ".join(parts)
+        return " AND ".join(parts), rechecks
 
     def _pg_conditions(self, groups: list[tuple[str, list[str]]]) -> list:
         t = pg_search.c
@@ -132,28 +143,55 @@ class SearchRepository:
                     out.append(or_(*[c.like(_like(term), escape="\\") for c in targets]))
         return out
 
+    def _scope_is_small(self, scope: dict, visible) -> bool:
+        """Whether the actor sees at most ``SMALL_SCOPE`` cases (an applicant's unit, a clerk's submissions): counted
+        through the scope's own indexes, stopping at the bound."""
+        if scope.get("all"):
+            return False
+        stmt = visible(select(cases.c.id), scope).limit(SMALL_SCOPE + 1)
+        return self.conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one() <= SMALL_SCOPE
+
+    def _scope_conditions(self, groups) -> list:
+        """The terms as LIKE conditions on the case row and its unit (the small-scope path)."""
+        columns = {"case_no": cases.c.case_no, "unit_name": cases.c.unit_name, "credit_code": units.c.credit_code,
+                   "title": cases.c.title}
+        out = []
+        for names, terms in groups:
+            targets = [columns[n] for n in (names or columns)]
+            for term in terms:
+                out.append(or_(*[func.lower(c).like(_like(term), escape="\\") for c in targets]))
+        return out
+
     def search_cases_indexed(self, scope: dict, groups: list[tuple[tuple[str, ...], list[str]]], status: str | None,
                              limit: int, offset: int, visible) -> tuple[list, int, bool]:
         """Cases whose search row matches every term of ``groups`` ((columns, terms); no columns: any), newest
-        first (by case id), in ``scope``; the total counted up to ``COUNT_CAP`` (then capped=True)."""
+        first (by case id), in ``scope``; the total counted up to ``COUNT_CAP`` (then capped=True).
+
+        When the actor sees few cases (:meth:`_scope_is_small`) they are read through the scope's index and the
+        terms checked on those rows (a bounded LIKE); otherwise the search index drives, newest first, and stops
+        at the page (and the count at its cap)."""
         from .repository import CASE_LIST_COLUMNS
-        if self.dialect == "postgresql":
+        if self._scope_is_small(scope, visible):
+            base = select(*CASE_LIST_COLUMNS).select_from(cases.join(units, units.c.id == cases.c.unit_id))
+            base = base.where(*self._scope_conditions(groups))
+            order = cases.c.id.desc()
+        elif self.dialect == "postgresql":
             base = select(*CASE_LIST_COLUMNS).select_from(pg_search.join(cases, cases.c.id == pg_search.c.case_id))
             base = base.where(*self._pg_conditions(groups))
             order = pg_search.c.case_id.desc()
         else:
-            match = self._sqlite_match(groups)
+            match, rechecks = self._sqlite_match(groups)
             if match is None:
                 return [], 0, False
             base = (select(*CASE_LIST_COLUMNS).select_from(fts_search.join(cases, cases.c.id == fts_search.c.rowid))
-                    .where(text("case_search MATCH :match").bindparams(bindparam("match", match))))
+                    .where(text("case_search MATCH :match").bindparams(bindparam("match", match)), *rechecks))
             order = fts_search.c.rowid.desc()
         if status:
             base = base.where(cases.c.status == status)
-        base = visible(base, scope)
-        rows = self.conn.execute(base.order_by(order).limit(limit).offset(offset)).all()
-        counted = self.conn.execute(select(func.count()).select_from(base.limit(COUNT_CAP + 1).subquery())).scalar_one()
-        return rows, min(counted, COUNT_CAP), counted > COUNT_CAP
+        base = visible(base, scope).order_by(order)       # ordered in the count too: the same plan (index first)
+        rows = self.conn.execute(base.limit(limit).offset(offset)).all()
+        total, capped = self.count_capped(base)
+        return rows, total, capped
 
     def count_capped(self, stmt) -> tuple[int, bool]:
         counted = self.conn.execute(select(func.count()).select_from(stmt.limit(COUNT_CAP + 1).subquery())).scalar_one()
