@@ -135,10 +135,13 @@ class SearchRepository:
                                                      "credit_code": t.unit_text, "title": t.title}[c] for c in columns]
             targets = list(dict.fromkeys(targets))
             for term in terms:
-                if len(term) >= 3:
-                    out.append(t.body.like(_like(term), escape="\\"))     # the trigram index
+                if len(term) < 3:
+                    out.append(t.grams.contains([term]))                   # the two-character index (exact)
+                elif len(term) > WINDOW:                                   # the trigram index on its last characters,
+                    out.append(t.body.like(_like(term[-WINDOW:]), escape="\\"))
+                    out.append(func.strpos(t.body, term) > 0)              # then the whole term on those rows only
                 else:
-                    out.append(t.grams.contains([term]))                   # the two-character index
+                    out.append(t.body.like(_like(term), escape="\\"))     # the trigram index
                 if columns:
                     out.append(or_(*[c.like(_like(term), escape="\\") for c in targets]))
         return out
@@ -175,6 +178,15 @@ class SearchRepository:
             base = select(*CASE_LIST_COLUMNS).select_from(cases.join(units, units.c.id == cases.c.unit_id))
             base = base.where(*self._scope_conditions(groups))
             order = cases.c.id.desc()
+        elif self.dialect == "postgresql" and scope.get("all") and not status:
+            # the search table alone finds the newest matches (and counts them up to the cap); cases are read for
+            # the page only (a join would make the planner read every case to count)
+            found = select(pg_search.c.case_id).where(*self._pg_conditions(groups))
+            page = found.order_by(pg_search.c.case_id.desc()).limit(limit).offset(offset)
+            rows = self.conn.execute(select(*CASE_LIST_COLUMNS).where(cases.c.id.in_(page.scalar_subquery()))
+                                     .order_by(cases.c.id.desc())).all()
+            total, capped = self.count_capped(found)
+            return rows, total, capped
         elif self.dialect == "postgresql":
             base = select(*CASE_LIST_COLUMNS).select_from(pg_search.join(cases, cases.c.id == pg_search.c.case_id))
             base = base.where(*self._pg_conditions(groups))
@@ -194,6 +206,19 @@ class SearchRepository:
         return rows, total, capped
 
     def count_capped(self, stmt) -> tuple[int, bool]:
-        counted = self.conn.execute(select(func.count()).select_from(stmt.limit(COUNT_CAP + 1).subquery())).scalar_one()
+        """How many rows ``stmt`` gives, counted up to ``COUNT_CAP`` + 1 (then capped=True). On PostgreSQL the count
+        is read through the indexes (bitmap scans): a LIMIT makes the planner prefer a table scan that stops early,
+        which for a common term reads thousands of rows, for a rare one the whole table."""
+        counting = select(func.count()).select_from(stmt.limit(COUNT_CAP + 1).subquery())
+        if self.dialect != "postgresql":
+            counted = self.conn.execute(counting).scalar_one()
+        else:
+            self.conn.execute(text("SET LOCAL enable_seqscan = off"))
+            self.conn.execute(text("SET LOCAL enable_indexscan = off"))
+            try:
+                counted = self.conn.execute(counting).scalar_one()
+            finally:
+                self.conn.execute(text("SET LOCAL enable_seqscan = on"))
+                self.conn.execute(text("SET LOCAL enable_indexscan = on"))
         return min(counted, COUNT_CAP), counted > COUNT_CAP
 
