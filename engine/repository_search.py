@@ -16,6 +16,8 @@ Counts stop at ``COUNT_CAP`` rows: more shows as 「1000+」.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from sqlalchemy import Column, Integer, MetaData, Table, Text, bindparam, column, func, or_, select, table, text
 from sqlalchemy.dialects.postgresql import ARRAY
 
@@ -181,11 +183,16 @@ class SearchRepository:
         elif self.dialect == "postgresql" and scope.get("all") and not status:
             # the search table alone finds the newest matches (and counts them up to the cap); cases are read for
             # the page only (a join would make the planner read every case to count)
+            # first the capped count (bitmap scans); then the page: many matches are dense, so walking the search
+            # table newest first meets a page soon; at most COUNT_CAP are read through the indexes and sorted
             found = select(pg_search.c.case_id).where(*self._pg_conditions(groups))
-            page = found.order_by(pg_search.c.case_id.desc()).limit(limit).offset(offset)
-            rows = self.conn.execute(select(*CASE_LIST_COLUMNS).where(cases.c.id.in_(page.scalar_subquery()))
-                                     .order_by(cases.c.id.desc())).all()
             total, capped = self.count_capped(found)
+            if total == 0:
+                return [], 0, False
+            page = found.order_by(pg_search.c.case_id.desc()).limit(limit).offset(offset)
+            with self._planner(*(("enable_bitmapscan",) if capped else ("enable_seqscan", "enable_indexscan"))):
+                rows = self.conn.execute(select(*CASE_LIST_COLUMNS).where(cases.c.id.in_(page.scalar_subquery()))
+                                         .order_by(cases.c.id.desc())).all()
             return rows, total, capped
         elif self.dialect == "postgresql":
             base = select(*CASE_LIST_COLUMNS).select_from(pg_search.join(cases, cases.c.id == pg_search.c.case_id))
@@ -210,15 +217,19 @@ class SearchRepository:
         is read through the indexes (bitmap scans): a LIMIT makes the planner prefer a table scan that stops early,
         which for a common term reads thousands of rows, for a rare one the whole table."""
         counting = select(func.count()).select_from(stmt.limit(COUNT_CAP + 1).subquery())
-        if self.dialect != "postgresql":
+        with self._planner("enable_seqscan", "enable_indexscan"):
             counted = self.conn.execute(counting).scalar_one()
-        else:
-            self.conn.execute(text("SET LOCAL enable_seqscan = off"))
-            self.conn.execute(text("SET LOCAL enable_indexscan = off"))
-            try:
-                counted = self.conn.execute(counting).scalar_one()
-            finally:
-                self.conn.execute(text("SET LOCAL enable_seqscan = on"))
-                self.conn.execute(text("SET LOCAL enable_indexscan = on"))
         return min(counted, COUNT_CAP), counted > COUNT_CAP
+
+    @contextmanager
+    def _planner(self, *off: str):
+        """PostgreSQL: these plan kinds off for the statements inside (``SET LOCAL``, back on after); else nothing."""
+        if self.dialect != "postgresql":
+            yield
+            return
+        self.conn.execute(text("; ".join(f"SET LOCAL {name} = off" for name in off)))
+        try:
+            yield
+        finally:
+            self.conn.execute(text("; ".join(f"SET LOCAL {name} = on" for name in off)))
 
