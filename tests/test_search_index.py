@@ -166,3 +166,17 @@ def app_client_factory(svc):
     def make():
         return create_app({"BANGBAN_SERVICE": svc, "SECRET_KEY": "test", "TESTING": True})
     return make
+
+
+def test_a_unit_renamed_is_found_by_its_new_name_in_the_same_transaction(svc, two):
+    mine, _ = two
+    with svc.db.unit_of_work() as uow:
+        unit = uow.repo.unit_by_name("武陟县华瑞食品有限公司")
+        uow.repo.update_unit(unit.id, name="武陟县瑞祥食品有限公司", credit_code="91410823MA9RX0001Q")
+        uow.commit()
+    assert numbers(svc, "agent1", q="瑞祥") == [mine]
+    assert numbers(svc, "agent1", q="ma9rx") == [mine]
+    assert numbers(svc, "agent1", q=HUARUI_CODE) == []
+    with svc.db.unit_of_work() as uow:                     # rolled back: the index keeps the committed name
+        uow.repo.update_unit(unit.id, name="武陟县回滚食品有限公司")
+    assert numbers(svc, "agent1", q="回滚") == [] and numbers(svc, "agent1", q="瑞祥") == [mine]
