@@ -233,7 +233,7 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
         """Cases in ``scope`` matching the search terms (``groups``: (columns, terms), through the search index of
         :mod:`engine.repository_search`) and the status, newest first; the total counted up to a cap."""
         if any(terms for _, terms in groups):
-            return self.search_cases_indexed(scope, groups, status, limit, offset, self._visible)
+            return self.search_cases_indexed(scope, groups, status, limit, offset, self._visible, CASE_LIST_COLUMNS)
         stmt = select(*CASE_LIST_COLUMNS)
         if status:
             stmt = stmt.where(cases.c.status == status)

@@ -168,16 +168,15 @@ class SearchRepository:
         return out
 
     def search_cases_indexed(self, scope: dict, groups: list[tuple[tuple[str, ...], list[str]]], status: str | None,
-                             limit: int, offset: int, visible) -> tuple[list, int, bool]:
+                             limit: int, offset: int, visible, columns: list) -> tuple[list, int, bool]:
         """Cases whose search row matches every term of ``groups`` ((columns, terms); no columns: any), newest
         first (by case id), in ``scope``; the total counted up to ``COUNT_CAP`` (then capped=True).
 
         When the actor sees few cases (:meth:`_scope_is_small`) they are read through the scope's index and the
         terms checked on those rows (a bounded LIKE); otherwise the search index drives, newest first, and stops
         at the page (and the count at its cap)."""
-        from .repository import CASE_LIST_COLUMNS
         if self._scope_is_small(scope, visible):
-            base = select(*CASE_LIST_COLUMNS).select_from(cases.join(units, units.c.id == cases.c.unit_id))
+            base = select(*columns).select_from(cases.join(units, units.c.id == cases.c.unit_id))
             base = base.where(*self._scope_conditions(groups))
             order = cases.c.id.desc()
         elif self.dialect == "postgresql" and scope.get("all") and not status:
@@ -191,18 +190,18 @@ class SearchRepository:
                 return [], 0, False
             page = found.order_by(pg_search.c.case_id.desc()).limit(limit).offset(offset)
             with self._planner(*(("enable_bitmapscan",) if capped else ("enable_seqscan", "enable_indexscan"))):
-                rows = self.conn.execute(select(*CASE_LIST_COLUMNS).where(cases.c.id.in_(page.scalar_subquery()))
+                rows = self.conn.execute(select(*columns).where(cases.c.id.in_(page.scalar_subquery()))
                                          .order_by(cases.c.id.desc())).all()
             return rows, total, capped
         elif self.dialect == "postgresql":
-            base = select(*CASE_LIST_COLUMNS).select_from(pg_search.join(cases, cases.c.id == pg_search.c.case_id))
+            base = select(*columns).select_from(pg_search.join(cases, cases.c.id == pg_search.c.case_id))
             base = base.where(*self._pg_conditions(groups))
             order = pg_search.c.case_id.desc()
         else:
             match, rechecks = self._sqlite_match(groups)
             if match is None:
                 return [], 0, False
-            base = (select(*CASE_LIST_COLUMNS).select_from(fts_search.join(cases, cases.c.id == fts_search.c.rowid))
+            base = (select(*columns).select_from(fts_search.join(cases, cases.c.id == fts_search.c.rowid))
                     .where(text("case_search MATCH :match").bindparams(bindparam("match", match)), *rechecks))
             order = fts_search.c.rowid.desc()
         if status:
