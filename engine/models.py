@@ -131,6 +131,12 @@ class Case(Base):
     )
 
 
+# case_search: one search row per case (case number, unit name, credit code, project name), written with the case
+# in the intake's transaction. Its form differs per database (SQLite: an FTS5 trigram virtual table and its
+# fts5vocab table; PostgreSQL: a table with pg_trgm and two-character GIN indexes), so it is created by migration
+# 20261201_0014_search and described in engine/repository_search.py rather than here.
+
+
 class InboxTask(Base):
     """A READY user task, projected from the workflow after every transition: lists query this table."""
 

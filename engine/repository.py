@@ -37,6 +37,7 @@ from .repository_accounts import AccountsRepository
 from .repository_inbox import InboxRepository
 from .repository_keyregister import KeyRegisterRepository
 from .repository_reassign import ReassignRepository
+from .repository_search import SearchRepository
 from .repository_sessions import SessionsRepository
 from .repository_staff import StaffRepository
 from .repository_units import UnitsRepository
@@ -89,7 +90,7 @@ def _escape_like(text: str) -> str:
 
 
 class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsRepository, ReassignRepository,
-                 KeyRegisterRepository, InboxRepository):
+                 KeyRegisterRepository, InboxRepository, SearchRepository):
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name
@@ -228,25 +229,18 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
             return stmt.where(cases.c.id.is_(None))
         return stmt.where(or_(*conds))
 
-    def search_cases(self, scope: dict, q: str | None, unit: str | None, project: str | None,
-                     status: str | None, limit: int, offset: int) -> tuple[list, int]:
+    def search_cases(self, scope: dict, groups: list, status: str | None, limit: int, offset: int) -> tuple[list, int, bool]:
+        """Cases in ``scope`` matching the search terms (``groups``: (columns, terms), through the search index of
+        :mod:`engine.repository_search`) and the status, newest first; the total counted up to a cap."""
+        if any(terms for _, terms in groups):
+            return self.search_cases_indexed(scope, groups, status, limit, offset, self._visible, CASE_LIST_COLUMNS)
         stmt = select(*CASE_LIST_COLUMNS)
-        count = select(func.count()).select_from(cases)
-        filters = []
-        if q:
-            filters.append(cases.c.case_no.like(f"%{_escape_like(q)}%", escape="\\"))
-        if unit:
-            filters.append(cases.c.unit_name.like(f"%{_escape_like(unit)}%", escape="\\"))
-        if project:
-            filters.append(cases.c.title.like(f"%{_escape_like(project)}%", escape="\\"))
         if status:
-            filters.append(cases.c.status == status)
-        if filters:
-            stmt, count = stmt.where(*filters), count.where(*filters)
-        stmt, count = self._visible(stmt, scope), self._visible(count, scope)
+            stmt = stmt.where(cases.c.status == status)
+        stmt = self._visible(stmt, scope)
         rows = self.conn.execute(stmt.order_by(cases.c.created_at.desc(), cases.c.id.desc()).limit(limit).offset(offset)).all()
-        total = self.conn.execute(count).scalar_one()
-        return rows, total
+        total, capped = self.count_capped(stmt)
+        return rows, total, capped
 
     def case_visible(self, case_id: int, scope: dict) -> bool:
         if scope.get("all"):

@@ -40,6 +40,8 @@ class UnitsRepository:
 
     def update_unit(self, unit_id: int, **values) -> None:
         self.conn.execute(update(units).where(units.c.id == unit_id).values(**values))
+        if "name" in values or "credit_code" in values:      # the search rows of its cases hold both
+            self.index_cases_of_unit(unit_id)
 
     def count_registrations_since(self, since: datetime) -> int:
         return self.conn.execute(select(func.count()).select_from(units)

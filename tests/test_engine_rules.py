@@ -248,7 +248,7 @@ def test_search_by_number_unit_and_project_is_scoped(svc):
     assert _numbers(svc.search_cases(agent, project="食品")) == [mine]
     assert _numbers(svc.search_cases(agent, project="新材料")) == [theirs]
     assert _numbers(svc.search_cases(agent, project="不存在的项目")) == []
-    assert _numbers(svc.search_cases(agent, q="%")) == []  # LIKE wildcards are searched literally
+    assert _numbers(svc.search_cases(agent, q="%%")) == []  # LIKE wildcards are searched literally (one character is refused)
     assert _numbers(svc.search_cases(agent, status="active")) == sorted([mine, theirs])
     found = svc.search_cases(agent, q=mine)["cases"][0]
     assert (found["title"], found["unit_name"], found["status_name"]) == ("年产万吨食品项目", "武陟县华瑞食品有限公司", "办理中")

@@ -5,10 +5,26 @@ from .. import access
 from ..access import Actor
 from ..db import UnitOfWork
 from ..errors import (
+    InvalidInput,
     NotFound,
 )
 from ..processes import ProcessSet
 from .base import MAX_ID, PAGE_SIZE, _term
+
+
+def _search_terms(value: str | None, limit: int, label: str, field: str) -> list[str]:
+    """The words of a search field (lower-cased, split on whitespace): a control character, more than ``limit``
+    characters or a one-character word is refused with a Chinese message."""
+    text = value or ""
+    if any(not ch.isprintable() and not ch.isspace() for ch in text) or any(ch in text for ch in "\r\n\t\v\f"):
+        raise InvalidInput(f"{label}含有不可打印的控制字符，请删去后重试", details={field: "含有控制字符"})
+    words = text.lower().split()
+    if len(" ".join(words)) > limit:
+        raise InvalidInput(f"{label}太长：至多 {limit} 个字符", details={field: f"至多 {limit} 个字符"})
+    if any(len(w) < 2 for w in words):
+        raise InvalidInput(f"{label}的每个词至少要两个字（例如办件编号的后四位、单位名称中的两个字）",
+                           details={field: "每个词至少两个字"})
+    return words
 
 
 class Cases:
@@ -24,14 +40,20 @@ class Cases:
 
     def search_cases(self, actor: Actor, q: str | None = None, unit: str | None = None, project: str | None = None,
                      status: str | None = None, page: int = 1) -> dict:
+        """Cases this actor may see matching the query (case number, unit name, credit code or project name: any
+        part of three characters or more, or two characters), the unit and the project, newest first. The total is
+        counted up to 1,000 (``total_capped`` beyond)."""
         page = max(1, min(int(page or 1), 10_000))
         scope = access.case_scope(actor, self.current.manifest["roles"])
+        groups = [((), _search_terms(q, 40, "查询内容", "q")),
+                  (("unit_name", "credit_code"), _search_terms(unit, 100, "申请单位", "unit")),
+                  (("title",), _search_terms(project, 100, "项目名称", "project"))]
+        status = _term(status, 16)
         with self.db.unit_of_work(write=False) as uow:
-            rows, total = uow.repo.search_cases(scope, _term(q, 32), _term(unit, 100), _term(project, 100),
-                                                _term(status, 16), PAGE_SIZE, (page - 1) * PAGE_SIZE)
+            rows, total, capped = uow.repo.search_cases(scope, groups, status, PAGE_SIZE, (page - 1) * PAGE_SIZE)
         outcomes = self.current.manifest.get("outcomes", {})
         return {"cases": [dict(r._mapping, status_name=outcomes.get(r.status, r.status)) for r in rows],
-                "total": total, "page": page, "pages": max(1, -(-total // PAGE_SIZE))}
+                "total": total, "total_capped": capped, "page": page, "pages": max(1, -(-total // PAGE_SIZE))}
 
     def _case_header(self, case, ps: ProcessSet) -> dict:
         outcomes = ps.manifest.get("outcomes", {})

@@ -133,6 +133,7 @@ class Intake:
                 lead_user=run.lead(), created_by=actor.id, created_at=at, updated_at=at, row_version=1,
                 project_code=project_code,
                 event_seq=events.seq, last_hash=events.last_hash, state=run.dump(), case_vars=run.case_vars)
+            uow.repo.index_case(case_id, case_no, unit.name, unit.credit_code, title)   # search, same transaction
             events.bind(case_id)
             self._project(uow, case_id, unit.id, ready, [], at, new_case=True, clocks=run.clocks)
             self._persist_clocks(uow, case_id, run, events, actor, at, [])
