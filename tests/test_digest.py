@@ -180,9 +180,8 @@ class Attacker:
 
     def delete_case(self, case_no: str) -> None:
         cid = self.case_id(case_no)
-        for table in ("inbox", "clocks", "timers", "case_parties", "documents", "notifications", "events"):
-            self.sql(f"DELETE FROM {table} WHERE case_id = :cid", cid=cid)
-        self.sql("DELETE FROM cases WHERE id = :cid", cid=cid)
+        for statement in h.delete_whole_case_statements(self.engine.dialect.name):
+            self.sql(statement, cid=cid)
 
     def dispose(self) -> None:
         self.engine.dispose()
