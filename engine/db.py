@@ -1,7 +1,7 @@
 """Database connection and the unit of work: one transaction per use case, committed explicitly."""
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from .errors import Unavailable
 from .repository import Repository
+from .wfcache import new_cache
 
 
 def normalize_url(url: str) -> str:
@@ -55,15 +56,29 @@ def make_engine(url: str) -> Engine:
 
 
 class UnitOfWork:
-    def __init__(self, conn: Connection, transaction):
+    def __init__(self, conn: Connection, transaction, write: bool = True, workflows=None):
         self.conn = conn
+        self.workflows = workflows
         self._transaction = transaction
         self.repo = Repository(conn)
+        self.write = write
         self.committed = False
+        self._after_commit: list[Callable[[], None]] = []
+        self._on_release: list[Callable[[], None]] = []
 
     def commit(self) -> None:
         self._transaction.commit()
         self.committed = True
+        for fn in self._after_commit:
+            fn()
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the transaction has committed (never if it rolls back)."""
+        self._after_commit.append(fn)
+
+    def on_release(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` when a read-only unit of work ends, whatever its outcome (to give back what it borrowed)."""
+        self._on_release.append(fn)
 
 
 class Database:
@@ -71,6 +86,7 @@ class Database:
         self.url = normalize_url(url)
         self.engine = make_engine(self.url)
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self.workflows = new_cache()    # workflows of this database's cases between steps (engine.wfcache)
 
     @contextmanager
     def unit_of_work(self, write: bool = True) -> Iterator[UnitOfWork]:
@@ -84,12 +100,14 @@ class Database:
                 if write and self.is_sqlite:
                     conn = conn.execution_options(sqlite_begin="IMMEDIATE")
                 transaction = conn.begin()
-                uow = UnitOfWork(conn, transaction)
+                uow = UnitOfWork(conn, transaction, write, self.workflows)
                 try:
                     yield uow
                 finally:
                     if not uow.committed and transaction.is_active:
                         transaction.rollback()
+                    for fn in uow._on_release:
+                        fn()
         except (OperationalError, InterfaceError) as exc:
             raise Unavailable("系统暂时无法访问数据库，您的操作没有生效，请稍后重试") from exc
 

@@ -48,6 +48,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from . import deadlines
 from . import spiff_runtime as rt
 from .clock import now as clock_now
@@ -133,13 +135,30 @@ class CaseRun:
     def load(cls, ps: ProcessSet, process_id: str, state: str, case_vars: dict,
              clocks: dict[str, ClockState] | None = None, calendar: WorkCalendar | None = None) -> "CaseRun":
         spec, subs = ps.specs[process_id]
-        wf = rt.load_state(json.loads(state), spec, subs, ps.script_engine)
+        try:
+            parsed = orjson.loads(state)
+        except orjson.JSONDecodeError:      # what only the standard library reads (NaN written by an older release)
+            parsed = json.loads(state)
+        wf = rt.load_state(parsed, spec, subs, ps.script_engine)
+        return cls.resume(ps, process_id, wf, case_vars, clocks, calendar)
+
+    @classmethod
+    def resume(cls, ps: ProcessSet, process_id: str, wf, case_vars: dict,
+               clocks: dict[str, ClockState] | None = None, calendar: WorkCalendar | None = None) -> "CaseRun":
+        """A case's workflow from an already deserialized workflow object (``engine.wfcache``) that is exactly
+        the stored state of the case's row: the same as :meth:`load` of that state, without parsing it."""
         run = cls(ps, process_id, wf, dict(case_vars), clocks, calendar)
         run.loaded_timers = rt.waiting_timers(wf) if ps.uses_clocks else []
         return run
 
     def dump(self) -> str:
-        return json.dumps(rt.dump_state(self.wf), ensure_ascii=False, separators=(",", ":"), default=_json_default)
+        """The stored form of the workflow: compact JSON, UTF-8 text as is. orjson writes it about ten times faster
+        than the standard library; what orjson refuses (an integer beyond 64 bits) falls back to ``json``."""
+        state = rt.dump_state(self.wf)
+        try:
+            return orjson.dumps(state, default=_json_default, option=orjson.OPT_NON_STR_KEYS).decode("utf-8")
+        except (orjson.JSONEncodeError, TypeError):
+            return json.dumps(state, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
     # ---- reading ----------------------------------------------------------------------------------------
     def _eval(self, expression: str | None, data: dict, what: str) -> Any:

@@ -262,9 +262,35 @@ def _in_multi_instance(task) -> bool:
     return False
 
 
+def iter_tasks(wf: BpmnWorkflow, state: int = TaskState.ANY_MASK, manual: bool | None = None):
+    """The tasks of the case and its subprocesses matching ``state`` (and ``manual``), in exactly the order and
+    with exactly the pruning of SpiffWorkflow's ``wf.get_tasks(state=..., manual=...)`` (``BpmnTaskIterator``,
+    depth first, a subprocess's tasks before the children of the task that runs it), without its list shuffling
+    (``pop(0)`` and concatenation per task), which made it the largest cost of reading a case of the full process.
+    ``tests/test_workflow_cache.py`` checks the two give the same tasks in the same order at every step."""
+    if state & TaskState.PREDICTED_MASK:
+        min_state = TaskState.MAYBE
+    elif state & TaskState.DEFINITE_MASK:
+        min_state = TaskState.FUTURE
+    else:
+        min_state = TaskState.COMPLETED
+    subprocesses = wf.top_workflow.subprocesses
+    stack = [wf.task_tree]
+    while stack:
+        task = stack.pop()
+        sub = subprocesses.get(task.id)
+        if (task._children or sub is not None) and (task.state >= min_state or sub is not None):
+            following = task.children
+            if sub is not None and not (task.state >= TaskState.FINISHED_MASK and state <= TaskState.FINISHED_MASK):
+                following = [sub.task_tree, *following]
+            stack.extend(reversed(following))
+        if task.state & state and (manual is None or task.task_spec.manual == manual):
+            yield task
+
+
 def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
     out = []
-    for t in wf.get_tasks(state=TaskState.READY, manual=True):
+    for t in iter_tasks(wf, TaskState.READY, manual=True):
         spec = t.task_spec
         out.append(ReadyTask(str(t.id), spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, spec.lane,
                              properties_of(spec), t.data, _in_multi_instance(t)))
@@ -289,7 +315,7 @@ def set_task_value(task, key: str, value) -> None:
 def fill_open_data(wf: BpmnWorkflow, names) -> None:
     """Give every task not yet finished a value (None) for each of ``names`` it lacks: the facts a newer version's
     conditions read, for a case that was submitted before that version recorded them."""
-    for task in wf.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+    for task in iter_tasks(wf, TaskState.NOT_FINISHED_MASK):
         for name in names:
             task.data.setdefault(name, None)
 
@@ -380,7 +406,7 @@ def end_ready_tasks(wf: BpmnWorkflow, element_ids: list[str]) -> list[str]:
     """Cancel the READY user tasks of these elements (anywhere in the case); returns the ids of those ended."""
     wanted = set(element_ids)
     ended = []
-    for t in wf.get_tasks(state=TaskState.READY, manual=True):
+    for t in list(iter_tasks(wf, TaskState.READY, manual=True)):
         if t.task_spec.bpmn_id in wanted:
             t.cancel()
             ended.append(str(t.id))
@@ -403,7 +429,7 @@ def all_values(wf: BpmnWorkflow, name: str) -> list:
 
 def _completed(wf: BpmnWorkflow):
     """Completed tasks of the case and all its subprocesses (a state filter would not descend into them)."""
-    return (t for t in wf.get_tasks() if t.state == TaskState.COMPLETED)
+    return (t for t in iter_tasks(wf) if t.state == TaskState.COMPLETED)
 
 
 # ---- migration of running cases to another version ----------------------------------------------------------------

@@ -137,9 +137,12 @@ class Intake:
             events.bind(case_id)
             self._project(uow, case_id, unit.id, ready, [], at, new_case=True, clocks=run.clocks)
             self._persist_clocks(uow, case_id, run, events, actor, at, [])
+            row_version = 1
             if events.seq > 1:
                 _note_ready(events, ready)
                 uow.repo.update_case(case_id, 1, event_seq=events.seq, last_hash=events.last_hash)
+                row_version = 2
             uow.repo.append_events(events.rows)
+            self._keep_after_commit(uow, case_id, row_version, events.last_hash, ps, run)
             uow.commit()
         return StartedCase(case_no, status, [self._task_dict(t) for t in ready])

@@ -105,7 +105,25 @@ class CaseStep:
         if ps.uses_clocks:
             clocks = {r.key: ClockState.from_row(r) for r in uow.repo.clocks_for_case(case.id)}
             calendar = self.calendar(uow)
-        return CaseRun.load(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
+        cache = uow.workflows
+        wf = cache.take(case.id, case.row_version, case.last_hash, ps.hash) if cache is not None else None
+        if wf is not None and wf.spec is not ps.specs[case.process_id][0]:
+            wf = None       # built on other spec objects of the same version (e.g. after the versions were rebuilt)
+        if wf is None:
+            run = CaseRun.load(ps, case.process_id, case.state, case.case_vars, clocks, calendar)
+        else:
+            run = CaseRun.resume(ps, case.process_id, wf, case.case_vars, clocks, calendar)
+        if not uow.write and cache is not None:   # a reader gives the unchanged workflow back when it is done
+            uow.on_release(lambda: cache.give(case.id, case.row_version, case.last_hash, ps.hash, run.wf))
+        return run
+
+    @staticmethod
+    def _keep_after_commit(uow: UnitOfWork, case_id: int, row_version: int, last_hash: str, ps: ProcessSet,
+                           run: CaseRun) -> None:
+        """Once the step has committed, keep its workflow for the next step on the case (``engine.wfcache``)."""
+        cache, wf = uow.workflows, run.wf
+        if cache is not None:
+            uow.after_commit(lambda: cache.give(case_id, row_version, last_hash, ps.hash, wf))
 
     def _persist_clocks(self, uow: UnitOfWork, case_id: int, run: CaseRun, events: EventBuffer, actor: Actor | None,
                         at: datetime, timers_before: list) -> None:
@@ -145,3 +163,4 @@ class CaseStep:
                              event_seq=events.seq, last_hash=events.last_hash, due_date=due_date, warning=warning,
                              **({"version_id": version_id} if version_id is not None else {}))
         uow.repo.append_events(events.rows)
+        self._keep_after_commit(uow, case.id, case.row_version + 1, events.last_hash, ps, run)
