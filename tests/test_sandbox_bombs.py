@@ -340,3 +340,13 @@ def test_a_bomb_when_a_case_starts_stores_nothing_and_tells_the_owners(svc, db, 
     notes = bombing.notifications(actor(bombing, "owner1"))
     assert any(n["text"].startswith("提交申请时流程运行出错，申请未保存") for n in notes), notes
     assert h.start(svc)                                      # the published version still takes applications
+
+
+def test_widths_in_other_scripts_digits_are_checked_and_other_digits_left_to_python():
+    """Python reads any Unicode decimal digit in a width (``'٩٩٩٩٩٩٩٩٩'`` is 999999999); ``²`` is no decimal: the
+    format is Python's own error, not a failure of the guard."""
+    with pytest.raises(sandbox.SandboxViolation, match="999999999"):
+        sandbox.evaluate("f'{0:>\u0669\u0669\u0669\u0669\u0669\u0669\u0669\u0669\u0669}'", {}, {})
+    with pytest.raises(ValueError, match="format") as raised:
+        sandbox.evaluate("f'{0:>\u00b2}'", {}, {})
+    assert "int()" not in str(raised.value)
