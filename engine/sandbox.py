@@ -128,6 +128,13 @@ class _Transformer(RestrictingNodeTransformer):
             node.value = ast.fix_missing_locations(ast.copy_location(_call("_spread_", node.value), node.value))
         return node
 
+    def visit_keyword(self, node):
+        """``**value`` in a call copies ``value`` into the keyword arguments: bounded like ``*value``."""
+        node = super().visit_keyword(node)
+        if node.arg is None:
+            node.value = ast.fix_missing_locations(ast.copy_location(_call("_spread_", node.value), node.value))
+        return node
+
     def visit_Dict(self, node):
         node = super().visit_Dict(node)
         node.values = [ast.fix_missing_locations(ast.copy_location(_call("_spread_", v), v)) if k is None else v
@@ -207,9 +214,17 @@ def _globals(extra: dict) -> dict:
          "_unpack_sequence_": guarded_unpack_sequence, "_write_": lambda o: o, "_binop_": _binop,
          "_inplacevar_": _inplacevar, "_compare_": sandbox_calls.compare, "_operand_": sandbox_calls.operand,
          "_format_": sandbox_format.format_field, "_tuple_": sandbox_calls.check_tuple,
-         "_spread_": sandbox_calls.spread}
+         "_spread_": sandbox_calls.spread, "_apply_": _apply}
     g.update(extra)
     return g
+
+
+def _apply(function, *args, **kwargs):
+    """A call with ``*args`` or ``**kwargs`` (RestrictedPython compiles ``f(*a, **k)`` into ``_apply_(f, *a, **k)``);
+    what is spread was bounded by ``_spread_``; keyword names starting with ``_`` are refused like such names."""
+    if any(name.startswith("_") for name in kwargs):
+        raise SandboxViolation("不允许使用以下划线开头的参数名")
+    return function(*args, **kwargs)
 
 
 def _inplacevar(op: str, a, b):

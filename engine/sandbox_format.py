@@ -20,7 +20,7 @@ def _check_spec(spec: str) -> None:
     """Widths and precisions in a format spec (``>999999999``, ``.999999999f``): every run of digits counts."""
     run = ""
     for ch in spec + " ":
-        if ch.isdigit():
+        if ch.isdecimal():          # what Python reads as a digit of a width (Unicode decimals too, not ²)
             run += ch
         elif run:
             check_width(int(run) if len(run) <= 18 else 10 ** 18)

@@ -1,7 +1,8 @@
-"""SpiffWorkflow's messages in Chinese, and library text made fit to show (one line, no addresses or reprs).
+"""SpiffWorkflow's messages in Chinese, and library text made fit to show (one line, no addresses or reprs); the
+kinds of Python exceptions in Chinese.
 
-Used by validation (:mod:`engine.validation.spiff`) and by :func:`engine.processes.build`; it imports nothing of
-the project, so both can use it.
+Used by validation (:mod:`engine.validation.spiff`), by :func:`engine.processes.build` and by
+:mod:`engine.script_errors`; it imports nothing of the project, so all can use it.
 """
 from __future__ import annotations
 
@@ -85,3 +86,45 @@ def spiff_text(message: str) -> tuple[str, str, str | None]:
             groups = [_DEFINITION_KINDS.get((g or "").lower(), one_line(g or "")) for g in m.groups()]
             return gloss.format(*groups), message, element
     return "这里的写法 SpiffWorkflow 不接受", message, element
+
+
+# ---- Python exceptions (of a diagram's code, or unexpected ones) ------------------------------------------------
+_EXCEPTION_KINDS = (
+    (RecursionError, "嵌套或链条过深，超过了递归上限"),
+    (MemoryError, "内存不足"),
+    (ZeroDivisionError, "除数为零"),
+    (TimeoutError, "超时"),
+    (KeyError, "缺少所需的键"),
+    (IndexError, "下标超出范围"),
+    (NameError, "用到了未定义的名字"),
+    (AttributeError, "对象没有所需的属性"),
+    (TypeError, "值的类型不对"),
+    (UnicodeError, "文字编码有误"),
+    (ValueError, "取值不合要求"),
+    (OverflowError, "数值过大"),
+    (NotImplementedError, "用到了尚不支持的功能"),
+)
+
+
+def _named(exc: BaseException) -> str:
+    """The name a NameError, AttributeError or KeyError is about, as 「x」, where it is known."""
+    name = getattr(exc, "name", None) if isinstance(exc, (NameError, AttributeError)) else None
+    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], (str, int)):
+        name = exc.args[0]
+    return f"「{one_line(name)[:40]}」" if name not in (None, "") else ""
+
+
+def exception_kind(exc: BaseException) -> str:
+    """What kind of failure ``exc`` is, in Chinese (「用到了未定义的名字「x」」); empty when it is of no known kind."""
+    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
+        return "整数位数过多（整数与文字互转以 4300 位为限）"
+    for kind, text in _EXCEPTION_KINDS:
+        if isinstance(exc, kind):
+            return f"{text}{_named(exc)}"
+    return ""
+
+
+def exception_detail(exc: BaseException) -> str:
+    """The exception's type and text as a detail: one line, no memory addresses."""
+    text = clean_detail(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

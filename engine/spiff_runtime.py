@@ -9,6 +9,7 @@ A little over 400 lines because it is the one module allowed to import SpiffWork
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,11 +84,26 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
     """Runs every script, condition and expression of a diagram in :mod:`engine.sandbox`."""
 
     def evaluate(self, expression, context, external_context=None):
-        return sandbox.evaluate(expression, context, {**self.globals, **(external_context or {})})
+        with _text_args():
+            return sandbox.evaluate(expression, context, {**self.globals, **(external_context or {})})
 
     def execute(self, script, context, external_context=None):
-        sandbox.execute(script, context, {**self.globals, **(external_context or {})})
+        with _text_args():
+            sandbox.execute(script, context, {**self.globals, **(external_context or {})})
         return True
+
+
+@contextmanager
+def _text_args():
+    """SpiffWorkflow 3.2.0 describes a script's exception as ``name + ":" + err.args[0]``, which itself fails with a
+    ``TypeError`` (a 500, the owners not told) when the first argument is not text — ``{}[0]`` raises ``KeyError(0)``,
+    ``2.0 ** 10**9`` ``OverflowError(34, …)``. Such an exception leaves with its arguments as one text."""
+    try:
+        yield
+    except Exception as exc:
+        if exc.args and not isinstance(exc.args[0], str):
+            exc.args = (str(exc),)
+        raise
 
 
 def _line_of(trees: dict, filename: str | None, element_id: str | None) -> int | None:

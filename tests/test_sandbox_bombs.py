@@ -101,6 +101,9 @@ BOMBS = [
     ("exec", "L=['a'*1000000]*1000000\nx=list(map(str.upper, L))", "内存"),
     ("exec", "L=['a'*1000000]*1000000\nx=sorted(L, key=str.upper)", "内存"),
     # integers, ranges, lists
+    # calls spreading arguments (f(*a), f(**k)) copy them
+    ("exec", "L=[0]*1000000\nx=max(*map(list, [L for i in range(1000)]))", "内存"),
+    ("exec", "a=[0]*1000000\nx=sorted(*[[a]*1000000])", "过大"),
     ("eval", "round(5, -10**8)", "round"),
     ("eval", "int('f'*1000000, 16)", "整数过大"),
     ("eval", "(0).from_bytes(b'\\xff'*1000000, 'big')", "from_bytes"),
@@ -166,6 +169,9 @@ ORDINARY = [
     ("(s.union([3]), s.issubset([1, 2, 5]), d.update([('k', 1)], z=2) or d)", {"s": {1, 2}, "d": {}},
      ({1, 2, 3}, True, {"k": 1, "z": 2})),
     ("2 ** 10 + (1 << 3) + 7 % 3 + len('x' * 3) + len([0] * 2 + [1])", {}, 1024 + 8 + 1 + 3 + 3),
+    # calls with *args and **kwargs (RestrictedPython's _apply_)
+    ("(max(*l), min(*l, 0), str(*['a']), dict(**d, b=2), sorted(*[l], reverse=True), f'{max(*l)}')",
+     {"l": [1, 2], "d": {"a": 1}}, (2, 0, "a", {"a": 1, "b": 2}, [2, 1], "2")),
 ]
 
 
@@ -199,6 +205,11 @@ def test_ordinary_scripts_keep_working():
     assert context["summary"] == "sthj、zjj" and context["label"] == "共 2 项：sthj、zjj"
     assert context["pair"] == (2, "sthj、zjj") and context["text"] == "sthj、zjj（2）"
     assert context["counts"] == {"sthj": 1, "zjj": 1} and context["total"] == 2 and context["where"] == 2
+
+
+def test_keyword_arguments_starting_with_an_underscore_are_refused():
+    with pytest.raises(sandbox.SandboxViolation, match="下划线"):
+        sandbox.evaluate("f(**{'_x': 1})", {"f": lambda **k: k}, {})
 
 
 def test_varargs_parameters_are_refused_when_checked():
@@ -329,3 +340,13 @@ def test_a_bomb_when_a_case_starts_stores_nothing_and_tells_the_owners(svc, db, 
     notes = bombing.notifications(actor(bombing, "owner1"))
     assert any(n["text"].startswith("提交申请时流程运行出错，申请未保存") for n in notes), notes
     assert h.start(svc)                                      # the published version still takes applications
+
+
+def test_widths_in_other_scripts_digits_are_checked_and_other_digits_left_to_python():
+    """Python reads any Unicode decimal digit in a width (``'٩٩٩٩٩٩٩٩٩'`` is 999999999); ``²`` is no decimal: the
+    format is Python's own error, not a failure of the guard."""
+    with pytest.raises(sandbox.SandboxViolation, match="999999999"):
+        sandbox.evaluate("f'{0:>\u0669\u0669\u0669\u0669\u0669\u0669\u0669\u0669\u0669}'", {}, {})
+    with pytest.raises(ValueError, match="format") as raised:
+        sandbox.evaluate("f'{0:>\u00b2}'", {}, {})
+    assert "int()" not in str(raised.value)

@@ -37,7 +37,9 @@ class Timers:
         """A diagram's code failed for one case: tell the process owners (in a transaction of its own, since the
         case's own transaction has been rolled back)."""
         which = f"办件 {case_no} 的流程运行出错，办件保持原状" if case_no else "提交申请时流程运行出错，申请未保存"
-        text = f"{which}，请检查流程定义：{exc.message}"[:500]
+        original = getattr(exc, "original", None)
+        text = f"{which}，请检查流程定义：{exc.message}" + (f"（原文：{original}）" if original else "")
+        text = text[:500]
         with self.db.unit_of_work() as uow:
             uow.repo.add_notifications([{"recipient": "role:process_owner", "case_id": case_id, "text": text,
                                          "created_at": now()}])

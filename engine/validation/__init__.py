@@ -54,11 +54,11 @@ def _guard(out: list[Problem], file: str | None = None) -> Iterator[None]:
 
 
 def _order(problems: list[Problem], files: list[str]) -> list[Problem]:
+    """The problems without repeats, by file and line. Linear in their number: a set within the structural limits
+    may have tens of thousands (a task without a form each), and the bounded worker would spend its CPU time here."""
+    progress.at("整理问题列表")
     rank = {name: i for i, name in enumerate(files)}
-    unique: list[Problem] = []
-    for p in problems:
-        if p not in unique:
-            unique.append(p)
+    unique = list({(p.message, p.file, p.line, p.element, p.detail): p for p in problems}.values())
     return sorted(unique, key=lambda p: (p.file is not None, rank.get(p.file or "", len(rank)), p.line or 0))
 
 

@@ -16,7 +16,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from ..spiff_messages import clean_detail, one_line  # noqa: F401 - shared with engine.processes
+from ..spiff_messages import clean_detail, exception_detail, exception_kind, one_line  # noqa: F401 - shared
 from .common import _short
 
 XSD_LEAD = "不符合 BPMN 2.0 XML Schema"
@@ -181,43 +181,9 @@ def xml_syntax_message(message: str) -> tuple[str, str]:
 
 # ---- exceptions and values -------------------------------------------------------------------------------------
 
-_EXCEPTION_KINDS = (
-    (RecursionError, "嵌套或链条过深，超过了递归上限"),
-    (MemoryError, "内存不足"),
-    (ZeroDivisionError, "除数为零"),
-    (TimeoutError, "超时"),
-    (KeyError, "缺少所需的键"),
-    (IndexError, "下标超出范围"),
-    (NameError, "用到了未定义的名字"),
-    (AttributeError, "对象没有所需的属性"),
-    (TypeError, "值的类型不对"),
-    (UnicodeError, "文字编码有误"),
-    (ValueError, "取值不合要求"),
-    (OverflowError, "数值过大"),
-    (NotImplementedError, "用到了尚不支持的功能"),
-)
-
-
-def _named(exc: BaseException) -> str:
-    """The name a NameError, AttributeError or KeyError is about, as 「x」, where it is known."""
-    name = getattr(exc, "name", None) if isinstance(exc, (NameError, AttributeError)) else None
-    if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], (str, int)):
-        name = exc.args[0]
-    return f"「{one_line(name)[:40]}」" if name not in (None, "") else ""
-
-
 def explain_exception(exc: BaseException) -> str:
     """An unexpected exception in Chinese (its kind, not its English text): 「程序内部错误：值的类型不对」."""
-    for kind, text in _EXCEPTION_KINDS:
-        if isinstance(exc, kind):
-            return f"程序内部错误：{text}{_named(exc)}"
-    return "程序内部错误"
-
-
-def exception_detail(exc: BaseException) -> str:
-    """The exception's type and text as a detail: one line, no memory addresses."""
-    text = clean_detail(str(exc))
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"程序内部错误：{exception_kind(exc)}" if exception_kind(exc) else "程序内部错误"
 
 
 def value_kind(value: Any) -> str:
