@@ -147,7 +147,7 @@ XML_CASES = [
     ("Opening and ending tag mismatch: task line 5 and process, line 7, column 12",
      "开始标签 task（第 5 行）与结束标签 process 不匹配"),
     ("Premature end of data in tag definitions line 2, line 9, column 1", "文件不完整"),
-    ("Excessive depth in document: 256 use XML_PARSE_HUGE option, line 260, column 3", "嵌套超过 256 层"),
+    ("Excessive depth in document: 256 use XML_PARSE_HUGE option, line 260, column 3", "嵌套超过 64 层"),
     ("StartTag: invalid element name, line 3, column 2", "不是合法的元素名"),
     ("attributes construct error, line 3, column 20", "属性写法有误"),
     ("xmlParseEntityRef: no name, line 4, column 9", "&amp;"),

@@ -19,6 +19,12 @@ from typing import Any
 from ..spiff_messages import clean_detail, exception_detail, exception_kind, one_line  # noqa: F401 - shared
 from .common import _short
 
+
+def _xml_depth_limit() -> int:
+    """The configured XML depth (libxml2 stops by itself only at 256, far beyond it: the owner is told ours)."""
+    from .limits import limits
+    return limits().max_xml_depth
+
 XSD_LEAD = "不符合 BPMN 2.0 XML Schema"
 # ---- the XML Schema -------------------------------------------------------------------------------------------
 
@@ -141,7 +147,7 @@ _XML_SYNTAX = (
      lambda m: f"文件不完整：标签 {m[1]}（第 {m[2]} 行起）还没有结束，文件就结束了"),
     (r"Premature end of data", lambda m: "文件不完整：还有标签没有结束，文件就结束了"),
     (r"EndTag: '</' not found", lambda m: "文件不完整：缺少结束标签"),
-    (r"Excessive depth in document: (\d+)", lambda m: f"XML 元素嵌套超过 {m[1]} 层上限，拒绝处理"),
+    (r"Excessive depth in document: (\d+)", lambda m: f"XML 元素嵌套超过 {_xml_depth_limit()} 层上限，拒绝处理"),
     (r"StartTag: invalid element name", lambda m: "「<」后面不是合法的元素名（文字中的 < 须写成 &lt;）"),
     (r"attributes construct error", lambda m: "属性写法有误（应为 名称=\"值\"）"),
     (r"xmlParseEntityRef: no name", lambda m: "「&」后面缺少实体名（文字中的 & 须写成 &amp;）"),

@@ -98,13 +98,13 @@ def structure_problems(name: str, tree: Any, lim: Limits | None = None) -> list[
     root = tree.getroot()
     depth, deepest = _xml_depth(root, lim.max_xml_depth)
     if depth > lim.max_xml_depth:
-        return [Problem(f"XML 元素嵌套超过 {lim.max_xml_depth} 层上限，未做进一步检查（BANGBAN_MAX_XML_DEPTH 可调整）",
+        return [Problem(f"XML 元素嵌套超过 {lim.max_xml_depth} 层上限，未做进一步检查（上限可请系统管理员调整）",
                         name, deepest.sourceline)]
     out: list[Problem] = []
     procs = list(root.iter(_q("process")))
     if len(procs) > lim.max_processes:
         out.append(Problem(f"文件中有 {len(procs)} 个流程（process），超过 {lim.max_processes} 个上限"
-                           "（BANGBAN_MAX_PROCESSES 可调整）", name, procs[lim.max_processes].sourceline))
+                           "（上限可请系统管理员调整）", name, procs[lim.max_processes].sourceline))
         return out
     for process in procs:
         nodes = flows = 0
@@ -115,15 +115,15 @@ def structure_problems(name: str, tree: Any, lim: Limits | None = None) -> list[
         label = f"流程「{_name(process)}」"
         if nodes > lim.max_flow_nodes:
             out.append(Problem(f"{label}有 {nodes} 个流程节点（任务、事件、网关、子流程），超过 {lim.max_flow_nodes} 个上限；"
-                               "请拆分为子流程或调用活动（BANGBAN_MAX_FLOW_NODES 可调整）", name, process.sourceline,
+                               "请拆分为子流程或调用活动（上限可请系统管理员调整）", name, process.sourceline,
                                process.get("id")))
         if flows > lim.max_sequence_flows:
             out.append(Problem(f"{label}有 {flows} 条顺序流，超过 {lim.max_sequence_flows} 条上限"
-                               "（BANGBAN_MAX_SEQUENCE_FLOWS 可调整）", name, process.sourceline, process.get("id")))
+                               "（上限可请系统管理员调整）", name, process.sourceline, process.get("id")))
         sub_depth, where = _subprocess_depth(process)
         if sub_depth > lim.max_subprocess_depth:
             out.append(Problem(f"{label}的子流程嵌套 {sub_depth} 层，超过 {lim.max_subprocess_depth} 层上限"
-                               "（BANGBAN_MAX_SUBPROCESS_DEPTH 可调整）", name, where.sourceline, where.get("id")))
+                               "（上限可请系统管理员调整）", name, where.sourceline, where.get("id")))
     return out
 
 
@@ -162,7 +162,7 @@ def call_problems(trees: dict[str, Any], report: set[str], lim: Limits | None = 
         found = visit(pid, [pid])
         if file in report and found > lim.max_subprocess_depth:
             out.append(Problem(f"流程「{_name(process)}」经调用活动与子流程嵌套 {found} 层，"
-                               f"超过 {lim.max_subprocess_depth} 层上限（BANGBAN_MAX_SUBPROCESS_DEPTH 可调整）",
+                               f"超过 {lim.max_subprocess_depth} 层上限（上限可请系统管理员调整）",
                                file, process.sourceline, pid))
     unique: list[Problem] = []
     for p in out:
