@@ -300,7 +300,8 @@ def test_other_requests_are_not_held_up_by_a_bombing_validation(svc, db_url, tmp
     messages = [p["message"] for p in answer["body"]["problems"]]
     assert any(m.startswith("资源超限：") and "CPU 时间超过 2 秒上限" in m for m in messages), messages
     assert len(busy) >= 20, "the validation ran for seconds while the other user kept working"
-    # while the owner's validation burned 2 CPU seconds (and built dicts of a million entries), the other user's requests were answered as before
+    # while the owner's validation burned 2 CPU seconds (and built dicts of a million entries), the other user's
+    # requests were answered as before
     # (before issue 11, validation ran inside the server: /api/me took 7 s while a 7.5 s validation ran)
     assert sorted(busy)[int(len(busy) * 0.9)] < 0.5, (statistics.median(quiet), sorted(busy)[-5:])
     assert max(busy) < 3.0, (statistics.median(quiet), sorted(busy)[-5:])
