@@ -430,7 +430,9 @@ def _verify_dossier(dossier: dict) -> dict:
             if divergence is None and replayed is not None:
                 divergence = compare(normalized(stored), normalized(replayed)) or due_date_check(stored, replayed)
             divergence = name_things(divergence, ps, stored.clocks)
-        except (KeyError, BangbanError) as exc:
-            divergence = Divergence(None, None, f"档案不完整：缺少流程版本或数据（{exc}）")
+        except BangbanError as exc:
+            divergence = Divergence(None, None, f"档案不完整或已损坏：{exc.message}")
+        except KeyError:
+            divergence = Divergence(None, None, "档案不完整：缺少办件所用的流程版本")
     return {"case_no": case["case_no"], "ok": divergence is None, "events": len(events),
             "divergence": divergence.to_dict() if divergence else None, "text": str(divergence) if divergence else "完整"}
