@@ -193,6 +193,21 @@ def test_a_step_moved_before_the_one_it_follows(svc, db, process_files, cases):
     caught(db, process_files, done, "事件时间早于", seq=e.seq)
 
 
+def test_a_forged_approval_appended_is_refused(svc, db, process_files, cases):
+    """A 安评 approval the case never asked for, appended after the 环评 one and the chain resealed."""
+    done, _ = cases
+    e = event_of(svc, done, "task_completed", "部门办理", "环评")
+    last = h.events(svc, done)[-1]
+    payload = dict(e.payload, title="安评")
+    with db.engine.begin() as c:
+        c.execute(insert(EVENTS).values(case_id=last.case_id, seq=last.seq + 1, type="task_completed", at=last.at,
+                                        actor_id=e.actor_id, actor_name=e.actor_name, role=e.role, task_id=e.task_id,
+                                        element_id=e.element_id, task_name=e.task_name, payload=payload,
+                                        prev_hash="", hash=""))
+    reseal(db, done)
+    caught(db, process_files, done, "重放时找不到这项待办", seq=last.seq + 1)
+
+
 def test_a_forged_clock_pause_is_refused(svc, db, process_files, cases):
     done, _ = cases
     last = h.events(svc, done)[-1]
@@ -214,11 +229,12 @@ def test_a_forged_clock_pause_is_refused(svc, db, process_files, cases):
     ("unit_name", "'另一家公司'", "申请单位名称"),
     ("created_at", "created_at", "提交时间"),
     ("warning", "'red'", "办件记录为 红牌"),
+    ("due_date", "'2030-01-01'", "办件记录为 2030-01-01"),
     ("event_seq", "event_seq - 1", "事件数"),
 ])
 def test_a_case_row_field_changed(svc, db, process_files, cases, column, value, words):
     done, running = cases
-    target = running if column in ("warning", "lead_user", "stage") else done
+    target = running if column in ("warning", "lead_user", "stage", "due_date") else done
     if column == "created_at":
         first = h.events(svc, target)[0]
         set_column(db, CASES, case_id(svc, target), created_at=_aware(first.at) + timedelta(days=1))
