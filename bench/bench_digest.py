@@ -59,7 +59,7 @@ def fill(db: Database, n: int) -> None:
         for i in range(start, min(n, start + CHUNK)):
             no = f"BENCH{i:08d}"
             payload = {"application": {"title": f"项目 {i}"}}
-            h = event_hash("", no, 1, "case_started", AT, "bench", "applicant", None, None, payload)
+            h = event_hash("", no, 1, "case_started", AT, "bench", "applicant", None, None, payload, actor_id=user)
             case_rows.append({"id": i + 1, "case_no": no, "version_id": version, "process_id": "bench",
                               "title": f"项目 {i}", "unit_id": unit, "unit_name": "基准单位", "status": "active",
                               "created_by": user, "created_at": AT, "updated_at": AT, "event_seq": 1, "last_hash": h,
@@ -149,6 +149,7 @@ def main() -> None:
         result = svc.verify_digests(heads, key.public_key())
         print(f"4. verify --digest of the log ({len(heads)} heads, every leaf and anchored chain): "
               f"{time.perf_counter() - t:.2f} s, ok={result['ok']}, {result['cases']} cases")
+        assert result["ok"], result["failures"][:3]
         db.dispose()
     finally:
         dbs.cleanup()

@@ -22,6 +22,7 @@ from .errors import BangbanError
 from .events import canonical, event_hash_matches
 from .processes import ProcessSet
 from .runtime import CaseRun
+from .views import EVENT_LABELS
 from .workcal import WorkCalendar
 
 INPUT_TYPES = {"case_started", "task_completed", "migrated", "timer_fired", "task_reassigned"}
@@ -36,18 +37,37 @@ class Divergence:
     field: str | None = None
     expected: object = None
     actual: object = None
+    sides: tuple[str, str] = ("记录为", "重放得到")   # what ``expected`` and ``actual`` are, in the text
+    field_label: str | None = None                    # the field's Chinese name where the caller knows it
+    task_label: str | None = None                     # a clock's title where ``task`` is its key
 
     def to_dict(self) -> dict:
         return {"seq": self.seq, "event_type": self.event_type, "message": self.message, "task": self.task,
                 "field": self.field, "expected": _show(self.expected), "actual": _show(self.actual)}
 
     def __str__(self) -> str:
-        where = f"第 {self.seq} 条事件（{self.event_type}）" if self.seq else "最终状态"
-        extra = f"；任务：{self.task}" if self.task else ""
-        extra += f"；字段：{self.field}" if self.field else ""
+        """One Chinese line: where (the event by number and kind), what, and the two sides; no internal codes."""
+        if self.seq:
+            kind = EVENT_LABELS.get(self.event_type or "", "其他事件") if self.event_type else None
+            where = f"第 {self.seq} 条事件" + (f"（{kind}）" if kind else "")
+        else:
+            where = "最终状态"
+        extra = f"；任务：{self.task_label or self.task}" if self.task else ""
+        label = self.field_label if self.field_label is not None else FIELD_LABELS.get(self.field or "")
+        extra += f"；字段：{label or self.field}" if self.field and label != "" else ""
         if self.expected is not None or self.actual is not None:
-            extra += f"；记录为 {_show(self.expected)}，重放得到 {_show(self.actual)}"
+            extra += f"；{self.sides[0]} {_say(self.expected)}，{self.sides[1]} {_say(self.actual)}"
         return f"{where}：{self.message}{extra}"
+
+
+# The Chinese names of the fields a divergence may name ("" where the message already says it).
+FIELD_LABELS = {
+    "status": "办件状态", "state": "任务状态", "ready_after": "此步之后的待办", "element": "待办", "actor": "办理人",
+    "role": "角色", "at": "时间", "payload": "事件内容", "document": "", "number": "单据编号", "due_date": "办结期限",
+    "from": "原办理人", "to": "新办理人", "variables": "办件变量", "limit": "时限天数", "started_at": "开始计时时间",
+    "pauses": "暂停记录", "extensions": "延期记录", "stopped_at": "结束计时时间", "warned": "已发预警",
+    "stop_reason": "结束原因",
+}
 
 
 def _show(value) -> str | None:
@@ -55,6 +75,15 @@ def _show(value) -> str | None:
         return None
     text = json.dumps(value, ensure_ascii=False, default=str) if not isinstance(value, str) else value
     return text if len(text) <= 300 else text[:300] + "…"
+
+
+def _say(value) -> str:
+    """A value in a Chinese line: 「（无）」 for nothing, 是/否 for booleans, else as :func:`_show`."""
+    if value is None or value == "":
+        return "（无）"
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    return _show(value)
 
 
 def _get(e, name):
@@ -131,9 +160,31 @@ def compare(stored: dict, replayed: dict) -> Divergence | None:
     if stored["clocks"] != replayed["clocks"]:
         key = next(k for k in sorted(set(stored["clocks"]) | set(replayed["clocks"]))
                    if stored["clocks"].get(k) != replayed["clocks"].get(k))
-        return Divergence(None, None, "时限记录不同", task=key, expected=stored["clocks"].get(key),
-                          actual=replayed["clocks"].get(key))
+        mine, theirs = stored["clocks"].get(key), replayed["clocks"].get(key)
+        if mine is None or theirs is None:
+            return Divergence(None, None, "时限记录不同：" + ("多出一项时限" if theirs is None else "缺少一项时限"),
+                              task=key)
+        part = next(k for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k))
+        return Divergence(None, None, "时限记录不同", task=key, field=part, expected=mine.get(part),
+                          actual=theirs.get(part))
     return None
+
+
+def name_things(divergence: Divergence | None, ps: ProcessSet | None, clocks: dict | None = None) -> Divergence | None:
+    """Put Chinese names on what a divergence names by code: a form field by its title in the process's forms, a
+    clock by its title (``clocks``: key -> ClockState)."""
+    if divergence is None:
+        return None
+    if divergence.field and divergence.field not in FIELD_LABELS and ps is not None:
+        name = divergence.field.removeprefix("changes.")
+        for schema in ps.forms.values():
+            title = schema.get("properties", {}).get(name, {}).get("title") if isinstance(schema, dict) else None
+            if title:
+                divergence.field_label = title
+                break
+    if clocks and divergence.task in clocks and getattr(clocks[divergence.task], "title", None):
+        divergence.task_label = f"{clocks[divergence.task].title}时限"
+    return divergence
 
 
 # ---- replay -----------------------------------------------------------------------------------------------------------
@@ -378,7 +429,10 @@ def _verify_dossier(dossier: dict) -> dict:
             replayed, divergence = replay(events, version_of, calendar)
             if divergence is None and replayed is not None:
                 divergence = compare(normalized(stored), normalized(replayed)) or due_date_check(stored, replayed)
-        except (KeyError, BangbanError) as exc:
-            divergence = Divergence(None, None, f"档案不完整：缺少流程版本或数据（{exc}）")
+            divergence = name_things(divergence, ps, stored.clocks)
+        except BangbanError as exc:
+            divergence = Divergence(None, None, f"档案不完整或已损坏：{exc.message}")
+        except KeyError:
+            divergence = Divergence(None, None, "档案不完整：缺少办件所用的流程版本")
     return {"case_no": case["case_no"], "ok": divergence is None, "events": len(events),
             "divergence": divergence.to_dict() if divergence else None, "text": str(divergence) if divergence else "完整"}

@@ -50,8 +50,8 @@ def time_problem(events: list) -> Divergence | None:
         if previous is not None and at < previous:
             first = "办件开始" if _get(e, "seq") == 2 else "上一条事件"
             return Divergence(_get(e, "seq"), _get(e, "type"), f"事件时间早于{first}（时间被改动）",
-                              task=_get(e, "task_name"), field="at", expected=f"不早于 {previous.isoformat()}",
-                              actual=at.isoformat())
+                              task=_get(e, "task_name"), field="at", expected=_local(at), actual=_local(previous),
+                              sides=("此事件记录于", f"{first}记录于"))
         previous = at
     return None
 
@@ -59,8 +59,11 @@ def time_problem(events: list) -> Divergence | None:
 class AuthorityCheck:
     """Called by the replay for each completed task, with the task as the replay has it ready at that point."""
 
-    def __init__(self, users: dict[int, Any], unit_id: int | None):
+    def __init__(self, users: dict[int, Any], unit_id: int | None, role_names: dict[str, str] | None = None,
+                 department_names: dict[str, str] | None = None):
         self.users, self.unit_id = users, unit_id
+        self.role_names = role_names or {}              # role code -> its Chinese name (the manifest's roles)
+        self.department_names = department_names or {}  # department code -> its name (the catalogue)
 
     def __call__(self, e, task) -> Divergence | None:
         seq, name = _get(e, "seq"), _get(e, "task_name") or task.name
@@ -68,23 +71,27 @@ class AuthorityCheck:
         user = self.users.get(actor_id) if actor_id is not None else None
         if user is None or user.username != actor_name:
             return Divergence(seq, "task_completed", "办理人的账号与记录不符（办理人被改动）", task=name, field="actor",
-                              expected=actor_name, actual=user.username if user is not None else None)
+                              expected=actor_name, actual=user.username if user is not None else None,
+                              sides=("记录的办理人为", "记录的账号编号属于"))
         if role != task.role:
             return Divergence(seq, "task_completed", "办理时的角色不是该待办所在泳道的角色", task=name, field="role",
-                              expected=task.role, actual=role)
+                              expected=self.role_names.get(role, role), actual=self.role_names.get(task.role, task.role),
+                              sides=("记录的角色为", "该待办应由"))
         payload = _get(e, "payload") or {}
         department = payload.get("actor_department", user.department)
         acting = Actor(user.id, user.username, user.display_name, (role,) if role else (), department, user.unit_id)
         if not may_act(acting, task.role, task.department, task.assignee, self.unit_id):
             why = []
             if task.department and department != task.department:
-                why.append(f"待办属于部门 {task.department}，办理人属于 {department or '（无部门）'}")
+                named = self.department_names
+                why.append(f"待办属于{named.get(task.department, task.department)}，办理人属于"
+                           f"{named.get(department, department) if department else '（无部门）'}")
             if task.assignee and user.username != task.assignee:
                 why.append(f"待办指定由 {task.assignee} 办理")
             if role == "applicant" and user.unit_id != self.unit_id:
                 why.append("办理人不是申请单位的账号")
-            return Divergence(seq, "task_completed", "办理人无权办理这项待办" + (f"：{'；'.join(why)}" if why else ""),
-                              task=name, field="actor", actual=actor_name)
+            return Divergence(seq, "task_completed", f"办理人 {actor_name} 无权办理这项待办"
+                              + (f"：{'；'.join(why)}" if why else ""), task=name)
         return None
 
     def reassignment(self, e, task) -> Divergence | None:
@@ -97,15 +104,17 @@ class AuthorityCheck:
         user = self.users.get(actor_id) if actor_id is not None else None
         if user is None or user.username != actor_name:
             return Divergence(seq, "task_reassigned", "改派人的账号与记录不符（改派人被改动）", task=name, field="actor",
-                              expected=actor_name, actual=user.username if user is not None else None)
+                              expected=actor_name, actual=user.username if user is not None else None,
+                              sides=("记录的改派人为", "记录的账号编号属于"))
         target = self.users.get(payload.get("to_id")) if isinstance(payload.get("to_id"), int) else None
         if target is None or target.username != payload.get("to"):
             return Divergence(seq, "task_reassigned", "新办理人的账号与记录不符（改派记录被改动）", task=name, field="to",
-                              expected=payload.get("to"), actual=target.username if target is not None else None)
+                              expected=payload.get("to"), actual=target.username if target is not None else None,
+                              sides=("记录的新办理人为", "记录的账号编号属于"))
         department = payload.get("to_department", target.department)
         if task.department and department != task.department:
-            return Divergence(seq, "task_reassigned", f"新办理人不属于待办的部门 {task.department}", task=name,
-                              field="to", actual=payload.get("to"))
+            named = self.department_names.get(task.department, task.department)
+            return Divergence(seq, "task_reassigned", f"新办理人 {payload.get('to')} 不属于待办的部门{named}", task=name)
         return None
 
 
@@ -154,7 +163,7 @@ FIELD_NAMES = {"status": "办件状态", "stage": "办理阶段", "lead_user": "
                "last_hash": "最后哈希", "due_date": "办结期限", "warning": "预警等级"}
 
 
-def case_row_problem(case, expected: dict) -> Divergence | None:
+def case_row_problem(case, expected: dict, status_names: dict[str, str] | None = None) -> Divergence | None:
     """The first field of the case row that differs from the replay."""
     for field, want in expected.items():
         have = _get(case, field)
@@ -166,12 +175,32 @@ def case_row_problem(case, expected: dict) -> Divergence | None:
             have = date.fromisoformat(have[:10])
         if have != want:
             return Divergence(None, None, f"办件记录的{FIELD_NAMES[field]}与事件重放不符（办件记录被改动）", field=field,
-                              expected=_show(want), actual=_show(have))
+                              field_label="", expected=_said(field, have, status_names or {}),
+                              actual=_said(field, want, status_names or {}),
+                              sides=("办件记录为", "事件重放得到"))
     return None
 
 
 def _show(value):
     return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
+def _said(field: str, value, status_names: dict[str, str]):
+    """A case row's value as the auditor reads it: statuses (the manifest's outcomes) and warning levels by their
+    Chinese names, times local."""
+    from .deadlines import LEVEL_NAMES
+    if field == "status":
+        return status_names.get(value, value)
+    if field == "warning":
+        return LEVEL_NAMES.get(value, value)
+    if isinstance(value, datetime):
+        return _local(value)
+    return _show(value)
+
+
+def _local(at: datetime) -> str:
+    from .clock import LOCAL_TZ
+    return _aware(at).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 # ---- documents ---------------------------------------------------------------------------------------------------
@@ -190,7 +219,8 @@ def document_problems(documents: list, events: list) -> Divergence | None:
                               field="document")
         if (_get(d, "kind"), _get(d, "number")) != (payload.get("kind"), payload.get("number")):
             return Divergence(_get(e, "seq"), "document_issued", "单据的种类或编号与签发记录不符（单据被改动）",
-                              field="number", expected=payload.get("number"), actual=_get(d, "number"))
+                              field="number", expected=f"{payload.get('kind')} {payload.get('number')}",
+                              actual=f"{_get(d, 'kind')} {_get(d, 'number')}", sides=("签发记录为", "单据表中为"))
         want = payload.get("sha256")
         if want and document_digest(_get(d, "kind"), _get(d, "number"), _aware(_get(d, "issued_at")),
                                     _get(d, "issued_by"), _get(d, "task_id"), _get(d, "title"), _get(d, "data")) != want:

@@ -72,7 +72,7 @@ class CalendarHistory:
         try:
             self._read(list(rows), fixed)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-            raise InvalidInput(f"日历变更记录无法读取（{type(exc).__name__}）") from exc
+            raise InvalidInput("日历变更记录无法读取（记录缺项或格式不对）") from exc
 
     def _read(self, rows: list, fixed: WorkCalendar | None) -> None:
         ordered = sorted(rows, key=lambda r: int(_get(r, "seq")))

@@ -1,6 +1,7 @@
 """``bangban`` commands that need no web server: init-db, demo, process and user administration."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -11,7 +12,9 @@ from .db import Database, ensure_sqlite_dir, normalize_url
 from .errors import BangbanError, ProcessDefinitionError
 
 
-def open_service(settings: Settings | None = None):
+def open_service(settings: Settings | None = None, audit_problems: list[str] | None = None):
+    """The service on the configured database. ``audit_problems`` (for ``audit verify``): a list that receives the
+    published versions whose files no longer load, instead of stopping (see ``ServiceBase.open_for_audit``)."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from .migrate import SchemaNotReady, check_schema
@@ -20,7 +23,15 @@ def open_service(settings: Settings | None = None):
     db = Database(settings.database_url)
     try:
         check_schema(db.engine)       # reads only: the service never migrates as the application role
+        if audit_problems is not None:
+            service, problems = Bangban.open_for_audit(db, processes.read_dir(settings.process_dir))
+            audit_problems.extend(problems)
+            return service
         return Bangban.open_latest(db, processes.read_dir(settings.process_dir))
+    except ProcessDefinitionError as exc:
+        db.dispose()
+        raise click.ClickException(f"最新发布的流程版本无法载入（{exc.message}），请核查流程文件是否被改动"
+                                   "（bangban audit verify --all）") from None
     except SchemaNotReady as exc:
         db.dispose()
         raise click.ClickException(exc.message) from None
@@ -283,10 +294,10 @@ def audit() -> None:
 @audit.command("verify", help="核验办件：事件哈希链完整，且仅凭事件和固定的流程版本重放得到相同的状态。")
 @click.argument("case_nos", nargs=-1)
 @click.option("--all", "all_cases", is_flag=True, help="核验全部办件")
-@click.option("--file", "dossier", type=click.Path(exists=True, dir_okay=False), help="核验导出的办件档案文件（无需数据库）")
-@click.option("--digest", "digest_file", type=click.Path(exists=True, dir_okay=False),
+@click.option("--file", "dossier", type=click.Path(dir_okay=False), help="核验导出的办件档案文件（无需数据库）")
+@click.option("--digest", "digest_file", type=click.Path(dir_okay=False),
               help="按签名的存证（一份存证或整个存证日志）核验数据库：存证之前的历史未被改写、删除或重新封存")
-@click.option("--public-key", "public_key_file", type=click.Path(exists=True, dir_okay=False),
+@click.option("--public-key", "public_key_file", type=click.Path(dir_okay=False),
               help="与 --digest 同用：存证公钥文件（默认由 BANGBAN_DIGEST_KEY 的私钥得出）")
 def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None, digest_file: str | None,
                  public_key_file: str | None) -> None:
@@ -294,19 +305,30 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
     import time
 
     from .audit import verify_dossier
+    for given in (digest_file, public_key_file, dossier):
+        if given is not None and not os.path.isfile(given):
+            click.echo(f"文件不存在或不是文件：{given}", err=True)
+            sys.exit(2)
     if digest_file:
         cli_digests.verify_digest(open_service, digest_file, public_key_file)
     if dossier:
         try:
             with open(dossier, encoding="utf-8") as fh:
                 data = json.load(fh)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            click.echo(f"档案文件无法读取：{exc}", err=True)
-            sys.exit(2)
+        except UnicodeDecodeError:
+            click.echo(f"{dossier}：档案文件不是 UTF-8 编码的文本，无法读取")
+            sys.exit(1)
+        except json.JSONDecodeError as exc:
+            click.echo(f"{dossier}：档案文件格式不对，第 {exc.lineno} 行第 {exc.colno} 列无法解析")
+            sys.exit(1)
+        except OSError as exc:
+            click.echo(f"{dossier}：档案文件无法打开（{'没有读取权限' if isinstance(exc, PermissionError) else '读取出错'}）")
+            sys.exit(1)
         result = verify_dossier(data)
         click.echo(f"{result['case_no'] or dossier}：{result['text']}")
         sys.exit(0 if result["ok"] else 1)
-    service = open_service()
+    version_problems: list[str] = []
+    service = open_service(audit_problems=version_problems)
     try:
         numbers = service.audit_case_numbers() if all_cases else list(case_nos)
         if not numbers and not all_cases:
@@ -321,7 +343,7 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
                     result = {"case_no": str(no)[:32], "ok": False, "text": exc.message}
                 if not result["ok"]:
                     failed.append(result)
-        gaps = service.audit_registers() if all_cases else []
+        gaps = version_problems + (service.audit_registers() if all_cases else [])
         elapsed = time.monotonic() - started
     finally:
         service.db.dispose()

@@ -5,6 +5,7 @@ the case row, documents); pure data forgeries resealed need the anchored digest 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -92,6 +93,16 @@ def cases(svc, db, process_files):
     return done, running
 
 
+# What an auditor must never read in a verdict (it is shown on the audit page too): an event type, a field or status
+# code, a Python value or exception name.
+CODES = re.compile(r"task_|document_|clock_|case_|status_|_at\b|_user|_id\b|_name|_seq|\b(None|True|False|null|true|false|"
+                   r"status|stage|title|warning|unit|actor|role|completed|terminated|active|green|red|yellow)\b|Error")
+
+
+def plain_chinese(text: str) -> None:
+    assert not CODES.search(text), text
+
+
 def caught(db, process_files, case_no: str, *words: str, seq: int | None = None) -> dict:
     result = verdict(db, process_files, case_no)
     assert not result["ok"], result
@@ -100,6 +111,7 @@ def caught(db, process_files, case_no: str, *words: str, seq: int | None = None)
         assert w in result["text"], result["text"]
     if seq is not None:
         assert result["divergence"]["seq"] == seq, result
+    plain_chinese(result["text"])
     return result
 
 
@@ -154,7 +166,7 @@ def test_an_approval_reattributed_to_another_department_is_refused(svc, db, proc
     sql(db, "UPDATE events SET actor_id = :a, actor_name = :n, payload = :p WHERE id = :i", a=other.id,
         n=other.username, p=json.dumps(payload, ensure_ascii=False), i=e.id)
     reseal(db, done)
-    caught(db, process_files, done, "无权办理", "sthj", seq=e.seq)
+    caught(db, process_files, done, "无权办理", "待办属于焦作市生态环境局武陟分局，办理人属于县住房和城乡建设局", seq=e.seq)
 
 
 def test_the_actor_name_swapped_for_another_account_is_refused(svc, db, process_files, cases):
@@ -181,6 +193,21 @@ def test_a_step_moved_before_the_one_it_follows(svc, db, process_files, cases):
     caught(db, process_files, done, "事件时间早于", seq=e.seq)
 
 
+def test_a_forged_approval_appended_is_refused(svc, db, process_files, cases):
+    """A 安评 approval the case never asked for, appended after the 环评 one and the chain resealed."""
+    done, _ = cases
+    e = event_of(svc, done, "task_completed", "部门办理", "环评")
+    last = h.events(svc, done)[-1]
+    payload = dict(e.payload, title="安评")
+    with db.engine.begin() as c:
+        c.execute(insert(EVENTS).values(case_id=last.case_id, seq=last.seq + 1, type="task_completed", at=last.at,
+                                        actor_id=e.actor_id, actor_name=e.actor_name, role=e.role, task_id=e.task_id,
+                                        element_id=e.element_id, task_name=e.task_name, payload=payload,
+                                        prev_hash="", hash=""))
+    reseal(db, done)
+    caught(db, process_files, done, "重放时找不到这项待办", seq=last.seq + 1)
+
+
 def test_a_forged_clock_pause_is_refused(svc, db, process_files, cases):
     done, _ = cases
     last = h.events(svc, done)[-1]
@@ -194,19 +221,20 @@ def test_a_forged_clock_pause_is_refused(svc, db, process_files, cases):
 
 # ---- the case row against the replay -------------------------------------------------------------------------------
 @pytest.mark.parametrize(("column", "value", "words"), [
-    ("status", "'terminated'", "办件状态"),
+    ("status", "'terminated'", "办件记录为 已终止，事件重放得到 办理中"),
     ("stage", "'受理'", "办理阶段"),
     ("title", "'另一个项目'", "项目名称"),
     ("lead_user", "'agent2'", "牵头代办员"),
     ("unit_id", "(SELECT id FROM units WHERE name <> cases.unit_name ORDER BY id LIMIT 1)", "申请单位"),
     ("unit_name", "'另一家公司'", "申请单位名称"),
     ("created_at", "created_at", "提交时间"),
-    ("warning", "'red'", "预警等级"),
+    ("warning", "'red'", "办件记录为 红牌"),
+    ("due_date", "'2030-01-01'", "办件记录为 2030-01-01"),
     ("event_seq", "event_seq - 1", "事件数"),
 ])
 def test_a_case_row_field_changed(svc, db, process_files, cases, column, value, words):
     done, running = cases
-    target = running if column in ("warning", "lead_user", "stage") else done
+    target = running if column in ("warning", "lead_user", "stage", "due_date") else done
     if column == "created_at":
         first = h.events(svc, target)[0]
         set_column(db, CASES, case_id(svc, target), created_at=_aware(first.at) + timedelta(days=1))
@@ -224,6 +252,26 @@ def test_the_pinned_process_files_edited(svc, db, process_files, cases):
         c.execute(text("UPDATE process_versions SET files = :f WHERE id = :i"),
                   {"f": json.dumps(files, ensure_ascii=False), "i": row.id})
     caught(db, process_files, done, "流程文件被改动")
+
+
+def test_pinned_process_files_that_no_longer_load_are_one_line_each(svc, db, db_url, process_files, cases):
+    """The latest version's files edited into something that does not load: verify still runs (no traceback), each
+    case pinned to it fails naming it, the version is named, and the exit status is non-zero."""
+    done, running = cases
+    with db.engine.begin() as c:
+        row = c.execute(text("SELECT id, files FROM process_versions ORDER BY id LIMIT 1")).one()
+        files = row.files if isinstance(row.files, dict) else json.loads(row.files)
+        files["bangban.json"] = "{}"
+        c.execute(text("UPDATE process_versions SET files = :f WHERE id = :i"),
+                  {"f": json.dumps(files, ensure_ascii=False), "i": row.id})
+    out = run_cli(db_url, "audit", "verify", "--all")
+    assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr, out.stdout + out.stderr[-3000:]
+    for case_no in (done, running):
+        assert f"不通过 {case_no}：" in out.stdout and "流程文件被改动" in out.stdout, out.stdout
+    assert re.search(r"不通过 流程版本（.*发布）的文件无法载入", out.stdout), out.stdout
+    plain_chinese(out.stdout)
+    out = run_cli(db_url, "audit", "verify", done)
+    assert out.returncode == 1 and f"不通过 {done}：" in out.stdout and "Traceback" not in out.stderr, out.stderr[-3000:]
 
 
 @pytest.mark.parametrize("edit", ["data", "number"])
@@ -257,6 +305,7 @@ def test_a_corrupt_case_an_unknown_number_and_a_bad_dossier_are_one_chinese_line
     out = run_cli(db_url, "audit", "verify", "--all")
     assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr, out.stderr[-2000:]
     assert f"不通过 {running}：" in out.stdout and "记录已损坏" in out.stdout
+    plain_chinese(out.stdout)
     assert "共核验 2 件，通过 1 件，不通过 1 件" in out.stdout, out.stdout       # it went on with the other case
     out = run_cli(db_url, "audit", "verify", "123", done)
     assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr
@@ -268,6 +317,14 @@ def test_a_corrupt_case_an_unknown_number_and_a_bad_dossier_are_one_chinese_line
         out = run_cli(db_url, "audit", "verify", "--file", str(path))
         assert out.returncode == 1 and "Traceback" not in out.stdout + out.stderr, out.stderr[-2000:]
         assert out.stdout.strip() and "\u4e00" <= out.stdout.split("：", 1)[1][0] <= "\u9fff", out.stdout
+    # not a dossier at all: not JSON, not UTF-8, no such file — one Chinese line naming the file
+    (tmp_path / "text.json").write_text("not json {", encoding="utf-8")
+    (tmp_path / "gbk.json").write_bytes("档案".encode("gbk"))
+    for name, words in (("text.json", "第 1 行第 1 列无法解析"), ("gbk.json", "不是 UTF-8 编码"), ("none.json", "文件不存在")):
+        out = run_cli(db_url, "audit", "verify", "--file", str(tmp_path / name))
+        assert out.returncode != 0 and str(tmp_path / name) in out.stdout + out.stderr, out.stdout + out.stderr
+        assert words in out.stdout + out.stderr, out.stdout + out.stderr
+        assert not re.search(r"Traceback|Error|Usage|Expecting|codec", out.stdout + out.stderr), out.stdout + out.stderr
 
 
 def test_an_untampered_database_passes_with_every_check(svc, db, db_url, process_files):

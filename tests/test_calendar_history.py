@@ -8,6 +8,7 @@ afterwards: 03..06 (1..4), 09..13 (5..9), 18 (10), 19 (11), Fri 20 (12: yellow),
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -275,7 +276,12 @@ def test_a_dossier_carries_the_calendar_history(svc):
     assert not audit.verify_dossier(forged)["ok"]
     forged = json.loads(json.dumps(dossier))
     forged["calendar_history"][0]["day"] = "not a day"
-    assert "日历变更记录无法读取" in audit.verify_dossier(forged)["text"]
+    text = audit.verify_dossier(forged)["text"]
+    assert "日历变更记录无法读取" in text and not re.search(r"[A-Za-z]", text), text   # no exception name
+    forged = json.loads(json.dumps(dossier))
+    forged["versions"] = {}
+    text = audit.verify_dossier(forged)["text"]
+    assert "缺少办件所用的流程版本" in text and not re.search(r"[0-9a-f]{12}", text), text   # no hash
     # a dossier of the older format (no history) is checked with the calendar at export: here that is the false alarm
     del dossier["calendar_history"]
     assert not audit.verify_dossier(dossier)["ok"]

@@ -12,6 +12,18 @@ from ..events import EventBuffer
 from .base import _jsonable
 
 
+def _corruption(exc: BaseException) -> str:
+    """What an exception met while reading a case's records says about them, in Chinese."""
+    import json
+    if isinstance(exc, json.JSONDecodeError):
+        return "存储的数据无法解析（不是合法的数据格式）"
+    if isinstance(exc, (KeyError, IndexError, AttributeError, TypeError)):
+        return "存储的数据缺项或结构不对"
+    if isinstance(exc, ValueError):
+        return "存储的值不合要求（如时间或日期格式不对）"
+    return "存储的数据无法读取"
+
+
 class Audit:
     """Use cases: Auditors: verify a case (chain and replay), repair a case from its replay, step through it, export it."""
 
@@ -34,9 +46,8 @@ class Audit:
         except NotFound:
             raise
         except Exception as exc:  # noqa: BLE001 - a corrupt record is a finding, not a crash of the audit
-            from ..validation.chinese import explain_exception
             return {"case_no": str(case_no)[:32], "ok": False, "events": None, "divergence": None,
-                    "text": f"无法核验，记录已损坏：{explain_exception(exc)}（{type(exc).__name__}）"}
+                    "text": f"无法核验，记录已损坏：{_corruption(exc)}"}
 
     def _audit_case(self, case_no: str) -> dict:
         with self.db.unit_of_work(write=False) as uow:
@@ -56,7 +67,12 @@ class Audit:
             return audit.Divergence(events[-1].seq, events[-1].type, "办件记录的最后哈希或事件数与事件链不符（事件被删除）")
         if divergence is not None:
             return divergence
-        ps = self.version(case.version_id)
+        try:
+            ps = self.version(case.version_id)
+        except NotFound:
+            return audit.Divergence(None, None, "办件所用的流程版本不存在（流程版本被删除或办件记录被改动）")
+        except (BangbanError, AttributeError, TypeError, ValueError):
+            return audit.Divergence(None, None, "办件所用流程版本的文件无法载入（流程文件被改动）")
         if ps.hash != uow.repo.version_hash(case.version_id):
             return audit.Divergence(None, None, "办件所用流程版本的文件与其哈希不符（流程文件被改动）")
         clocks = uow.repo.clocks_for_case(case.id)
@@ -72,8 +88,10 @@ class Audit:
             if seq in step_ends:
                 stages[0] = run.stage(stages[0], run.ready_tasks())
 
+        roles = {code: r.get("name", code) for code, r in ps.manifest.get("roles", {}).items()}
+        authority = audit_records.AuthorityCheck(users, case.unit_id, roles, ps.catalogue.departments)
         replayed, divergence = audit.replay(events, self._checked_version_of(uow), history, on_step=track,
-                                            authority=audit_records.AuthorityCheck(users, case.unit_id))
+                                            authority=authority)
         if divergence is None and replayed is not None:
             divergence = audit.compare(audit.normalized(stored), audit.normalized(replayed)) \
                 or audit.due_date_check(stored, replayed)
@@ -82,10 +100,10 @@ class Audit:
         if divergence is None and replayed is not None:
             expected = audit_records.replayed_row(replayed, events, stages[0], lambda p: self._start_title(ps, p),
                                                   clocks)
-            divergence = audit_records.case_row_problem(case, expected)
+            divergence = audit_records.case_row_problem(case, expected, ps.manifest.get("outcomes", {}))
         if divergence is None:
             divergence = audit_records.document_problems(uow.repo.documents_full(case.id), events)
-        return divergence
+        return audit.name_things(divergence, ps, stored.clocks)
 
     @staticmethod
     def _start_title(ps, payload: dict) -> str:
@@ -165,8 +183,8 @@ class Audit:
                 stored = audit.stored_run(ps, case.process_id, case.state, case.case_vars, clock_rows, calendar)
                 difference = audit.compare(audit.normalized(stored), audit.normalized(replayed)) \
                     or audit.due_date_check(stored, replayed)
-            except (ValueError, KeyError, TypeError, BangbanError) as exc:
-                difference = audit.Divergence(None, None, f"存储的状态无法读取（{type(exc).__name__}）")
+            except (ValueError, KeyError, TypeError, BangbanError):
+                difference = audit.Divergence(None, None, "存储的状态无法读取（记录已损坏）")
             if difference is None and not corrections:
                 return {"case_no": case.case_no, "result": "intact", "text": "完整，无需修复"}
             summary = f"{len(corrections)} 个步骤的记录结果与重放不同" if corrections else "存储的状态与重放不同"

@@ -112,6 +112,31 @@ class ServiceBase:
         ps = process_files.load({n: t.encode("utf-8") for n, t in files.items()}, published=True)
         return cls(db, ps, row.id, follow_latest=True)
 
+    @classmethod
+    def open_for_audit(cls, db: Database, initial_files: dict[str, bytes]) -> tuple["ServiceBase", list[str]]:
+        """The service for an auditor, even when the latest published version's files no longer load (edited in the
+        database): then the newest version that does load serves, and each version that does not is named in the
+        returned problems (the cases pinned to it fail their own check). Never publishes anything."""
+        try:
+            return cls.open_latest(db, initial_files), []
+        except (ProcessDefinitionError, AttributeError, TypeError, ValueError):
+            pass
+        problems, chosen = [], None
+        with db.unit_of_work(write=False) as uow:
+            rows = uow.repo.versions()
+            for row in rows:
+                files = uow.repo.version_files(row.id).files
+                try:
+                    ps = process_files.load({n: t.encode("utf-8") for n, t in files.items()}, published=True)
+                except (ProcessDefinitionError, AttributeError, TypeError, ValueError):
+                    problems.append(f"流程版本（{_local(row.created_at)} 发布）的文件无法载入（流程文件被改动）")
+                    continue
+                if chosen is None:
+                    chosen = (ps, row.id)
+        if chosen is None:             # none loads: the process files of this installation name the rules
+            chosen = (process_files.load(initial_files), None)
+        return cls(db, chosen[0], chosen[1] if chosen[1] is not None else -1, follow_latest=False), problems
+
     @staticmethod
     def _store_version(uow: UnitOfWork, ps: ProcessSet, files: dict[str, bytes], author: str, comment: str) -> int:
         """Insert a version (or, for content already stored, make it the latest again); returns its id."""
@@ -221,3 +246,13 @@ class ServiceBase:
         return get
 
     _check_permission = check_permission
+
+
+def _local(at) -> str:
+    """A stored time as the auditor reads it (local, to the minute)."""
+    from datetime import UTC
+
+    from ..clock import LOCAL_TZ
+    if isinstance(at, str):
+        return at[:16]
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
