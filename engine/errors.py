@@ -62,9 +62,11 @@ class Unavailable(BangbanError):
 
 
 class ProcessDefinitionError(BangbanError):
-    """The process files are wrong: a process owner has to fix them (the case is left as it was)."""
+    """The process files are wrong: a process owner has to fix them (the case is left as it was). The person who
+    acted gets 422 — their step could not be processed and nothing changed — with the Chinese explanation; the
+    process owners are notified (it is theirs to fix, not an outage of the service)."""
 
-    status = 500
+    status = 422
     code = "process_definition_error"
 
 
