@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from sqlalchemy import create_engine, event
@@ -55,6 +56,13 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, pool_pre_ping=True)
 
 
+# A check that must run inside the next transaction of this context (a request) on a given database: the web layer's
+# session check rides in the use case's own transaction instead of opening one of its own (see
+# ``engine.usecases.sessions``). (database, check) or None; per thread/context, so never seen by another request.
+_FIRST_CHECK: ContextVar[tuple[Database, Callable[[UnitOfWork], None]] | None] = ContextVar("bangban_first_check",
+                                                                                          default=None)
+
+
 class UnitOfWork:
     def __init__(self, conn: Connection, transaction, write: bool = True, workflows=None):
         self.conn = conn
@@ -102,6 +110,10 @@ class Database:
                 transaction = conn.begin()
                 uow = UnitOfWork(conn, transaction, write, self.workflows)
                 try:
+                    pending = _FIRST_CHECK.get()
+                    if pending is not None and pending[0] is self:
+                        _FIRST_CHECK.set(None)
+                        pending[1](uow)
                     yield uow
                 finally:
                     if not uow.committed and transaction.is_active:
@@ -110,6 +122,15 @@ class Database:
                         fn()
         except (OperationalError, InterfaceError) as exc:
             raise Unavailable("系统暂时无法访问数据库，您的操作没有生效，请稍后重试") from exc
+
+    def check_in_next_transaction(self, check: Callable[[UnitOfWork], None] | None) -> None:
+        """Run ``check(uow)`` first thing in the next transaction this context opens on this database (None: forget
+        a check not yet run). A check that raises ends that transaction before the caller sees it."""
+        _FIRST_CHECK.set((self, check) if check is not None else None)
+
+    def has_pending_check(self) -> bool:
+        pending = _FIRST_CHECK.get()
+        return pending is not None and pending[0] is self
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -79,3 +79,9 @@ class TooManyAttempts(BangbanError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class SessionChanged(Exception):
+    """A request's session, answered from this process's memory, turned out different in the database when its
+    check ran (ended, user deactivated or changed, due for its once-a-minute write). Raised before the transaction
+    did anything; the web layer then looks the session up afresh and runs the request again. Never shown to a user."""

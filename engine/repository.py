@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
@@ -73,15 +73,20 @@ _LAST_TASK_EVENT = (select(events.c.type).where(and_(events.c.task_id == bindpar
 _CALENDAR_VERSION = select(counters.c.value).where(and_(counters.c.kind == "calendar", counters.c.period == "version"))
 _CLOCKS_FOR_CASE = select(clocks).where(clocks.c.case_id == bindparam("case_id"))
 _DELETE_TIMERS = delete(timers).where(timers.c.case_id == bindparam("case_id"))
+_INSERT_CASE = insert(cases).returning(cases.c.id)
+_ADD_PARTY = text("INSERT INTO case_parties (case_id, party) VALUES (:case_id, :party) ON CONFLICT DO NOTHING")
+_EVENTS_FOR_CASE = select(events).where(events.c.case_id == bindparam("case_id")).order_by(events.c.seq)
+_DOCUMENTS_FOR_CASE = (select(documents.c.id, documents.c.kind, documents.c.number, documents.c.issued_at,
+                              documents.c.title)
+                       .where(documents.c.case_id == bindparam("case_id")).order_by(documents.c.id))
+_DISPLAY_NAMES = select(users.c.username, users.c.display_name).where(
+    users.c.username.in_(bindparam("names", expanding=True)))
 
 
-def _next_number_stmt(dialect_insert):
-    stmt = dialect_insert(counters).values(kind=bindparam("kind"), period=bindparam("period"), value=1)
-    stmt = stmt.on_conflict_do_update(index_elements=["kind", "period"], set_={"value": counters.c.value + 1})
-    return stmt.returning(counters.c.value)
-
-
-_NEXT_NUMBER = {"postgresql": _next_number_stmt(postgresql.insert), "sqlite": _next_number_stmt(sqlite.insert)}
+# The same text on both databases. Written out: SQLAlchemy does not cache the compiled form of an
+# ``on_conflict_do_update`` statement, so the Core version was compiled again on every new case.
+_NEXT_NUMBER = text("INSERT INTO counters (kind, period, value) VALUES (:kind, :period, 1) "
+                    "ON CONFLICT (kind, period) DO UPDATE SET value = counters.value + 1 RETURNING value")
 _LOCKED: dict[int, Any] = {}
 
 
@@ -114,8 +119,7 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
         names = [u for u in set(usernames) if u]
         if not names:
             return {}
-        rows = self.conn.execute(select(users.c.username, users.c.display_name).where(users.c.username.in_(names)))
-        return {r.username: r.display_name for r in rows}
+        return {r.username: r.display_name for r in self.conn.execute(_DISPLAY_NAMES, {"names": sorted(names)})}
 
     def insert_user(self, **values) -> int:
         return self.conn.execute(insert(users).values(**values).returning(users.c.id)).scalar_one()
@@ -179,11 +183,11 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
     # ---- numbers ------------------------------------------------------------------------------------------
     def next_number(self, kind: str, period: str) -> int:
         """The next value of a gapless sequence, inside the caller's transaction (one statement)."""
-        return self.conn.execute(_NEXT_NUMBER[self.dialect], {"kind": kind, "period": period}).scalar_one()
+        return self.conn.execute(_NEXT_NUMBER, {"kind": kind, "period": period}).scalar_one()
 
     # ---- cases --------------------------------------------------------------------------------------------
     def insert_case(self, **values) -> int:
-        return self.conn.execute(insert(cases).values(**values).returning(cases.c.id)).scalar_one()
+        return self.conn.execute(_INSERT_CASE, values).scalar_one()
 
     def case_by_id(self, case_id: int, lock: bool = False):
         stmt = self._locked(_CASE_BY_ID) if lock else _CASE_BY_ID
@@ -251,7 +255,7 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
     def add_parties(self, case_id: int, parties: Iterable[str]) -> None:
         rows = [{"case_id": case_id, "party": p} for p in sorted(set(parties))]
         if rows:
-            self.conn.execute(self._insert(case_parties).values(rows).on_conflict_do_nothing())
+            self.conn.execute(_ADD_PARTY, rows)
 
     # ---- inbox ----------------------------------------------------------------------------------------------
     def replace_inbox(self, case_id: int, rows: list[dict], new_case: bool = False) -> None:
@@ -272,15 +276,13 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
             self.conn.execute(_INSERT_EVENTS, rows)
 
     def events_for_case(self, case_id: int) -> list:
-        return self.conn.execute(select(events).where(events.c.case_id == case_id).order_by(events.c.seq)).all()
+        return self.conn.execute(_EVENTS_FOR_CASE, {"case_id": case_id}).all()
 
     def insert_document(self, **values) -> int:
         return self.conn.execute(insert(documents).values(**values).returning(documents.c.id)).scalar_one()
 
     def documents_for_case(self, case_id: int) -> list:
-        d = documents.c
-        return self.conn.execute(select(d.id, d.kind, d.number, d.issued_at, d.title)
-                                 .where(documents.c.case_id == case_id).order_by(documents.c.id)).all()
+        return self.conn.execute(_DOCUMENTS_FOR_CASE, {"case_id": case_id}).all()
 
     def document(self, case_id: int, doc_id: int):
         return self.conn.execute(select(documents).where(and_(documents.c.case_id == case_id, documents.c.id == doc_id))).first()

@@ -49,6 +49,17 @@ def search_values(case_no: str, unit_name: str | None, credit_code: str | None, 
     return {"case_no": fields[0], "unit_text": fields[1], "title": fields[2], "body": " | ".join(fields), "grams": grams}
 
 
+# Written once (a Core ``on_conflict_do_update`` is compiled again at every execution: SQLAlchemy does not cache it).
+_PG_UPSERT = text("INSERT INTO case_search (case_id, case_no, unit_text, title, body, grams) "
+                  "VALUES (:case_id, :case_no, :unit_text, :title, :body, :grams) "
+                  "ON CONFLICT (case_id) DO UPDATE SET case_no = excluded.case_no, unit_text = excluded.unit_text, "
+                  "title = excluded.title, body = excluded.body, grams = excluded.grams"
+                  ).bindparams(bindparam("grams", type_=ARRAY(Text)))
+_FTS_DELETE = text("DELETE FROM case_search WHERE rowid = :id")
+_FTS_INSERT = text("INSERT INTO case_search (rowid, case_no, unit_name, credit_code, title) "
+                   "VALUES (:id, :no, :unit, :code, :title)")
+
+
 def _like(term: str) -> str:
     return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
@@ -73,16 +84,12 @@ class SearchRepository:
         if not rows:
             return
         if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
             values = [dict(case_id=r["case_id"], **search_values(r["case_no"], r["unit_name"], r["credit_code"], r["title"]))
                       for r in rows]
-            stmt = insert(pg_search)
-            self.conn.execute(stmt.on_conflict_do_update(index_elements=[pg_search.c.case_id], set_={
-                c: stmt.excluded[c] for c in ("case_no", "unit_text", "title", "body", "grams")}), values)
+            self.conn.execute(_PG_UPSERT, values)
             return
-        self.conn.execute(text("DELETE FROM case_search WHERE rowid = :id"), [{"id": r["case_id"]} for r in rows])
-        self.conn.execute(text("INSERT INTO case_search (rowid, case_no, unit_name, credit_code, title) "
-                               "VALUES (:id, :no, :unit, :code, :title)"),
+        self.conn.execute(_FTS_DELETE, [{"id": r["case_id"]} for r in rows])
+        self.conn.execute(_FTS_INSERT,
                           [{"id": r["case_id"], "no": _clean(r["case_no"]) + END, "unit": _clean(r["unit_name"]) + END,
                             "code": _clean(r["credit_code"]) + END, "title": _clean(r["title"]) + END} for r in rows])
 

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from datetime import date, datetime
 from pathlib import Path
 
 from flask import Flask, request
 from flask.json.provider import DefaultJSONProvider
 from flask.sessions import SecureCookieSessionInterface
+from itsdangerous import BadSignature
 
 from engine import processes
 from engine.config import ROOT, Settings
@@ -36,9 +38,38 @@ class SessionInterface(SecureCookieSessionInterface):
     the request came over HTTPS (``request.is_secure``; behind a reverse proxy that needs ``BANGBAN_TRUSTED_PROXIES``
     or ``BANGBAN_SECURE_COOKIES=1``)."""
 
+    DECODED_MAX = 4096          # cookies remembered
+    DECODED_FOR = 60.0          # seconds, and never past the cookie's own expiry
+
+    def __init__(self) -> None:
+        # A cookie this process verified -> (secret key, its content, valid until (epoch seconds)): the same bytes
+        # always decode to the same content, so a known cookie is not verified (HMAC, base64, JSON) again. Only
+        # content of plain values (a session token, a CSRF token) is kept, so nothing cached can be changed in place.
+        self._decoded: dict[str, tuple[str, dict, float]] = {}
+
     def get_cookie_secure(self, app: Flask) -> bool:
         setting = app.config["SESSION_COOKIE_SECURE"]
         return request.is_secure if setting is None else bool(setting)
+
+    def open_session(self, app: Flask, request):
+        value = request.cookies.get(self.get_cookie_name(app))
+        key = app.secret_key
+        if not value or not key:
+            return super().open_session(app, request)
+        known = self._decoded.get(value)
+        if known is not None and known[0] == key and time.time() < known[2]:
+            return self.session_class(known[1])
+        serializer = self.get_signing_serializer(app)
+        max_age = int(app.permanent_session_lifetime.total_seconds())
+        try:
+            data, signed_at = serializer.loads(value, max_age=max_age, return_timestamp=True)
+        except BadSignature:
+            return self.session_class()
+        if isinstance(data, dict) and all(isinstance(v, str | int | bool | None) for v in data.values()):
+            if len(self._decoded) >= self.DECODED_MAX:
+                self._decoded.clear()
+            self._decoded[value] = (key, dict(data), min(signed_at.timestamp() + max_age, time.time() + self.DECODED_FOR))
+        return self.session_class(data)
 
 
 def _secure_cookies() -> bool | None:

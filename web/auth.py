@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 
-from engine.errors import Forbidden, NotAuthenticated, TooManyAttempts
+from engine.errors import Forbidden, NotAuthenticated, SessionChanged, TooManyAttempts
 
 bp = Blueprint("auth", __name__)
 
@@ -27,32 +27,78 @@ PUBLIC_FILES = frozenset({"static", "views.bpmn_js"})    # style sheets, scripts
 def init_app(app) -> None:
     @app.before_request
     def load_actor():
-        """The actor of the request's session, checked in the database on every request (one query), so a logout,
-        a deactivation or an ended session counts at once on every server process."""
-        g.actor, g.timed_out, g.must_change_password = None, False, False
+        """The actor of the request's session, checked in the database on every request, so a logout, a deactivation
+        or an ended session counts at once on every server process. For a route that needs a login, a session this
+        process knows is checked in the use case's own transaction (``Bangban.request_session``; ``login_required``
+        confirms it and runs the request again if the database disagreed); for every other route at once."""
         if request.endpoint in PUBLIC_FILES:
+            g.actor, g.timed_out, g.must_change_password, g.session_unconfirmed = None, False, False, False
             return None
-        token = session.get("token")
-        if token is None:
-            if "uid" in session:        # a cookie of before server-side sessions
-                session.clear()
-            return None
-        current = service().current_session(token)
-        if current.actor is None:
-            session.clear()
-            g.timed_out = current.timed_out
-            return None
-        g.actor, g.must_change_password = current.actor, current.must_change_password
-        if current.must_change_password and request.endpoint not in WHILE_MUST_CHANGE:
-            if request.path.startswith("/api/"):
-                raise Forbidden("请先修改初始密码")
-            flash("请先修改初始密码")
-            return redirect(url_for("account.password"))
-        return None
+        view = current_app.view_functions.get(request.endpoint)
+        return _resolve_actor(deferred=getattr(view, "bangban_login", False))
+
+    @app.teardown_request
+    def forget_session_check(_exc):
+        service().forget_request_session()      # never left for the next request of this thread
 
     @app.context_processor
     def inject():
         return {"actor": g.get("actor"), "csrf_token": csrf_token, "svc": service()}
+
+
+def _resolve_actor(deferred: bool):
+    """Set ``g.actor`` (and ``g.timed_out``, ``g.must_change_password``) from the session cookie; a redirect to the
+    password page (or 403 in the API) while a one-time password must be changed."""
+    g.actor, g.timed_out, g.must_change_password, g.session_unconfirmed = None, False, False, False
+    token = session.get("token")
+    if token is None:
+        if "uid" in session:        # a cookie of before server-side sessions
+            session.clear()
+        return None
+    if deferred:
+        current = service().request_session(token)
+        g.session_unconfirmed = service().session_check_pending()
+    else:
+        current = service().current_session(token)
+    if current.actor is None:
+        session.clear()
+        g.timed_out = current.timed_out
+        return None
+    g.actor, g.must_change_password = current.actor, current.must_change_password
+    if current.must_change_password and request.endpoint not in WHILE_MUST_CHANGE:
+        if request.path.startswith("/api/"):
+            raise Forbidden("请先修改初始密码")
+        flash("请先修改初始密码")
+        return redirect(url_for("account.password"))
+    return None
+
+
+def _run_confirmed(view, args, kwargs):
+    """Run ``view`` with an actor whose session check is still to come (in the view's first transaction, or here
+    after it); if the database disagreed (:class:`SessionChanged`), undo what the attempt put into the cookie session,
+    look the session up afresh and run the view again — so the answer is always that of a session confirmed in this
+    request."""
+    saved = dict(session)
+    try:
+        try:
+            result = view(*args, **kwargs)
+        except SessionChanged:
+            raise
+        except BaseException:
+            service().confirm_request_session()
+            raise
+        service().confirm_request_session()
+        return result
+    except SessionChanged:
+        service().forget_request_session()
+        session.clear()
+        session.update(saved)
+        redirected = _resolve_actor(deferred=False)
+        if redirected is not None:
+            return redirected
+        return None if g.actor is None else view(*args, **kwargs)
+    finally:
+        g.session_unconfirmed = False
 
 
 def csrf_token() -> str:
@@ -67,15 +113,22 @@ def check_csrf() -> None:
         abort(400, description="页面已过期或来源不明，请刷新页面后重试")
 
 
+def _not_logged_in():
+    if request.path.startswith("/api/"):
+        raise NotAuthenticated(TIMED_OUT if g.get("timed_out") else "请先登录")
+    if g.get("timed_out"):
+        flash(TIMED_OUT)
+    return redirect(url_for("auth.login", next=request.full_path))
+
+
 def login_required(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if g.actor is None:
-            if request.path.startswith("/api/"):
-                raise NotAuthenticated(TIMED_OUT if g.get("timed_out") else "请先登录")
-            if g.get("timed_out"):
-                flash(TIMED_OUT)
-            return redirect(url_for("auth.login", next=request.full_path))
+            return _not_logged_in()
+        if g.get("session_unconfirmed"):
+            result = _run_confirmed(view, args, kwargs)
+            return _not_logged_in() if g.actor is None else result
         return view(*args, **kwargs)
     wrapped.bangban_login = True     # for the access-matrix test: this route needs a logged-in user
     return wrapped

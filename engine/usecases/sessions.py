@@ -5,6 +5,10 @@ changing one's password (pages: 登录, 退出, 修改密码).
   looks the session up with its user in one query, so logout, deactivation, a password change or an administrator
   ending a user's sessions take effect at once on every server process; a session idle longer than
   ``BANGBAN_SESSION_IDLE_MINUTES`` (default 30) ends.
+- A request of a session this process answered less than a minute ago takes the answer from memory and checks it
+  with the same query as the first statement of the request's own transaction (the use case's), not in a transaction
+  of its own: :meth:`Sessions.request_session`. The answer is only used if the database confirms it in that
+  request, so the guarantees above are unchanged.
 - Failed logins are counted per account and per address in the database (shared by all server processes): after
   ``BANGBAN_LOGIN_MAX_FAILURES`` (5) failures of an account, or ``BANGBAN_LOGIN_MAX_FAILURES_PER_ADDRESS`` (20) from
   one address, logins are refused for ``BANGBAN_LOGIN_LOCK_MINUTES`` (15), even with the right password. The answer
@@ -19,15 +23,26 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from .. import caches
 from ..access import Actor
 from ..clock import wall
 from ..config import ints_from_env
-from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, TooManyAttempts, Unavailable
+from ..errors import Conflict, InvalidInput, NotAuthenticated, NotFound, SessionChanged, TooManyAttempts, Unavailable
 from ..passwords import check_password, check_password_policy, hash_password, min_length, needs_rehash, waste_a_check
 
 WRONG = "用户名或密码错误"
 TOUCH_EVERY = timedelta(minutes=1)     # last_seen_at is written at most this often per session
 ACCOUNTS_PERMISSION = "accounts"       # manifest permission of the administrator who may end a user's sessions
+
+# Sessions this process answered: (id of the service, session id) -> (the user's columns as read, the answer, the
+# session's last use as written or read). Only a guess: every request checks it in the database (request_session).
+_KNOWN: dict[tuple[int, str], tuple[tuple, "CurrentSession", datetime]] = {}
+_KNOWN_MAX = 4096
+
+
+@caches.register
+def _forget_known_sessions() -> None:
+    _KNOWN.clear()
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,7 @@ class Sessions:
         with self.db.unit_of_work(write=False) as uow:
             row = uow.repo.session_with_user(sid)
         if row is None or row.session_ended_at is not None:
+            _KNOWN.pop((id(self), sid), None)
             return CurrentSession(None)
         idle = at - _utc(row.session_last_seen_at)
         reason = ("deactivated" if not row.active
@@ -157,8 +173,57 @@ class Sessions:
             except Unavailable:
                 pass        # bookkeeping only: the answer below stands, the next request writes it
         if reason:
+            _KNOWN.pop((id(self), sid), None)
             return CurrentSession(None, timed_out=reason == "idle")
-        return CurrentSession(Actor.from_row(row), bool(row.must_change_password))
+        answer = CurrentSession(Actor.from_row(row), bool(row.must_change_password))
+        if len(_KNOWN) >= _KNOWN_MAX:
+            _KNOWN.clear()
+        last_use = at if idle >= TOUCH_EVERY else _utc(row.session_last_seen_at)
+        _KNOWN[(id(self), sid)] = (tuple(row)[:-2], answer, last_use)
+        return answer
+
+    def request_session(self, token: str | None) -> CurrentSession:
+        """:meth:`current_session` for a web request, without a transaction of its own where possible.
+
+        A session this process answered, last used less than a minute ago (so neither idle nor due for its write),
+        is answered from memory, and its check is deferred to the first statement of the next transaction the
+        request opens (normally the use case's own): the same query, which must find the session open, its user
+        active with every column as remembered, and its last use less than a minute ago; otherwise that transaction
+        raises :class:`SessionChanged` before doing anything, and the caller must look the session up again with
+        :meth:`current_session` and start the request over. The caller runs :meth:`confirm_request_session` before
+        answering (the check, if no transaction ran it) and :meth:`forget_request_session` at the end."""
+        if not token or not isinstance(token, str) or len(token) > 100:
+            return CurrentSession(None)
+        sid, at = session_id(token), wall.now()
+        key = (id(self), sid)
+        known = _KNOWN.get(key)
+        if known is None or at - known[2] >= TOUCH_EVERY or known[1].must_change_password:
+            return self.current_session(token)
+        columns, answer, _ = known
+
+        def check(uow) -> None:
+            row = uow.repo.session_with_user(sid)
+            if (row is None or row.session_ended_at is not None or not row.active
+                    or at - _utc(row.session_last_seen_at) >= TOUCH_EVERY or tuple(row)[:-2] != columns):
+                _KNOWN.pop(key, None)
+                raise SessionChanged()
+
+        self.db.check_in_next_transaction(check)
+        return answer
+
+    def confirm_request_session(self) -> None:
+        """The deferred check of :meth:`request_session`, in a transaction of its own, if none of the request ran
+        it yet (raises :class:`SessionChanged`)."""
+        if self.db.has_pending_check():
+            with self.db.unit_of_work(write=False):
+                pass
+
+    def session_check_pending(self) -> bool:
+        """Whether :meth:`request_session` answered from memory and its check is still to run."""
+        return self.db.has_pending_check()
+
+    def forget_request_session(self) -> None:
+        self.db.check_in_next_transaction(None)
 
     def logout(self, token: str | None) -> None:
         """End the session of this cookie in the database (replaying the cookie afterwards is refused)."""
