@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import and_, bindparam, func, or_, select, tuple_, union_all
+from sqlalchemy import and_, bindparam, case, func, or_, select, tuple_, union_all
 
 from .inboxq import CLASSES, InboxFilter, InboxPosition, audience_key
 from .models import Case, InboxTask
@@ -26,6 +26,7 @@ cases, inbox = Case.__table__, InboxTask.__table__
 
 _PAGE: dict[tuple, object] = {}    # statements by shape (values are bound): built once per process
 _COUNT: dict[tuple, object] = {}
+_ALL: dict[tuple, object] = {}
 
 
 def _p(name: str, column):
@@ -112,6 +113,25 @@ def _page_statement(rank: int, aud_shape: tuple, filter_shape: tuple, keyset: bo
             .join(cases, cases.c.id == u.c.case_id).order_by(*_order(rank, u.c)).limit(want))
 
 
+def _all_statement(aud_shape: tuple, filter_shape: tuple):
+    """Every row of the alternatives under the filter, each with its urgency class computed by the database with
+    exactly the conditions of :func:`_class_where` (a row in none of them is left out, as the paged reads leave it),
+    in page order. For an inbox known to fit on one page: one statement instead of one per class."""
+    i = inbox.c
+    today, moment = _p("today", i.due_date), _p("now", i.warn_at)
+    rank = case((i.due_date < today, 0), (and_(i.due_date >= today, i.warn_at <= moment), 1),
+                (and_(i.due_date >= today, i.warn_at > moment), 2), (i.due_date.is_(None), 3), else_=None)
+    where = _filter_where(filter_shape)
+    branches = [select(inbox, rank.label("urgency")).where(and_(*_audience_where(n, a), *where))
+                for n, a in enumerate(aud_shape)]
+    u = branches[0].subquery() if len(branches) == 1 else union_all(*branches).subquery()
+    stmt = select(u, cases.c.case_no, cases.c.title.label("case_title"), cases.c.unit_name) \
+        .join(cases, cases.c.id == u.c.case_id).where(u.c.urgency.is_not(None))
+    if filter_shape[4]:       # due before a date: tasks without a running clock are not listed
+        stmt = stmt.where(u.c.urgency < 3)
+    return stmt.order_by(u.c.urgency, u.c.due_date, u.c.created_at, u.c.task_id)
+
+
 def _count_statement(aud_shape: tuple, filter_shape: tuple):
     extra = _filter_where(filter_shape)
     counts = [select(func.count().label("n")).select_from(inbox).where(and_(*_audience_where(n, a), *extra))
@@ -150,6 +170,18 @@ class InboxRepository:
                 params.update(a_due=after.due_date, a_created=after.created_at, a_task=after.task_id)
             out += [(rank, r) for r in self.conn.execute(stmt, params).all()]
         return out
+
+    def inbox_all(self, auds: list[tuple], f: InboxFilter, today: date, now: datetime) -> list[tuple[int, object]]:
+        """The whole inbox under the filter as (rank, row), in the order of :meth:`inbox_page` — for an inbox whose
+        count is known to fit on the first page (one statement)."""
+        if not auds:
+            return []
+        key = (_aud_shape(auds), _filter_shape(f))
+        stmt = _ALL.get(key)
+        if stmt is None:
+            stmt = _ALL[key] = _all_statement(*key)
+        rows = self.conn.execute(stmt, {**_aud_values(auds), **_filter_values(f), "today": today, "now": now}).all()
+        return [(r.urgency, r) for r in rows]
 
     def inbox_count(self, auds: list[tuple], f: InboxFilter) -> int:
         """How many open tasks these alternatives (disjoint by construction) hold under the filter."""

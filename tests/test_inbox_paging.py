@@ -121,6 +121,8 @@ def test_red_before_yellow_before_green_before_no_clock_at_two_todays(svc):
     assert got == ["r_5", "r_1", "r_1_later", "y_today", "g_early", "y_later", "g_late", "none_early", "none_late"]
     freeze_clock(START + timedelta(days=11))
     assert expected_order(all_rows(svc), START + timedelta(days=11)) == ids(svc.inbox(actor(svc, "agent1")))
+    # read in one statement (it fits on a page) or class by class two at a time: the same order
+    assert ids(every_page(svc, "agent1", limit=2)[0]) == ids(svc.inbox(actor(svc, "agent1")))
 
 
 def test_warning_moment_within_the_day(svc):
@@ -207,6 +209,9 @@ def test_every_filter(svc):
     def listed(username="agent1", **f):
         got, totals = every_page(svc, username, limit=2, **f)
         assert set(totals) == {len(got)}
+        # an inbox that fits on one page is read in one statement (inbox_all): the same tasks in the same order
+        one = svc.inbox_page(actor(svc, username), limit=50, **f)
+        assert (ids(one["tasks"]), one["total"], one["next"]) == (ids(got), len(got), None)
         return ids(got)
     assert listed() == [t[3], t[0], t[1], t[2]]
     assert listed(stage="联合办理") == [t[0], t[1]]

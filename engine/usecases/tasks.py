@@ -51,8 +51,11 @@ class Tasks:
         with self.db.unit_of_work(write=False) as uow:
             if f.unit_id is not None and uow.repo.unit(f.unit_id) is None:
                 raise InvalidInput("筛选的申请单位不存在")
-            rows = uow.repo.inbox_page(auds, f, today, at, n + 1, position)
             total = uow.repo.inbox_count(auds, f)
+            if position is None and total <= n:     # it all fits on the first page: one read, not one per class
+                rows = uow.repo.inbox_all(auds, f, today, at)
+            else:
+                rows = uow.repo.inbox_page(auds, f, today, at, n + 1, position)
             more = len(rows) > n
             rows = rows[:n]
             keyed = [r for _, r in rows if r.clock_key]
