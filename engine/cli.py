@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import cli_digests, cli_users, processes
+from . import cli_calendar, cli_digests, cli_users, processes
 from .config import Settings
 from .db import Database, ensure_sqlite_dir, normalize_url
 from .errors import BangbanError, ProcessDefinitionError
@@ -227,65 +227,6 @@ def worker(interval: float, once: bool) -> None:
         service.db.dispose()
 
 
-@cli.group(help="工作日历：法定节假日与调休上班日")
-def calendar() -> None:
-    pass
-
-
-def _parse_day(value: str):
-    from datetime import date
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(f"日期应为 YYYY-MM-DD：{value}") from None
-
-
-def _calendar():
-    service = open_service()
-    try:
-        return service.calendar()
-    finally:
-        service.db.dispose()
-
-
-@calendar.command("add-workdays", help="DATE 之后第 N 个工作日（受理当日不计；休息日收件从下一工作日起算）。")
-@click.argument("day")
-@click.argument("n", type=int)
-def add_workdays(day: str, n: int) -> None:
-    try:
-        result = _calendar().add_workdays(_parse_day(day), n)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-    click.echo(f"{result.value.isoformat()}{'（暂定：涉及尚未录入放假安排的年份）' if result.provisional else ''}")
-
-
-@calendar.command("between", help="DATE1（不计）到 DATE2（计）之间的工作日数。")
-@click.argument("day1")
-@click.argument("day2")
-def between(day1: str, day2: str) -> None:
-    result = _calendar().workdays_between(_parse_day(day1), _parse_day(day2))
-    click.echo(f"{result.value}{'（暂定：涉及尚未录入放假安排的年份）' if result.provisional else ''}")
-
-
-@calendar.command("import", help="导入放假安排文件（CSV：date,kind,name），文件中的年份整体替换，并重算受影响的时限。")
-@click.argument("path", type=click.Path(exists=True, dir_okay=False))
-def import_file(path: str) -> None:
-    from .errors import InvalidInput
-    service = open_service()
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            result = service.import_calendar(None, fh.read())
-    except UnicodeDecodeError:
-        click.echo("文件不是 UTF-8 编码的文本", err=True)
-        sys.exit(2)
-    except InvalidInput as exc:
-        click.echo(exc.message, err=True)
-        sys.exit(2)
-    finally:
-        service.db.dispose()
-    click.echo(f"已导入 {', '.join(map(str, result['years']))} 年；重新计算了 {result['recomputed_cases']} 件办件的时限")
-
-
 @cli.group(help="审计：核验办件历史的完整性")
 def audit() -> None:
     pass
@@ -412,6 +353,7 @@ def _add_db_commands() -> None:
 _add_db_commands()
 cli_digests.register(audit, open_service)
 cli_users.register(cli, open_service)
+cli_calendar.register(cli, open_service)
 
 
 def main() -> None:
