@@ -39,7 +39,6 @@ import random
 import re
 import sys
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -221,6 +220,12 @@ class Driver:
         return now().astimezone(LOCAL_TZ).date().isoformat()
 
 
+def new_uuid(rng: random.Random) -> str:
+    """A random (version 4) UUID in its text form, from the seeded generator (faster than ``uuid.uuid4``)."""
+    h = f"{rng.getrandbits(128) & ~(0xF << 76) & ~(0x3 << 62) | (0x4 << 76) | (0x2 << 62):032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def template_project(n: int) -> str:
     return f"模板项目{n:04d}号工程"
 
@@ -229,11 +234,13 @@ def template_code(n: int) -> str:
     return f"2026-410823-99-03-{900000 + n}"
 
 
-def make_templates(svc, count: int, rng: random.Random, echo=print) -> list[str]:
-    """``count`` cases through the use cases, stages drawn from :data:`STAGES`; returns their case numbers."""
+def make_templates(svc, count: int, rng: random.Random, echo=print, stages: list[str] | None = None) -> list[str]:
+    """``count`` cases through the use cases, stages drawn from :data:`STAGES` (or ``stages`` in turn); returns their
+    case numbers."""
     from engine.clock import clock
     real_now = datetime.now(UTC)
-    stages = rng.choices(list(STAGES), weights=list(STAGES.values()), k=count)
+    stages = [stages[i % len(stages)] for i in range(count)] if stages else \
+        rng.choices(list(STAGES), weights=list(STAGES.values()), k=count)
     plans = []
     for n, stage in enumerate(stages):
         days = rng.uniform(6, 45) if stage in OPEN_STAGES else rng.uniform(45, 360)
@@ -260,21 +267,19 @@ def make_templates(svc, count: int, rng: random.Random, echo=print) -> list[str]
 # ---- phase 2: clones ------------------------------------------------------------------------------------------------
 
 class Pieces:
-    """Text split at the per-clone values: ``parts`` (literal text) around ``refs`` (value index, escaped form?)."""
+    """Text split at the per-clone values: ``parts`` (literal text) around ``refs`` (indexes into the clone's values
+    followed by the same values escaped as inside a JSON string written with \\u escapes)."""
 
-    __slots__ = ("parts", "refs")
+    __slots__ = ("parts", "refs", "last")
 
-    def __init__(self, parts: list[str], refs: list[tuple[int, bool]]):
-        self.parts, self.refs = parts, refs
+    def __init__(self, parts: list[str], refs: list[int]):
+        self.parts, self.refs, self.last = parts[:-1], refs, parts[-1]
 
-    def render(self, values: list[str], escaped: list[str]) -> str:
+    def render(self, both: list[str]) -> str:
         if not self.refs:
-            return self.parts[0]
-        out = [self.parts[0]]
-        for (i, esc), part in zip(self.refs, self.parts[1:], strict=True):
-            out.append(escaped[i] if esc else values[i])
-            out.append(part)
-        return "".join(out)
+            return self.last
+        return "".join(itertools.chain.from_iterable(zip(self.parts, map(both.__getitem__, self.refs),
+                                                                        strict=True))) + self.last
 
 
 class Splitter:
@@ -282,12 +287,12 @@ class Splitter:
 
     def __init__(self, keys: list[str]):
         self.keys = keys
-        forms: dict[str, tuple[int, bool]] = {}
+        forms: dict[str, int] = {}
         for i, k in enumerate(keys):
-            forms.setdefault(k, (i, False))
+            forms.setdefault(k, i)
             esc = json.dumps(k)[1:-1]
             if esc != k:
-                forms.setdefault(esc, (i, True))
+                forms.setdefault(esc, i + len(keys))
         self.forms = forms
         self.rx = re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
 
@@ -417,16 +422,25 @@ class Raw:
             return ", ".join(self.cols(table))
         return ", ".join(f"{c}::text" for c in self.cols(table))   # every value as its text form (COPY takes it)
 
+    INTS = frozenset({"id", "case_id", "seq", "actor_id", "issued_by", "created_by", "unit_id", "version_id",
+                      "row_version", "event_seq"})
+
+    def _typed(self, table: str, row) -> tuple:
+        """PostgreSQL gives every value as text (for COPY); the integers the cloning computes with as ints."""
+        if self.dialect == "sqlite":
+            return tuple(row)
+        return tuple(int(v) if v is not None and c in self.INTS else v for c, v in zip(self.cols(table), row, strict=True))
+
     def one(self, table: str, col: str, value) -> tuple[list[str], tuple]:
         row = self.conn.exec_driver_sql(f"SELECT {self._select(table)} FROM {table} WHERE {col} = {self.ph}",
                                         (value,)).first()
-        return self.cols(table), tuple(row)
+        return self.cols(table), self._typed(table, row)
 
     def all(self, table: str, col: str, value) -> tuple[list[str], list[tuple]]:
-        order = {"events": " ORDER BY seq", "documents": " ORDER BY id"}.get(table, "")
+        order = {"events": " ORDER BY events.seq", "documents": " ORDER BY documents.id"}.get(table, "")
         rows = self.conn.exec_driver_sql(f"SELECT {self._select(table)} FROM {table} WHERE {col} = {self.ph}{order}",
                                          (value,)).all()
-        return self.cols(table), [tuple(r) for r in rows]
+        return self.cols(table), [self._typed(table, r) for r in rows]
 
     def insert(self, table: str, cols: list[str], rows: list[list]) -> None:
         if not rows:
@@ -462,7 +476,8 @@ def clone_units(raw: Raw, count: int, rng: random.Random, pw_hash: str) -> list[
     for i, u in enumerate(units):
         u["id"] = start + i
         u["address"] = f"武陟县{rng.choice(['产业集聚区', '詹店镇', '木城街道', '龙源街道', '西陶镇'])}{rng.randint(1, 300)}号"
-        u["leader_name"] = rng.choice("王李张刘陈杨赵黄周吴") + rng.choice(["建国", "志强", "秀英", "海峰", "丽华", "明", "静", "伟"])
+        u["leader_name"] = rng.choice("王李张刘陈杨赵黄周吴") + rng.choice(["建国", "志强", "秀英", "海峰", "丽华", "明", "静",
+                                                                   "伟"])
         u["postcode"] = "454950"
     cols = ["id", "name", "credit_code", "address", "postcode", "leader_name", "status"]
     raw.insert("units", cols, [[u[c] for c in cols] for u in units])
@@ -530,12 +545,14 @@ def clone(svc, template_nos: list[str], count: int, rng: random.Random, batch: i
                       u["display_name"], f'"actor_id":{u["user_id"]},"at"', f'"unit_id":{u["id"]},"unit_name"',
                       f'"issued_by":{u["user_id"]},"kind"']
             values += [""] * (len(tpl.doc_keys))
-            values += [str(uuid.uuid4()) for _ in tpl.uuids]
-            escaped = [json.dumps(v)[1:-1] for v in values]     # as inside a JSON string written with \\u escapes
+            uuids = [new_uuid(rng) for _ in tpl.uuids]
+            both = values + uuids + [json.dumps(v)[1:-1] for v in values] + uuids   # raw, then escaped (\\u)
+            nk = len(values) + len(uuids)
+            values += uuids
 
-            def put(i: int, v: str) -> None:
-                values[i] = v
-                escaped[i] = json.dumps(v)[1:-1]
+            def put(i: int, v: str, both=both, nk=nk) -> None:
+                both[i] = v
+                both[i + nk] = json.dumps(v)[1:-1]
             # documents first: their numbers, ids and digests go into the events
             docs = []
             base = len(tpl.fixed)
@@ -547,11 +564,11 @@ def clone(svc, template_nos: list[str], count: int, rng: random.Random, batch: i
                 ids["documents"] += 1
                 put(base + 3 * j, number)
                 put(base + 3 * j + 1, f'"document_id":{ids["documents"]},"kind"')
-                data = data_p.render(values, escaped)
-                body = body_p.render(values, escaped).replace('"@@DATA@@"', data)
+                data = data_p.render(both)
+                body = body_p.render(both).replace('"@@DATA@@"', data)
                 digest = hashlib.sha256(body.encode("utf-8")).hexdigest()
                 put(base + 3 * j + 2, digest)
-                docs.append((ids["documents"], number, data, task_p.render(values, escaped) if task_p else None, d))
+                docs.append((ids["documents"], number, data, task_p.render(both) if task_p else None, d))
             for doc_id, number, data, task_id, d in docs:
                 row = dict(d, id=doc_id, case_id=case_id, number=number, data=data, task_id=task_id,
                            issued_by=u["user_id"] if d["issued_by"] == tpl.applicant_id else d["issued_by"])
@@ -559,8 +576,8 @@ def clone(svc, template_nos: list[str], count: int, rng: random.Random, batch: i
             # events, re-chained
             prev = ""
             for payload_p, body_p, e in tpl.ev_pieces:
-                payload = payload_p.render(values, escaped)
-                body = body_p.render(values, escaped).replace('"@@PAYLOAD@@"', payload)
+                payload = payload_p.render(both)
+                body = body_p.render(both).replace('"@@PAYLOAD@@"', payload)
                 h = hashlib.sha256((prev + "\n" + body).encode("utf-8")).hexdigest()
                 ids["events"] += 1
                 applicant_event = e["actor_id"] == tpl.applicant_id
@@ -574,7 +591,7 @@ def clone(svc, template_nos: list[str], count: int, rng: random.Random, batch: i
             row = dict(c, id=case_id, case_no=case_no, title=title, unit_id=u["id"], unit_name=u["name"],
                        project_code=code if c["project_code"] else None,
                        created_by=u["user_id"] if c["created_by"] == tpl.applicant_id else c["created_by"],
-                       state=tpl.state.render(values, escaped), case_vars=tpl.case_vars.render(values, escaped),
+                       state=tpl.state.render(both), case_vars=tpl.case_vars.render(both),
                        last_hash=prev)
             out["cases"].append([row[col] for col in tpl.case_cols])
             search.append({"case_id": case_id, "case_no": case_no, "unit_name": u["name"],
@@ -592,7 +609,7 @@ def clone(svc, template_nos: list[str], count: int, rng: random.Random, batch: i
                         elif col == "unit_id" and v is not None:
                             v = u["id"]
                         elif isinstance(v, Pieces):
-                            v = v.render(values, escaped)
+                            v = v.render(both)
                         new.append(v)
                     out[t].append(new)
         t2 = time.perf_counter()
@@ -640,7 +657,8 @@ def open_service(url: str):
     return svc
 
 
-def preload(url: str, cases: int, templates: int = 200, seed: int = 14, echo=print) -> dict:
+def preload(url: str, cases: int, templates: int = 200, seed: int = 14, echo=print,
+            stages: list[str] | None = None) -> dict:
     """Bring the database at ``url`` (migrated, demo users loaded) to ``cases`` more cases: ``templates`` of them
     through the engine, the rest cloned. Returns counts and timings."""
     rng = random.Random(seed)
@@ -650,7 +668,7 @@ def preload(url: str, cases: int, templates: int = 200, seed: int = 14, echo=pri
         k = min(templates, cases)
         if echo:
             echo(f"preload {cases} cases: {k} templates through the engine, {cases - k} clones")
-        nos = make_templates(svc, k, rng, echo) if k else []
+        nos = make_templates(svc, k, rng, echo, stages) if k else []
         t1 = time.perf_counter()
         if svc.db.engine.dialect.name == "postgresql":
             with svc.db.unit_of_work() as uow:
