@@ -68,6 +68,10 @@ CORRECTION_SHARE = 0.2   # each item: a 补正 round before its decision
 EXTENSION_SHARE = 0.15   # each case at the departments: one item's specialist asks for 延期, the supervisor approves
 REFUSE_ITEM_SHARE = 0.1  # an item 不予许可
 ITEMS = ["qydj", "xmlx", "gh", "np", "hp", "ap", "xf", "rf", "sg", "ys", "gd", "gs", "gq", "tx"]
+TEMPLATE_APPLICANT = "tplapp"
+TEMPLATE_UNIT = {"name": "武陟县模板预置实业有限公司", "credit_code": "91410823MA9TPL0011", "legal_representative": "模板甲",
+                 "address": "武陟县模板预置路1号", "postcode": "454950", "leader_name": "模板甲", "leader_phone": "0391-7220000",
+                 "contact_name": "模板乙", "contact_phone": "13700000000", "status": "approved"}
 USERS_BY_ROLE = {"agent": ["agent1", "agent2"], "window": ["window1"], "supervisor": ["supervisor1"],
                  "chief": ["chief1", "chief2"]}
 
@@ -134,7 +138,11 @@ class Driver:
     def run(self, stage: str, n: int, key: bool, items: list[str]) -> str:
         r = self.rng
         from engine.demo import SAMPLE_APPLICATION
+        unit = TEMPLATE_UNIT if self.applicant == TEMPLATE_APPLICANT else {}
         data = dict(SAMPLE_APPLICATION, project_name=template_project(n), project_code=template_code(n),
+                    **{f: unit[k] for f, k in (("unit_name", "name"), ("unit_address", "address"),
+                                               ("leader_name", "leader_name"), ("leader_phone", "leader_phone"),
+                                               ("postcode", "postcode")) if k in unit},
                     key_project="重点项目" if key else "否", service_items=items,
                     total_investment=r.choice([800, 1500, 3200, 12000, 32000]))
         self.case_no = self.svc.start_case(self.actor(self.applicant), PROCESS, data).case_no
@@ -253,7 +261,7 @@ def make_templates(svc, count: int, rng: random.Random, echo=print, stages: list
     try:
         for i, (start, n, stage, key, items) in enumerate(plans):
             clock.set(start)
-            out.append(Driver(svc, rng, "huarui").run(stage, n, key, items))
+            out.append(Driver(svc, rng, TEMPLATE_APPLICANT).run(stage, n, key, items))
             if echo and (i + 1) % 25 == 0:
                 echo(f"  templates: {i + 1}/{count} ({time.perf_counter() - t0:.0f} s)")
         clock.reset()                        # the worker's round at the real time: due warnings fire
@@ -509,7 +517,8 @@ def clone(svc, template_nos: list[str], count: int, rng: random.Random, batch: i
     with svc.db.unit_of_work() as uow:
         raw = Raw(uow.conn, uow.repo.dialect)
         ctx_user = raw.conn.exec_driver_sql(
-            f"SELECT id, username, display_name, unit_id FROM users WHERE username = {raw.ph}", ("huarui",)).first()
+            f"SELECT id, username, display_name, unit_id FROM users WHERE username = {raw.ph}",
+            (TEMPLATE_APPLICANT,)).first()
         unit = raw.conn.exec_driver_sql(
             f"SELECT id, name, address, leader_name FROM units WHERE id = {raw.ph}", (ctx_user[3],)).first()
         ctx = {"applicant": {"id": ctx_user[0], "username": ctx_user[1], "display_name": ctx_user[2]},
@@ -654,6 +663,16 @@ def open_service(url: str):
     db = Database(url)
     svc = Bangban.open(db, processes.read_dir(ROOT / "processes"))
     load_demo(db, svc.current.catalogue, hash_method=FAST_HASH)
+    with db.unit_of_work() as uow:     # the templates' own unit and applicant: the demo units keep no preloaded case
+        if uow.repo.user_by_username(TEMPLATE_APPLICANT) is None:
+            from werkzeug.security import generate_password_hash
+
+            from engine.demo import DEMO_PASSWORD
+            unit_id = uow.repo.insert_unit(**TEMPLATE_UNIT)
+            uow.repo.insert_user(username=TEMPLATE_APPLICANT, password_hash=generate_password_hash(
+                DEMO_PASSWORD, method=FAST_HASH), display_name="模板经办人（预置）", roles="applicant", department=None,
+                unit_id=unit_id, active=True, unit_admin=True)
+        uow.commit()
     return svc
 
 
