@@ -8,6 +8,7 @@ A little over 400 lines because it is the one module allowed to import SpiffWork
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -187,14 +188,75 @@ def _reachable_subprocesses(wf: BpmnWorkflow) -> dict:
     return found
 
 
+def _full_dump(wf: BpmnWorkflow, reachable: dict) -> dict:
+    """SpiffWorkflow's own conversion of every task (what :func:`dump_state` must equal)."""
+    dct = WorkflowConverter.to_dict(_converter, wf)
+    dct["subprocesses"] = _converter.mapping_to_dict(reachable)
+    dct["bpmn_events"] = _registry.convert(wf.bpmn_events)
+    return dct
+
+
+# Converting a finished task is the bulk of saving a long case (a loop's every pass stays in the tree: 1,000 tasks
+# after 125 补正 rounds), and a finished task does not change any more. A workflow kept between steps
+# (engine.wfcache) therefore remembers the converted dict of each finished task whose parent is finished too (its
+# data is stored as a delta to the parent's), under everything the conversion reads that could still move: its
+# state and state-change stamp, its children, its data and internal data (object and size), and its parent's data.
+# A step then converts only the tasks that are open or changed. With BANGBAN_CHECK_STATE_MEMO=1 (the tests set
+# it) every dump is also converted in full and must be equal, or the step fails.
+_MEMO_ATTR = "_bangban_dump_memo"
+_CHECK_MEMO = os.environ.get("BANGBAN_CHECK_STATE_MEMO") == "1"
+
+
+def _tasks_to_dict(workflow, memo: dict) -> dict:
+    out = {}
+    convert = _registry.convert
+    for tid, task in workflow.tasks.items():
+        state = task._state
+        if state & TaskState.FINISHED_MASK:
+            parent = workflow.tasks.get(task._parent) if task._parent is not None else None
+            if parent is None or parent._state & TaskState.FINISHED_MASK:
+                key = (state, task.last_state_change, tuple(task._children), id(task.data), len(task.data),
+                       id(task.internal_data), len(task.internal_data),
+                       None if parent is None else (id(parent.data), len(parent.data), parent.last_state_change))
+                hit = memo.get(tid)
+                if hit is None or hit[0] != key:
+                    hit = memo[tid] = (key, str(tid), convert(task))
+                out[hit[1]] = hit[2]
+                continue
+        out[str(tid)] = convert(task)
+    return out
+
+
+def _workflow_to_dict(workflow, memo: dict) -> dict:
+    """``WorkflowConverter.to_dict`` with the finished tasks' conversions remembered (same keys, same order)."""
+    return {"data": _registry.convert(_registry.clean(workflow.data)), "correlations": workflow.correlations,
+            "last_task": str(workflow.last_task.id) if workflow.last_task is not None else None,
+            "success": workflow.success, "completed": workflow.completed, "tasks": _tasks_to_dict(workflow, memo),
+            "root": str(workflow.task_tree.id)}
+
+
 def dump_state(wf: BpmnWorkflow) -> dict:
     """The workflow's state as a JSON-ready dict, without its spec."""
-    dct = WorkflowConverter.to_dict(_converter, wf)
     reachable = _reachable_subprocesses(wf)
     if len(reachable) != len(wf.subprocesses):
         wf.subprocesses = reachable
-    dct["subprocesses"] = _converter.mapping_to_dict(reachable)
+    memo = wf.__dict__.get(_MEMO_ATTR)
+    if memo is None:
+        memo = wf.__dict__[_MEMO_ATTR] = {}
+    dct = _workflow_to_dict(wf, memo)
+    subprocesses = {}
+    for sp_id, sp in reachable.items():
+        sub = _workflow_to_dict(sp, memo)
+        sub["parent_task_id"] = str(sp.parent_task_id)
+        sub["spec"] = sp.spec.name
+        sub["typename"] = _registry.typenames[type(sp)]
+        subprocesses[str(sp_id)] = sub
+    dct["subprocesses"] = subprocesses
     dct["bpmn_events"] = _registry.convert(wf.bpmn_events)
+    if _CHECK_MEMO:
+        full = _full_dump(wf, reachable)
+        if full != dct:
+            raise AssertionError("保存流程状态时，记住的已完成任务与完整转换不一致（engine.spiff_runtime.dump_state）")
     return dct
 
 

@@ -5,6 +5,10 @@ import os
 import uuid
 from pathlib import Path
 
+# Every saved workflow state is also converted in full and compared with the one that reuses finished tasks'
+# conversions (engine.spiff_runtime.dump_state); servers the tests start inherit it. Set before engine is imported.
+os.environ.setdefault("BANGBAN_CHECK_STATE_MEMO", "1")
+
 import pytest
 from sqlalchemy import create_engine, text
 

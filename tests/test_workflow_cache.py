@@ -178,3 +178,37 @@ def test_the_task_walk_is_spiffworkflows_own_order_at_every_step(svc):
     assert "timer_fired" in h.event_types(svc, case_no)
     assert h.open_tasks(svc, case_no) == [("办理终止手续", None)]
     assert len(checked) == 8
+
+
+def test_a_long_case_converts_only_what_changed_when_saved(svc, monkeypatch):
+    """Forty 补正 rounds leave hundreds of finished tasks in the item's subprocess (a loop keeps every pass). The
+    workflow kept between steps converts only open and changed tasks when it is saved; the saved state is the full
+    conversion (BANGBAN_CHECK_STATE_MEMO, set for every test, compares them at every save) and verifies."""
+    from SpiffWorkflow.task import Task
+    case_no = h.start(svc)
+    h.accept_and_commission(svc, case_no)
+    h.dispatch(svc, case_no, ["hp"])
+    for n in range(40):
+        h.complete(svc, "zb_sthj", "部门办理", h.ITEM_NAMES["hp"], case_no=case_no,
+                   **h.needs_correction(f"第 {n + 1} 次补正"))
+        h.complete(svc, "huarui", "补正材料", case_no=case_no, **h.supplement())
+    row = h.case_row(svc, case_no)
+    state = json.loads(row.state)
+    total = len(state["tasks"]) + sum(len(s["tasks"]) for s in state["subprocesses"].values())
+    assert total > 400 and row.event_seq > 160
+
+    converted = []
+    original = rt._registry.convert
+
+    def counting(obj, *args, **kwargs):
+        if isinstance(obj, Task):
+            converted.append(obj)
+        return original(obj, *args, **kwargs)
+    monkeypatch.setattr(rt._registry, "convert", counting)
+    monkeypatch.setattr(rt, "_CHECK_MEMO", False)       # count the saving itself, not the test's full comparison
+    h.complete(svc, "zb_sthj", "部门办理", h.ITEM_NAMES["hp"], case_no=case_no, **h.approve("环审〔2026〕9号"))
+    assert 0 < len(converted) < total / 5, (len(converted), total)
+    monkeypatch.undo()
+    _assert_cached_equals_stored(svc, case_no)
+    h.collect_and_deliver(svc, case_no)
+    assert h.inbox_names(svc, "huarui", case_no) == [("签收办结单", None)]
