@@ -26,11 +26,13 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.specs.event_definitions import timer as _spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimeDateEventDefinition, TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnBaseWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.task import TaskState
+from SpiffWorkflow.workflow import Workflow
 
 from . import sandbox
 from .clock import clock as _clock
@@ -364,6 +366,18 @@ def iter_tasks(wf: BpmnWorkflow, state: int = TaskState.ANY_MASK, manual: bool |
             stack.extend(reversed(following))
         if task.state & state and (manual is None or task.task_spec.manual == manual):
             yield task
+
+
+def _get_tasks(self, first_task=None, **kwargs) -> list:
+    """``get_tasks`` of every BPMN workflow and subprocess (SpiffWorkflow's own engine steps call it for READY tasks
+    at every step, over the whole tree): through :func:`iter_tasks` when asked only by state and manual, else as
+    SpiffWorkflow does."""
+    if first_task is None and kwargs.keys() <= {"state", "manual"}:
+        return list(iter_tasks(self, kwargs.get("state", TaskState.ANY_MASK), kwargs.get("manual")))
+    return Workflow.get_tasks(self, first_task, **kwargs)
+
+
+BpmnBaseWorkflow.get_tasks = _get_tasks
 
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:

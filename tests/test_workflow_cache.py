@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.util.task import TaskState
 
 from engine import caches
@@ -139,10 +140,14 @@ FILTERS = [dict(), dict(state=TaskState.READY, manual=True), dict(state=TaskStat
 
 
 def _assert_same_walk(wf) -> None:
-    for f in FILTERS:
-        ours = [t.id for t in rt.iter_tasks(wf, f.get("state", TaskState.ANY_MASK), f.get("manual"))]
-        theirs = [t.id for t in wf.get_tasks(**f)]
-        assert ours == theirs, f"任务遍历与 SpiffWorkflow 不一致：{f}"
+    """Our walk, and get_tasks (which SpiffWorkflow's engine steps call, routed through it), against SpiffWorkflow's
+    own iterator, from the case and from each of its subprocesses."""
+    for w in [wf, *wf.subprocesses.values()]:
+        for f in FILTERS:
+            theirs = [t.id for t in BpmnTaskIterator(w.task_tree, **f)]
+            ours = [t.id for t in rt.iter_tasks(w, f.get("state", TaskState.ANY_MASK), f.get("manual"))]
+            assert ours == theirs, f"任务遍历与 SpiffWorkflow 不一致：{f}"
+            assert [t.id for t in w.get_tasks(**f)] == theirs
 
 
 def test_the_task_walk_is_spiffworkflows_own_order_at_every_step(svc):
