@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -29,7 +28,7 @@ def post_json(url: str, body: bytes, headers: dict[str, str], timeout: float, wh
             raw = response.read(65536)
     except urllib.error.HTTPError as exc:
         raise ChannelError(f"{what}答复错误（HTTP {exc.code}）") from exc
-    except (socket.timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise ChannelError(f"{what}在 {timeout:g} 秒内没有答复") from exc
     except (urllib.error.URLError, OSError) as exc:
         raise ChannelError(f"无法连接{what}") from exc

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import hashlib
 import smtplib
-import socket
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -58,7 +57,7 @@ class EmailChannel:
             raise ChannelError("邮件服务器登录失败，请检查账号与密码配置") from exc
         except smtplib.SMTPResponseException as exc:
             raise ChannelError(f"邮件服务器答复错误（代码 {exc.smtp_code}）") from exc
-        except (socket.timeout, TimeoutError) as exc:
+        except TimeoutError as exc:
             raise ChannelError(f"邮件服务器在 {s.timeout:g} 秒内没有答复") from exc
         except (smtplib.SMTPException, OSError) as exc:
             raise ChannelError("无法连接邮件服务器") from exc

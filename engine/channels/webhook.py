@@ -40,5 +40,6 @@ class WebhookChannel:
             raise ChannelError("武来办推送未配置签名密钥，请系统管理员配置")
         body = json.dumps(self.payload(m), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         stamp = str(int(time.time()))
-        post_json(s.webhook_url, body, {"X-Bangban-Timestamp": stamp, "X-Bangban-Signature": signature(s.webhook_secret, stamp, body),
-                                        "X-Bangban-Delivery": m.idem_key}, s.timeout, "武来办推送")
+        headers = {"X-Bangban-Timestamp": stamp, "X-Bangban-Signature": signature(s.webhook_secret, stamp, body),
+                   "X-Bangban-Delivery": m.idem_key}
+        post_json(s.webhook_url, body, headers, s.timeout, "武来办推送")
