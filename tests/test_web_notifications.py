@@ -41,8 +41,8 @@ def test_unread_badge_on_every_page_opening_a_notice_and_marking_all_read(svc, a
     listing = c.get("/notifications").text
     assert listing.count("【未读】") == 2 and "全部标为已读" in listing and "【黄牌预警】" in listing
     # open the yellow-card notice: marked read, lands on its case
-    yellow = re.search(r'action="/notifications/(\d+)/open"[^<]*<input[^>]*>\s*<button[^>]*><strong>【未读】</strong>【黄牌预警】',
-                       listing)
+    opener = r'action="/notifications/(\d+)/open"[^<]*<input[^>]*>\s*<button[^>]*>'
+    yellow = re.search(opener + "<strong>【未读】</strong>【黄牌预警】", listing)
     assert yellow, listing
     r = c.post(f"/notifications/{yellow.group(1)}/open", data={"csrf_token": token(listing)})
     assert r.status_code == 302 and r.headers["Location"].endswith(f"/cases/{case_no}")
