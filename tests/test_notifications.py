@@ -318,3 +318,25 @@ def test_in_app_notices_are_unread_until_opened_or_all_marked_read(svc):
     assert svc.unread_notices(zb) == 1
     assert svc.mark_all_notices_read(zb) == 1 and svc.unread_notices(zb) == 0
     assert svc.mark_all_notices_read(zb) == 0
+
+
+def test_the_migration_gives_notices_written_before_it_an_unread_in_app_row_per_user(svc, db_url):
+    from alembic import command
+
+    from engine.db import normalize_url
+    from engine.migrate import alembic_config
+    case_no = dispatched(svc)
+    turn_yellow(svc)                                    # to dept:zjj and agent1
+    with svc.db.unit_of_work() as uow:
+        uow.repo.add_notifications([{"recipient": "role:process_owner", "case_id": None, "text": "流程出错",
+                                     "created_at": clock.now()}])
+        uow.commit()
+    svc.db.engine.dispose()
+    cfg = alembic_config(normalize_url(db_url))
+    command.downgrade(cfg, "20261201_0014_search")
+    command.upgrade(cfg, "head")
+    svc.db.engine.dispose()
+    got = sorted((r.username, r.channel, r.status, r.read_at) for r in rows(svc))
+    assert got == [("agent1", "inapp", "sent", None), ("owner1", "inapp", "sent", None), ("zb_zjj", "inapp", "sent", None)]
+    assert [n["case_no"] for n in svc.notifications(actor(svc, "zb_zjj"))] == [case_no]
+    assert svc.unread_notices(actor(svc, "owner1")) == 1
