@@ -297,6 +297,7 @@ def test_webhook_signature_is_verified_by_the_receiving_server_and_a_wrong_secre
         body = hook.requests[-1]["json"]
         assert hook.requests[-1]["signature_ok"] is True
         assert body["id"] == "hook-1/webhook/agent1" and body["kind"] == "task" and body["text"] == "您有新的待办"
+        assert datetime.fromisoformat(body["created_at"]).tzinfo is not None
         assert body["recipient"]["username"] == "agent1" and set(body) == {"id", "kind", "subject", "text", "case_no",
                                                                               "link", "recipient", "created_at"}
 

@@ -11,7 +11,7 @@ each message carries its idempotency key for the far side to drop the repeat.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from ..access import Actor
 from ..channels import CHANNEL_LABELS, INAPP, STATUS_LABELS, ChannelError, Message, NotifySettings, adapters
@@ -139,7 +139,7 @@ class Notifications:
         message = Message(idem_key=row.idem_key, kind=row.kind or "notice", subject=row.subject or _subject(row.text),
                           text=row.text, case_no=row.case_no, link=settings.public_url + link if link else None,
                           username=row.username, display_name=row.display_name, address=row.address,
-                          created_at=row.created_at)
+                          created_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC))
         try:
             adapter = channels.get(row.channel)
             if adapter is None:
