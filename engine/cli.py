@@ -207,7 +207,8 @@ def migrate_cases(to_version: str, dry_run: bool, case_nos: tuple[str, ...]) -> 
     click.echo(f"共 {len(report)} 件，{'可迁移' if dry_run else '已迁移'} {moved} 件")
 
 
-@cli.command("worker", help="定时器工作进程：触发到期的 BPMN 定时器（黄牌、红牌），更新时限预警等级。")
+@cli.command("worker", help="工作进程：触发到期的 BPMN 定时器（黄牌、红牌），更新时限预警等级；"
+                              "发送待发的通知（邮件、短信、武来办），失败的按间隔重试。")
 @click.option("--interval", default=5.0, show_default=True, help="两轮之间的秒数")
 @click.option("--once", is_flag=True, help="只处理当前到期的，处理完即退出")
 def worker(interval: float, once: bool) -> None:
@@ -218,6 +219,8 @@ def worker(interval: float, once: bool) -> None:
     service = open_service()
     if once:
         click.echo(f"处理了 {run_once(service)} 件办件的到期定时器")
+        counts = service.deliver_due()
+        click.echo(f"通知：发送 {counts['sent']} 条，待重试 {counts['retry']} 条，失败 {counts['failed']} 条")
         return
     try:
         run_forever(service, interval)

@@ -330,8 +330,51 @@ class Notification(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     text: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the outbox (issue 15): what kind of message, its subject and link, and the key that makes writing it twice a no-op
+    kind: Mapped[str | None] = mapped_column(String(32))
+    subject: Mapped[str | None] = mapped_column(String(100))
+    link: Mapped[str | None] = mapped_column(String(300))
+    idem_key: Mapped[str | None] = mapped_column(String(120))
 
-    __table_args__ = (Index("ix_notifications_recipient", "recipient", "created_at"),)
+    __table_args__ = (Index("ix_notifications_recipient", "recipient", "created_at"),
+                      Index("ux_notifications_idem_key", "idem_key", unique=True))
+
+
+class Delivery(Base):
+    """One notification to one user over one channel (``inapp``, ``email``, ``sms``, ``webhook``), written in the
+    transaction of the notification. In-app rows are delivered when written and carry ``read_at``; the others are
+    ``pending`` until the worker sends them (``sent``) or gives up after the configured attempts (``failed``)."""
+
+    __tablename__ = "deliveries"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(ForeignKey("notifications.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str | None] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(200))        # the e-mail address or phone number used
+    status: Mapped[str] = mapped_column(String(16))                 # pending / sent / failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(500))     # in Chinese, shown on the failures page
+    idem_key: Mapped[str] = mapped_column(String(240))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    read_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (UniqueConstraint("idem_key", name="uq_deliveries_idem_key"),
+                      Index("ix_deliveries_due", "status", "next_attempt_at"),
+                      Index("ix_deliveries_user", "username", "channel", "read_at"),
+                      Index("ix_deliveries_case", "case_id", "id"),
+                      Index("ix_deliveries_notification", "notification_id"))
+
+
+class NotificationPref(Base):
+    """The channels a user chose besides in-app (comma-separated; no row: in-app only)."""
+
+    __tablename__ = "notification_prefs"
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channels: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class DigestLeaf(Base):

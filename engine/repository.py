@@ -36,6 +36,7 @@ from .models import (
 from .repository_accounts import AccountsRepository
 from .repository_inbox import InboxRepository
 from .repository_keyregister import KeyRegisterRepository
+from .repository_notifications import NotificationsRepository
 from .repository_reassign import ReassignRepository
 from .repository_search import SearchRepository
 from .repository_sessions import SessionsRepository
@@ -95,7 +96,7 @@ def _escape_like(text: str) -> str:
 
 
 class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsRepository, ReassignRepository,
-                 KeyRegisterRepository, InboxRepository, SearchRepository):
+                 KeyRegisterRepository, InboxRepository, SearchRepository, NotificationsRepository):
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name
@@ -398,16 +399,6 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
         if not case_ids:
             return []
         return self.conn.execute(select(clocks).where(clocks.c.case_id.in_(case_ids))).all()
-
-    def add_notifications(self, rows: list[dict]) -> None:
-        if rows:
-            self.conn.execute(insert(notifications), rows)
-
-    def notifications_for(self, recipients: list[str], limit: int = 20) -> list:
-        stmt = (select(notifications, cases.c.case_no).join(cases, cases.c.id == notifications.c.case_id, isouter=True)
-                .where(notifications.c.recipient.in_(recipients))
-                .order_by(notifications.c.created_at.desc(), notifications.c.id.desc()).limit(limit))
-        return self.conn.execute(stmt).all()
 
     # ---- working-day calendar -----------------------------------------------------------------------------------
     def calendar_years(self) -> list:

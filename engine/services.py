@@ -15,6 +15,7 @@ from .usecases.directory import AdminRecords
 from .usecases.intake import Intake
 from .usecases.keyregister import KeyRegister
 from .usecases.messages import Messages
+from .usecases.notifications import Notifications
 from .usecases.reassign import Reassignment
 from .usecases.sessions import Sessions
 from .usecases.staff import Staff
@@ -29,5 +30,5 @@ __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
 class Bangban(Accounts, Sessions, Staff, AdminRecords, Units, Intake, Tasks, Messages, Reassignment, Cases,
-              CalendarUseCases, Versions, Audit, Digests, Supervision, Timers, KeyRegister, CaseStep, ServiceBase):
+              CalendarUseCases, Versions, Audit, Digests, Supervision, Notifications, Timers, KeyRegister, CaseStep, ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""

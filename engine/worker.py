@@ -1,4 +1,4 @@
-"""The timer worker: fires due BPMN timers and keeps clock levels current.
+"""The worker: fires due BPMN timers and keeps clock levels current; delivers the notifications outbox.
 
 Each due timer is claimed in its own transaction together with its case row (PostgreSQL: ``FOR UPDATE SKIP
 LOCKED`` on the timer, ``FOR UPDATE`` on the case; SQLite: ``BEGIN IMMEDIATE``, one writer), so two workers — or a
@@ -7,6 +7,9 @@ column; those that fell due while no worker ran fire as soon as one starts.
 
 Once a local day the worker also takes a signed digest of every case's chain head (``engine.usecases.digests``),
 when a signing key is configured (``BANGBAN_DIGEST_KEY``); several workers take one between them.
+
+Each round ends by delivering the due notifications of the outbox (``engine.usecases.notifications``): e-mail, SMS,
+the 武来办 webhook, with retries and exponential back-off; several workers claim distinct rows.
 """
 from __future__ import annotations
 
@@ -23,6 +26,14 @@ log = logging.getLogger("bangban.worker")
 def run_once(service, max_cases: int = 1000) -> int:
     """Process everything due now (at most ``max_cases`` cases); returns how many cases were ticked."""
     return service.fire_due(max_cases)
+
+
+def deliver_once(service, max_messages: int = 1000) -> int:
+    """Send the notifications due now (at most ``max_messages``); returns how many were attempted."""
+    counts = service.deliver_due(max_messages)
+    if counts["retry"] or counts["failed"]:
+        log.warning("notifications: %d sent, %d to retry, %d failed", counts["sent"], counts["retry"], counts["failed"])
+    return sum(counts.values())
 
 
 class DailyDigest:
@@ -74,9 +85,11 @@ def run_forever(service, interval: float = 5.0, stop: threading.Event | None = N
         done = 0
         try:
             done = run_once(service, max_cases)
-            digest.run(service)
             if done:
                 log.info("ticked %d case(s)", done)
+            sent = deliver_once(service, max_cases)
+            done = max(done, sent)
+            digest.run(service)
         except Unavailable as exc:  # the database is away: one line per round, the next round retries
             log.error("timer worker round failed: database unavailable (%s)",
                       str(exc.__cause__ or exc).splitlines()[0][:200])

@@ -311,7 +311,7 @@ def drop_append_only_guards(engine) -> None:
 def delete_whole_case_statements(dialect: str) -> list[str]:
     """What an insider deleting a whole case must delete, child rows first (``:cid`` the case id): every table that
     refers to the case, its search-index row (an FTS5 table keyed by rowid on SQLite), then the case row."""
-    children = ("inbox", "clocks", "timers", "case_parties", "documents", "notifications", "events")
+    children = ("inbox", "clocks", "timers", "case_parties", "documents", "deliveries", "notifications", "events")
     search = "DELETE FROM case_search WHERE rowid = :cid" if dialect == "sqlite" else \
         "DELETE FROM case_search WHERE case_id = :cid"
     return [f"DELETE FROM {t} WHERE case_id = :cid" for t in children] + [search, "DELETE FROM cases WHERE id = :cid"]

@@ -147,4 +147,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(keyregister.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(account.bp)
+    from . import notifications
+    app.register_blueprint(notifications.bp)
     return app

@@ -143,7 +143,7 @@ def task_message(task_id: str, key: str):
 @bp.get("/notifications")
 @login_required
 def notifications():
-    return jsonify({"notifications": service().notifications(g.actor)})
+    return jsonify({"notifications": service().notifications(g.actor), "unread": service().unread_notices(g.actor)})
 
 
 @bp.get("/supervision")

@@ -77,7 +77,8 @@ class Cases:
                                            + [case.lead_user])
             actions = self.case_actions(actor, case, ps, run, {r.element_id for r in inbox}) \
                 if case.status == "active" else []
-        return case_view(self, actor, case, ps, run, inbox, events, documents, names, actions)
+            deliveries = self.case_deliveries(uow, actor, case)
+        return dict(case_view(self, actor, case, ps, run, inbox, events, documents, names, actions), deliveries=deliveries)
 
     def case_diagram(self, actor: Actor, case_no: str) -> dict:
         """The BPMN of the case's own version with what is done and what is open, for the diagram viewer."""

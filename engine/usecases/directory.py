@@ -23,8 +23,9 @@ ACTIONS = {"create_user": "新建账号", "update_user": "修改账号", "deacti
            "create_department": "新增部门", "update_department": "修改部门", "deactivate_department": "停用部门",
            "activate_department": "启用部门", "remove_department": "删除部门", "seed_departments": "从事项目录建立部门",
            "create_station": "新增服务站", "update_station": "修改服务站", "deactivate_station": "停用服务站",
-           "activate_station": "启用服务站"}
-TARGET_KINDS = {"user": "账号", "department": "部门", "station": "服务站", "unit": "申请单位", "key": "重点项目/企业登记"}
+           "activate_station": "启用服务站", "retry_delivery": "重新发送通知"}
+TARGET_KINDS = {"user": "账号", "department": "部门", "station": "服务站", "unit": "申请单位", "key": "重点项目/企业登记",
+                "delivery": "通知发送"}
 MORE_FIELDS = {"phone_window": "窗口电话", "active": "状态", "credit_code": "统一社会信用代码", "status": "状态",
                "legal_representative": "法定代表人", "contact_name": "联系人", "contact_phone": "联系电话",
                "address": "地址", "unit_admin": "单位管理员", "document_no": "认定文件文号", "valid_from": "有效期起",

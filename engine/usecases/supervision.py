@@ -1,4 +1,4 @@
-"""The county bureau's view: yellow and red items across cases, notifications, the demo clock."""
+"""The county bureau's view: yellow and red items across cases, the demo clock."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,14 +10,7 @@ from .base import _term
 
 
 class Supervision:
-    """Use cases: The county bureau's view: yellow and red items across cases, notifications, the demo clock."""
-
-    def notifications(self, actor: Actor, limit: int = 20) -> list[dict]:
-        recipients = [f"user:{actor.username}"] + ([f"dept:{actor.department}"] if actor.department else []) \
-            + [f"role:{r}" for r in actor.roles]
-        with self.db.unit_of_work(write=False) as uow:
-            return [{"text": n.text, "case_no": n.case_no, "created_at": n.created_at}
-                    for n in uow.repo.notifications_for(recipients, limit)]
+    """Use cases: The county bureau's view: yellow and red items across cases, the demo clock."""
 
     def supervision(self, actor: Actor, department: str | None = None) -> dict:
         """Yellow and red items across all cases, worst first, with their department and lead agent."""
