@@ -222,7 +222,8 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
             if got != payload["ready_after"] and _mismatch(seq, "ready_after", payload["ready_after"], got, accepted,
                                                            corrections):
                 return run, Divergence(seq, type_, "此步之后的待办与记录不同", task=_get(e, "task_name"),
-                                       field="ready_after", expected=payload["ready_after"], actual=got)
+                                       field="ready_after", expected=task_list(run.ps, payload["ready_after"]),
+                                       actual=task_list(run.ps, got))
         if on_step is not None and run is not None:
             on_step(seq, run)
     if run is not None and stop_at is None:
@@ -234,6 +235,16 @@ def replay(events: list, version_of: Callable[[str], ProcessSet], calendar: Work
     return run, None
 
 
+def task_list(ps: ProcessSet, pairs) -> str:
+    """Open tasks as a reader names them: 「部门办理（环评）、补正材料」, 「（无）」 for none (never element ids)."""
+    names = []
+    for pair in pairs if isinstance(pairs, list) else []:
+        element, title = (list(pair) + ["", ""])[:2] if isinstance(pair, list | tuple) else (pair, "")
+        name = ps.element_name(str(element)) if element else "（未知待办）"
+        names.append(f"{name}（{title}）" if title else name)
+    return "、".join(names) or "（无）"
+
+
 def _replay_completion(run: CaseRun, e, seq: int, accepted: dict, corrections: list | None,
                        authority: Callable[[object, object], Divergence | None] | None) -> Divergence | None:
     payload = _get(e, "payload")
@@ -241,8 +252,8 @@ def _replay_completion(run: CaseRun, e, seq: int, accepted: dict, corrections: l
     task = next((t for t in run.ready_tasks() if t.element_id == element and (t.title or None) == (title or None)), None)
     if task is None:
         return Divergence(seq, "task_completed", "重放时找不到这项待办", task=_get(e, "task_name"),
-                          field="element", expected=[element, title],
-                          actual=sorted([t.element_id, t.title or ""] for t in run.ready_tasks()))
+                          field="element", expected=task_list(run.ps, [[element, title or ""]]),
+                          actual=task_list(run.ps, [[t.element_id, t.title or ""] for t in run.ready_tasks()]))
     if authority is not None:
         refused = authority(e, task)
         if refused is not None:

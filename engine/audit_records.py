@@ -137,10 +137,21 @@ def note_problem(events: list, produced: list[tuple[str, dict]]) -> Divergence |
         type_, payload = next(iter(extra))
         e = next(e for e in events if _get(e, "type") == type_ and own(_get(e, "payload")) == payload)
         return Divergence(_get(e, "seq"), type_, "这条时限事件不是办理步骤产生的（事件被伪造或改动）", field="payload",
-                          expected=json.loads(payload))
+                          expected=clock_note(type_, json.loads(payload)))
     type_, payload = next(iter(replayed - recorded))
     return Divergence(None, type_, "重放产生的时限事件在记录中找不到（事件被删除或改动）", field="payload",
-                      actual=json.loads(payload))
+                      actual=clock_note(type_, json.loads(payload)))
+
+
+def clock_note(type_: str, payload: dict) -> str:
+    """A clock or timer event as a reader names it: 「时限暂停（补正）：环评，原因：需要补正」 (no keys, no JSON)."""
+    from .views import EVENT_LABELS
+    what = payload.get("title") or payload.get("timer") or payload.get("clock") or ""
+    parts = [f"{EVENT_LABELS.get(type_, '时限事件')}：{what}" if what else EVENT_LABELS.get(type_, "时限事件")]
+    for key, label in (("reason", "原因"), ("days", "天数"), ("limit_days", "时限"), ("due_date", "期限")):
+        if payload.get(key) not in (None, ""):
+            parts.append(f"{label}：{payload[key]}")
+    return "，".join(str(p) for p in parts)
 
 
 # ---- the case row ------------------------------------------------------------------------------------------------

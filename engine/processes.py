@@ -168,6 +168,20 @@ class ProcessSet:
         titles = facts.get("titles") if isinstance(facts, dict) else None
         return tuple(titles) if isinstance(titles, dict) else ()
 
+    @cached_property
+    def _element_names(self) -> dict[str, str]:
+        names: dict[str, str] = {}
+        for spec, subs in self.specs.values():
+            for s in [spec, *subs.values()]:
+                for ts in s.task_specs.values():
+                    if getattr(ts, "bpmn_id", None) and getattr(ts, "bpmn_name", None):
+                        names.setdefault(ts.bpmn_id, ts.bpmn_name)
+        return names
+
+    def element_name(self, element_id: str | None) -> str:
+        """What the diagram calls an element (its id only when it has no name)."""
+        return self._element_names.get(element_id or "", element_id or "")
+
     def field_title(self, name: str) -> str:
         """The title a form gives to a field name (the name itself if no form has it)."""
         return self._field_titles.get(name, name)

@@ -96,7 +96,8 @@ def cases(svc, db, process_files):
 # What an auditor must never read in a verdict (it is shown on the audit page too): an event type, a field or status
 # code, a Python value or exception name.
 CODES = re.compile(r"task_|document_|clock_|case_|status_|_at\b|_user|_id\b|_name|_seq|\b(None|True|False|null|true|false|"
-                   r"status|stage|title|warning|unit|actor|role|completed|terminated|active|green|red|yellow)\b|Error")
+                   r"status|stage|title|warning|unit|actor|role|completed|terminated|active|green|red|yellow)\b|Error|"
+                   r"\b[A-Z][A-Za-z]*_[A-Za-z]|[{\[]")       # element ids (Task_Handle), JSON or list reprs
 
 
 def plain_chinese(text: str) -> None:
