@@ -198,8 +198,66 @@ def case_events(url: str, case_no: str) -> int:
 
 # ---- main ---------------------------------------------------------------------------------------------------------
 
+def interleaved(args, tmp: Path, dbs) -> dict:
+    """(a) and (b) on an empty database and on one holding ``args.interleaved`` preloaded cases, served side by side
+    by the same code, cases alternating between the two (order swapped every run), so that the machine's load weighs
+    on both alike: the ratio big/small is the flat-cost verdict even on a busy machine."""
+    urls = {"empty": dbs.new("flat_empty"), "big": dbs.new("flat_big")}
+    for url in urls.values():
+        preload.open_service(url).db.dispose()
+    print(f"preloading {args.interleaved} cases ...", flush=True)
+    preload.preload(urls["big"], args.interleaved, templates=args.templates, seed=args.interleaved)
+    out: dict = {"cases": {k: count_cases(u) for k, u in urls.items()}, "loadavg_start": os.getloadavg()}
+    for figure, directory in (("a", MINIMAL_DIR), ("b", FULL_DIR)):
+        apis, servers = {}, []
+        for label, url in urls.items():
+            if figure == "a":
+                add_minimal_department(url)
+            srv = Server(f"{figure}_{label}", url, directory, tmp, args.threads).start()
+            servers.append(srv)
+            api = UnitApi(srv.port)
+            for u in (["agent1"] if figure == "a" else FULL_USERS):
+                api.login(u)
+            if figure == "a":
+                units = {u["name"]: u["id"] for u in api.start_form("agent1", MINIMAL_PROCESS)["units"]}
+                api.unit_id = units[DEMO_UNIT]
+            else:
+                api.unit_id = apis_unit_id(api)
+            apis[label] = api
+
+        def one(api, i, figure=figure):
+            return run_minimal(api, api.unit_id, i) if figure == "a" else run_full(api, i)
+        for i in range(args.warmup):
+            for api in apis.values():
+                one(api, -1 - i)
+        samples: dict[str, list[float]] = {k: [] for k in apis}
+        for i in range(args.runs):
+            for label in (("empty", "big") if i % 2 == 0 else ("big", "empty")):
+                samples[label].append(one(apis[label], i))
+        for api in apis.values():
+            api.close()
+        for srv in servers:
+            srv.stop()
+        fig = {k: summarize(v) for k, v in samples.items()}
+        fig["ratio_median"] = fig["big"]["median_ms"] / fig["empty"]["median_ms"]
+        fig["ratio_min"] = fig["big"]["min_ms"] / fig["empty"]["min_ms"]
+        out[figure] = fig
+        print(f"({figure}) empty: median {fig['empty']['median_ms']:.2f} ms, min {fig['empty']['min_ms']:.2f}; "
+              f"{out['cases']['big']} cases: median {fig['big']['median_ms']:.2f}, min {fig['big']['min_ms']:.2f}; "
+              f"big/empty median {fig['ratio_median']:.3f}, min {fig['ratio_min']:.3f}", flush=True)
+    out["loadavg_end"] = os.getloadavg()
+    return out
+
+
+def apis_unit_id(api: UnitApi) -> int:
+    """The demo unit's id as the full process's start form lists it for an agent (the benchmark's cases are its)."""
+    return {u["name"]: u["id"] for u in api.start_form("agent1", bench.FULL_PROCESS)["units"]}[DEMO_UNIT]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--interleaved", type=int, metavar="N",
+                    help="instead of the curve: an empty database and one of N cases served side by side, interleaved")
     ap.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     ap.add_argument("--sizes", default="0,1000,10000,100000")
     ap.add_argument("--runs", type=int, default=20)
@@ -222,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
                "runs": args.runs, "python": platform.python_version(), "cpus": os.cpu_count(),
                "loadavg_start": os.getloadavg(), "sizes": {}}
     try:
+        if args.interleaved:
+            results["interleaved"] = interleaved(args, tmp, dbs)
+            if args.json:
+                Path(args.json).write_text(json.dumps(results, ensure_ascii=False, indent=2, default=str))
+            return 0
         preload.open_service(url).db.dispose()
         for size in sizes:
             have = count_cases(url)

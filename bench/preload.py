@@ -617,6 +617,8 @@ def clone(svc, template_nos: list[str], count: int, rng: random.Random, batch: i
                             v = ids[t]
                         elif col == "unit_id" and v is not None:
                             v = u["id"]
+                        elif col == "idem_key" and v is not None:     # a notification's own key (unique)
+                            v = new_uuid(rng).replace("-", "")
                         elif isinstance(v, Pieces):
                             v = v.render(both)
                         new.append(v)
