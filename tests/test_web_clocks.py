@@ -254,8 +254,8 @@ def supervision_rows(html: str) -> list[str]:
 
 def notifications(html: str) -> list[str]:
     m = re.search(r'<section class="card" id="notifications">(.*?)</section>', html, re.S)
-    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", li)).strip() for li in re.findall(r"<li>(.*?)</li>", m.group(1), re.S)] \
-        if m else []
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", li)).replace("【未读】", "").strip()
+            for li in re.findall(r"<li[^>]*>(.*?)</li>", m.group(1), re.S)] if m else []
 
 
 def html_submit(c: FlaskClient, url: str, data: dict) -> str:
