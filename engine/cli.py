@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import cli_calendar, cli_digests, cli_users, processes
+from . import cli_calendar, cli_digests, cli_users, cli_zh, processes
 from .config import Settings
 from .db import Database, ensure_sqlite_dir, normalize_url
 from .errors import BangbanError, ProcessDefinitionError
@@ -359,5 +359,9 @@ cli_users.register(cli, open_service)
 cli_calendar.register(cli, open_service)
 
 
+cli_zh.install()
+
+
 def main() -> None:
+    cli_zh.localize(cli)
     cli()

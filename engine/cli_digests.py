@@ -60,8 +60,8 @@ def verify_digest(open_service, digest_file: str, public_key_file: str | None) -
 
 
 def register(audit: click.Group, open_service) -> None:
-    @audit.command("keygen", help="生成存证签名密钥（Ed25519）：私钥写入 PATH（权限 0600，不覆盖已有文件），公钥写入 "
-                                  "PATH.pub 并打印。把 BANGBAN_DIGEST_KEY 设为 PATH；公钥另存于本机之外，用于核验。")
+    @audit.command("keygen", help="生成存证签名密钥（Ed25519）：私钥写入给出的文件（权限 0600，不覆盖已有文件），公钥写入"
+                                  "同名加 .pub 的文件并打印。把 BANGBAN_DIGEST_KEY 设为私钥文件；公钥另存于本机之外，用于核验。")
     @click.argument("path", type=click.Path(dir_okay=False))
     def audit_keygen(path: str) -> None:
         from .digests import generate_key
@@ -83,7 +83,7 @@ def register(audit: click.Group, open_service) -> None:
         settings = Settings.from_env()
         key_path = key_file or settings.digest_key
         if key_path is None:
-            _fail("未配置存证签名密钥：请设置 BANGBAN_DIGEST_KEY（可用 bangban audit keygen PATH 生成）")
+            _fail("未配置存证签名密钥：请设置 BANGBAN_DIGEST_KEY（可用 bangban audit keygen 文件 生成）")
         try:
             key = load_private_key(key_path)
         except DigestError as exc:

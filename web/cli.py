@@ -39,4 +39,6 @@ def serve(host: str, port: int, threads: int, worker: bool, demo_clock: bool, co
 
 
 def main() -> None:
+    from engine import cli_zh
+    cli_zh.localize(cli)       # serve is added here, after engine.cli localized its own commands' placeholders
     cli()
