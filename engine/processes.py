@@ -16,7 +16,7 @@ from typing import Any
 
 from lxml import etree
 
-from . import caches
+from . import caches, notices
 from . import forms as form_rules
 from . import spiff_runtime as rt
 from .deadlines import clock_due
@@ -130,6 +130,11 @@ class ProcessSet:
             "departments_of": self.catalogue.departments_of,
             "clock_due": clock_due,
         })
+
+    @cached_property
+    def notice_templates(self) -> list:
+        """The message templates of ``notifications.json`` (:mod:`engine.notices`); none if the set has no such file."""
+        return notices.parse(self.files)[0]
 
     def role_of_lane(self, lane: str | None) -> str | None:
         return self.manifest["lanes"].get(lane) if lane else None
@@ -287,6 +292,7 @@ def build(files: dict[str, bytes], published: bool = False) -> ProcessSet:
                 trees[name] = parse_xml(files[name], name)
             except ProcessDefinitionError as exc:
                 problems.append(exc.message)
+    problems += notices.parse(files)[1]
     if problems or manifest is None or catalogue_raw is None:
         raise ProcessDefinitionError("流程文件有误", details=problems)
     catalogue = Catalogue(catalogue_raw)

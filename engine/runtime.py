@@ -100,6 +100,7 @@ class CaseRun:
         self.changed_clocks: set[str] = set()
         self.notes: list[tuple[str, dict]] = []            # (event type, payload) for the case's event log
         self.notifications: list[tuple[str, str]] = []     # (recipient, text)
+        self.reached: list[rt.CompletedTask] = []          # every element completed in this run (engine.notices)
         self._ready: list[TaskInfo] | None = None
         self.acting_user: str | None = None
         self.last_changes: dict[str, list] = {}   # field: [old, new] of the task just completed
@@ -343,6 +344,7 @@ class CaseRun:
         at = clock_now()
         moved = False
         for c in completed:
+            self.reached.append(c)
             p = c.properties
             if c.timer:
                 title = self._eval(p.get("title"), c.data, "标题") if p.get("title") else None

@@ -161,7 +161,7 @@ def test_item_goes_green_yellow_red_and_is_escalated(svc):
 
     # The supervisor acts; the department then decides (late).
     h.complete(svc, "supervisor1", "督办", SUPERVISE_TITLE, case_no=no, supervise_method="电话督办",
-               supervise_opinion="请于两个工作日内办结")
+               supervise_opinion="请于两个工作日内办结", rectify_by="2026-03-27")
     h.complete(svc, "zb_zjj", "部门办理", XF, case_no=no, **h.approve("XF-2026-001"))
     row = clock_row(svc, no, "xf")
     assert row.level == "late" and row.stopped_at is not None

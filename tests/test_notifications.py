@@ -13,18 +13,28 @@ import pytest
 from sqlalchemy import func, select, update
 
 import tests.helpers as h
+from engine import notices, processes
 from engine.channels import NotifySettings
 from engine.clock import LOCAL_TZ, clock
 from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.models import Delivery, Notification, User
 from engine.repository import Repository
 from engine.worker import run_once
-from tests.conftest import actor
+from tests.conftest import ROOT, actor
 from tests.notify_servers import RecordingServer, SmtpSink, settings
 
 DELIVERIES, NOTIFICATIONS, USERS = Delivery.__table__, Notification.__table__, User.__table__
 YELLOW = "【黄牌预警】消防（设计审查/验收）（县住房和城乡建设局）办理时限即将届满，请抓紧办理"
 both = pytest.mark.parametrize("svc", ["warm", "cold"], indirect=True)
+
+
+@pytest.fixture
+def process_files():
+    """The process set without its message templates (``notifications.json``, tested in tests/test_notices.py): the
+    outbox is checked here with the yellow card's notice alone."""
+    files = processes.read_dir(ROOT / "processes")
+    files.pop(notices.FILE)
+    return files
 
 
 def L(y, m, d, hh=0, mm=0):

@@ -211,7 +211,7 @@ class Audit:
             replayed.changed_clocks = set(replayed.clocks)
             replayed.loaded_timers = None
             uow.repo.delete_clocks(case.id, {r.key for r in clock_rows} - set(replayed.clocks))
-            self._save(uow, case, ps, replayed, buffer, at, existing=existing, reissued=set(reissued))
+            self._save(uow, case, ps, replayed, buffer, at, existing=existing, reissued=set(reissued), notify=False)
             text = f"办件 {case.case_no} 的状态已按事件记录重放修复（{summary}）"[:500]
             uow.repo.add_notifications([{"recipient": f"role:{role}", "case_id": case.id, "text": text, "created_at": at}
                                         for role in ("process_owner", "supervisor")])

@@ -1,6 +1,8 @@
 """Applying: the start form with its choices and defaults, and starting a case."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from .. import access, forms
 from ..access import Actor
 from ..clock import LOCAL_TZ, clock, now
@@ -137,6 +139,8 @@ class Intake:
             events.bind(case_id)
             self._project(uow, case_id, unit.id, ready, [], at, new_case=True, clocks=run.clocks)
             self._persist_clocks(uow, case_id, run, events, actor, at, [])
+            self._notices(uow, SimpleNamespace(id=case_id, case_no=case_no, title=title, unit_id=unit.id,
+                                               unit_name=unit.name), ps, run, events, ready, [], at)
             row_version = 1
             if events.seq > 1:
                 _note_ready(events, ready)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from .. import access, forms, inboxq
+from .. import access, forms, inboxq, notices
 from ..access import Actor
 from ..clock import LOCAL_TZ
 from ..db import UnitOfWork
@@ -140,9 +140,68 @@ class CaseStep:
             uow.repo.add_notifications([{"recipient": r, "case_id": case_id, "text": text, "created_at": at}
                                         for r, text in run.notifications])
 
+    @staticmethod
+    def _notices(uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, ready: list[TaskInfo],
+                 existing: list, at: datetime) -> None:
+        """The messages ``processes/notifications.json`` defines for what this step did (``engine.notices``), written
+        with the step. Each keyed by case, event, template and recipient: a step written again sends nothing twice."""
+        templates = ps.notice_templates
+        if not templates:
+            return
+        base = {"case_no": case.case_no, "title": case.title or "", "unit_name": case.unit_name or "",
+                "date": notices.chinese_date(at.astimezone(LOCAL_TZ).date())}
+        done = {c.id: c for c in run.reached}
+        docs = {r["task_id"]: r["payload"] for r in events.rows if r["type"] == "document_issued"}
+        labels = ps.manifest.get("outcomes", {})
+        found: list[notices.StepEvent] = []
+
+        def task_values(name, title, data) -> dict:
+            return {**base, **notices.flatten(data), "task_name": name or "", "task_title": title or "",
+                    "task_label": f"{name}（{title}）" if title else (name or "")}
+        for r in events.rows:
+            p = r["payload"]
+            if r["type"] == "task_completed":
+                c = done.get(r["task_id"])
+                values = task_values(r["task_name"], p.get("title"), c.data if c else {})
+                values.update(notices.flatten(p.get("form")))
+                doc = docs.get(r["task_id"])
+                if doc:
+                    values.update(document_kind=doc["kind"], document_number=doc["number"])
+                found.append(notices.StepEvent("task_completed", r["seq"], r["element_id"], values, r["task_id"],
+                                               form=p.get("form") or {}))
+            elif r["type"] == "document_issued":
+                found.append(notices.StepEvent("document_issued", r["seq"], r["element_id"], dict(
+                    task_values(r["task_name"], None, {}), document_kind=p["kind"], document_number=p["number"]),
+                    r["task_id"]))
+            elif r["type"] == "status_changed":
+                found.append(notices.StepEvent("status_changed", r["seq"], None, dict(
+                    base, status_label=labels.get(p.get("to"), "")), to_status=p.get("to")))
+            elif r["type"] == "timer_fired":
+                found.append(notices.StepEvent("timer_fired", r["seq"], p.get("element"), dict(
+                    base, timer_title=p.get("title") or p.get("timer") or "")))
+        last = events.seq
+        for c in run.reached:
+            if c.element_id and not c.properties.get("formJsonSchemaFilename"):
+                found.append(notices.StepEvent("reached", last, c.element_id, task_values(c.name, None, c.data), c.id))
+        before = {r.task_id for r in existing}
+        for t in ready:
+            if t.id in before:
+                continue
+            clock = run.clocks.get(t.clock_key) if t.clock_key else None
+            due = _urgency(clock)["due_date"]
+            values = task_values(t.name, t.title, t.data)
+            values.update(due_date=notices.chinese_date(due) if due else "",
+                          due_clause=f"，请于{notices.chinese_date(due)}前办理" if due else "")
+            audience = f"user:{t.assignee}" if t.assignee else f"dept:{t.department}" if t.department else \
+                f"unit:{case.unit_id}" if t.role == "applicant" else f"role:{t.role}" if t.role else None
+            found.append(notices.StepEvent("task_ready", last, t.element_id, values, t.id, audience=audience))
+        rows = notices.for_step(templates, found, case.case_no, case.id, case.unit_id, run.lead(), at)
+        if rows:
+            uow.repo.add_notifications(rows)
+
     def _save(self, uow: UnitOfWork, case, ps: ProcessSet, run: CaseRun, events: EventBuffer, at: datetime,
               completed_task: str | None = None, existing: list | None = None, actor: Actor | None = None,
-              version_id: int | None = None, reissued: set[str] = frozenset()) -> None:
+              version_id: int | None = None, reissued: set[str] = frozenset(), notify: bool = True) -> None:
         status = run.status()
         ready = run.ready_tasks()
         if existing is None:
@@ -156,6 +215,8 @@ class CaseStep:
             events.add("status_changed", at, None, None, {"from": case.status, "to": status})
         self._project(uow, case.id, case.unit_id, ready, existing, at, clocks=run.clocks)
         self._persist_clocks(uow, case.id, run, events, actor, at, run.loaded_timers)
+        if notify:
+            self._notices(uow, case, ps, run, events, ready, existing, at)
         _note_ready(events, ready)
         due_date, warning = case_summary(run.clocks.values())
         uow.repo.update_case(case.id, case.row_version, state=run.dump(), case_vars=run.case_vars, status=status,

@@ -31,6 +31,7 @@ from .context import _cached_context, _Context, _context, _manifest_problems
 from .expressions import _TimerBudget
 from .limits import call_problems, structure_problems
 from .messages import _message_problems
+from .notices import notice_problems
 from .rules import _FileChecker
 from .spiff import _spiff_build
 from .xmlsafety import _parse_xml, _read_bpmn, _xsd_problems
@@ -117,6 +118,8 @@ def validate_set(files: dict[str, bytes]) -> list[Problem]:
         if len(trees) == len(bpmn_names):
             with _guard(out):
                 out.extend(_message_problems(ctx, files, trees, runnable, None))
+            with _guard(out, "notifications.json"):
+                out.extend(notice_problems(ctx, files, trees))
         if not out:
             progress.at("加载整套流程")
             with _guard(out):
