@@ -146,10 +146,10 @@ def load_sample_cases(service) -> int:
     act("agent2", "汇总办理结果", done, results_collected=True)
     act("agent2", "统一送达", done, delivery_method="现场转交", delivery_date="2026-11-20",
         work_record="一次受理、并联办理三项，全部按时办结，现场转交批文。", filed=True)
-    act("huarui", "签收办结单", done, results_received=True, receiver_name="张三")
-    act("huarui", "评价代办服务", done, rating="非常满意", comments="全程代办，省时省力", rater_name="张华瑞")
+    act("huarui", "签收办结单", done, results_received=True)
+    act("huarui", "评价代办服务", done, rating="非常满意", comments="全程代办，省时省力")
     for _ in range(3):
-        act("window1", "评价部门业务专办窗口", done, rating="满意", rater_name="孙窗口")
+        act("window1", "评价部门业务专办窗口", done, rating="满意")
     return 3
 
 

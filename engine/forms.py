@@ -6,6 +6,9 @@ Extensions a form may use (all optional):
 - ``x-widget``: a hint for the renderer (``textarea``, ``radio``, ``select``, ``checkboxes``).
 - ``x-sections``: groups of fields with a heading.
 - ``x-case-var``: the field's value is also kept as a case-level variable (see ``runtime``).
+- ``x-document`` (form level): what the document the task issues names besides its fields: ``rated`` (``lead``: the
+  case's lead officer; ``title``: the task's title; else the text itself) and ``date_field`` (the case variable holding
+  the date the service was completed); the signer is always the logged-in actor.
 """
 from __future__ import annotations
 
@@ -46,6 +49,10 @@ def check_schema(schema: Any) -> list[str]:
         problems.append("表单的根须为 type=object 并带 properties")
     elif len(schema["properties"]) > MAX_FORM_FIELDS:
         problems.append(f"表单字段超过 {MAX_FORM_FIELDS} 个")
+    doc = schema.get("x-document")
+    if doc is not None and (not isinstance(doc, dict) or set(doc) - {"rated", "date_field"}
+                            or not all(isinstance(v, str) and v for v in doc.values())):
+        problems.append("x-document 应为对象，只含 rated（lead、title 或被评价对象名称）与 date_field（完成日期字段）两项文字")
     return problems
 
 

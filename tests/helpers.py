@@ -83,11 +83,13 @@ def deliver(**overrides) -> dict:
 
 
 def receipt(**overrides) -> dict:
-    return dict({"results_received": True, "receiver_name": "张三"}, **overrides)
+    """签收办结单: the signer is the logged-in handler (recorded by the service), never typed."""
+    return dict({"results_received": True}, **overrides)
 
 
-def rating(rater: str, value: str = "满意", **overrides) -> dict:
-    return dict({"rating": value, "rater_name": rater}, **overrides)
+def rating(value: str = "满意", **overrides) -> dict:
+    """A 评价表: the rater is the logged-in user (recorded by the service), never typed."""
+    return dict({"rating": value}, **overrides)
 
 
 def slip(reason: str, **overrides) -> dict:
@@ -157,7 +159,7 @@ def collect_and_deliver(svc: Bangban, case_no: str, lead: str = "agent1") -> dic
 def rate_departments(svc: Bangban, case_no: str) -> None:
     for task in inbox(svc, "window1", case_no):
         if task["name"] == "评价部门业务专办窗口":
-            complete(svc, "window1", "评价部门业务专办窗口", task["title"], case_no=case_no, **rating("孙窗口"))
+            complete(svc, "window1", "评价部门业务专办窗口", task["title"], case_no=case_no, **rating())
 
 
 # ---- reading -----------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ def full_case(svc, items=("hp", "xf")) -> str:
     h.approve_items(svc, no, list(items))
     h.collect_and_deliver(svc, no)
     h.complete(svc, "huarui", "签收办结单", case_no=no, **h.receipt())
-    h.complete(svc, "huarui", "评价代办服务", case_no=no, **h.rating("张华瑞"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=no, **h.rating())
     h.rate_departments(svc, no)
     return no
 

@@ -101,7 +101,7 @@ def test_ordinary_application_runs_to_completion(svc):
 
     # Save/restore with the evaluation tasks open in parallel, then finish through the use cases.
     h.assert_round_trip(svc, case_no)
-    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("张华瑞", "非常满意"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("非常满意"))
     h.rate_departments(svc, case_no)
 
     row = h.case_row(svc, case_no)
@@ -182,8 +182,8 @@ def test_key_project_is_led_by_the_assigned_chief(svc):
         ("评价部门业务专办窗口", h.DEPT_NAMES[d]) for d in ("sthj", "zjj"))
     assert h.inbox_names(svc, "huarui") == [("评价代办服务", None)]
     h.assert_round_trip(svc, case_no)
-    h.complete(svc, "chief1", "评价帮办代办综合窗口", case_no=case_no, **h.rating("赵首席", "非常满意"))
-    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("张华瑞"))
+    h.complete(svc, "chief1", "评价帮办代办综合窗口", case_no=case_no, **h.rating("非常满意"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating())
     h.rate_departments(svc, case_no)
 
     row = h.case_row(svc, case_no)
@@ -260,7 +260,7 @@ def test_correction_round_then_approval(svc):
     h.assert_round_trip(svc, case_no)
     h.collect_and_deliver(svc, case_no)
     h.complete(svc, "huarui", "签收办结单", case_no=case_no, **h.receipt())
-    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("张华瑞"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating())
     h.rate_departments(svc, case_no)
     assert h.case_row(svc, case_no).status == "completed"
     results = h.items(svc, case_no)
@@ -305,7 +305,7 @@ def test_refused_item_still_goes_to_delivery(svc):
     # The refusing department is evaluated like the others.
     assert h.inbox_names(svc, "window1") == _dept_rating_tasks()
     h.assert_round_trip(svc, case_no)
-    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("张华瑞", "不满意", comments="供电未能办理"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("不满意", comments="供电未能办理"))
     h.rate_departments(svc, case_no)
     assert h.case_row(svc, case_no).status == "completed"
     gd = h.items(svc, case_no)["gd"]
@@ -446,7 +446,7 @@ def test_applicant_requests_termination_and_agent_refuses(svc):
     h.approve_items(svc, case_no, ["hp", "gd"])
     h.collect_and_deliver(svc, case_no)
     h.complete(svc, "huarui", "签收办结单", case_no=case_no, **h.receipt())
-    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("张华瑞"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating())
     h.rate_departments(svc, case_no)
     row = h.case_row(svc, case_no)
     assert row.status == "completed"
@@ -540,10 +540,10 @@ def test_runtime_dump_and_load_round_trip(svc):
     assert sorted((t.name, t.title) for t in run.ready_tasks()) == sorted(
         [("评价代办服务", None), ("评价部门业务专办窗口", h.DEPT_NAMES["sthj"]),
          ("评价部门业务专办窗口", h.DEPT_NAMES["gdgs"])])
-    _do(run, "评价代办服务", None, "huarui", h.rating("张华瑞"))
+    _do(run, "评价代办服务", None, "huarui", h.rating())
     run = _reload(run)
     for title in (h.DEPT_NAMES["sthj"], h.DEPT_NAMES["gdgs"]):
-        _do(run, "评价部门业务专办窗口", title, "window1", h.rating("孙窗口"))
+        _do(run, "评价部门业务专办窗口", title, "window1", h.rating())
     assert run.ready_tasks() == [] and run.status() == "completed"
     results = {r["code"]: (r["decision"], r["licence_no"], r["refusal_reason"]) for r in run.value("item_results")}
     assert results == {"hp": ("准予许可", "武环审〔2026〕2号", None), "gd": ("不予许可", None, "容量不足")}

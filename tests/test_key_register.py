@@ -226,8 +226,8 @@ def test_an_unregistered_claim_decided_as_ordinary_runs_the_ordinary_route_to_th
     h.complete(svc, "huarui", "签收办结单", case_no=case_no, **h.receipt())
     # no chief was assigned: nobody rates the window
     assert h.inbox_names(svc, "chief1") == [] and h.inbox_names(svc, "chief2") == []
-    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("张华瑞"))
-    h.complete(svc, "window1", "评价部门业务专办窗口", h.DEPT_NAMES["sthj"], case_no=case_no, **h.rating("孙窗口"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating())
+    h.complete(svc, "window1", "评价部门业务专办窗口", h.DEPT_NAMES["sthj"], case_no=case_no, **h.rating())
     assert h.case_row(svc, case_no).status == "completed"
     assert h.case_row(svc, case_no).lead_user == "agent1"
 

@@ -92,7 +92,7 @@ def test_a_stuck_case_is_repaired_from_its_replay_and_then_runs_on(svc, faulty):
     assert svc.repair_case(no)["result"] == "intact"
     h.collect_and_deliver(svc, no)
     h.complete(svc, "huarui", "签收办结单", case_no=no, **h.receipt())
-    h.complete(svc, "huarui", "评价代办服务", case_no=no, **h.rating("张华瑞"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=no, **h.rating())
     h.rate_departments(svc, no)
     assert h.case_row(svc, no).status == "completed"
     h.assert_round_trip(svc, no)
@@ -106,7 +106,7 @@ def test_a_completed_case_that_lost_results_gets_them_back_and_its_missing_ratin
     h.approve_items(svc, no, ["gd"])
     h.collect_and_deliver(svc, no)
     h.complete(svc, "huarui", "签收办结单", case_no=no, **h.receipt())
-    h.complete(svc, "huarui", "评价代办服务", case_no=no, **h.rating("张华瑞"))
+    h.complete(svc, "huarui", "评价代办服务", case_no=no, **h.rating())
     h.rate_departments(svc, no)
     assert h.case_row(svc, no).status == "completed"
     assert not svc.audit_case(no)["ok"]

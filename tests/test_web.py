@@ -231,13 +231,13 @@ def test_whole_case_through_the_pages(app):
     assert "已出具办结单（武帮代结〔" in flash
 
     # -- the applicant signs the receipt and rates; the window rates each department --------------------------------
-    html_task(huarui, inbox_task(huarui, case_no, "签收办结单"), {"results_received": True, "receiver_name": "张三"})
-    flash = html_task(huarui, inbox_task(huarui, case_no, "评价代办服务"), {"rating": "非常满意", "rater_name": "张华瑞"})
+    html_task(huarui, inbox_task(huarui, case_no, "签收办结单"), {"results_received": True})
+    flash = html_task(huarui, inbox_task(huarui, case_no, "评价代办服务"), {"rating": "非常满意"})
     assert "已出具评价表" in flash
     window = html_login(app, "window1")
     for dept in ("sthj", "zjj", "gdgs"):
         html_task(window, inbox_task(window, case_no, "评价部门业务专办窗口", DEPT_NAMES[dept]),
-                  {"rating": "满意", "comments": "办理及时", "rater_name": "孙窗口"})
+                  {"rating": "满意", "comments": "办理及时"})
     assert "暂无待办事项" in window.get("/inbox").text
 
     # -- the case page: 已办结, every stage done, documents printable -------------------------------------------------
@@ -262,6 +262,17 @@ def test_whole_case_through_the_pages(app):
             assert number in r.text and kind in r.text
             if kind == "办结单":
                 assert "SF123456789" in r.text and "第二联" in r.text
+    # 附件6 as printed: who is rated, the completion date (the delivery), the question, the full prompt, and the
+    # logged-in rater (never typed text)
+    sheets = [huarui.get(f"/cases/{case_no}/documents/{doc_id}").text for doc_id, kind, _n in docs if kind == "评价表"]
+    for sheet, rated, rater in zip(sheets, ["王代办", *(DEPT_NAMES[d] for d in ("sthj", "zjj", "gdgs"))],
+                                   ["张经办（华瑞食品）（武陟县华瑞食品有限公司）"] + ["孙窗口"] * 3):
+        text = re.sub(r"<[^>]+>|\s+", "", sheet)
+        assert "已于2026年3月20日完成帮办代办服务工作，请对帮办代办服务进行综合评价：" in text
+        assert f"被评价对象：{rated}（" in text
+        assert "为进一步提升我们的服务质量，请您留下宝贵的意见和建议：" in text
+        assert f"项目评价人：{rater}" in text
+    assert "☑非常满意" in re.sub(r"<[^>]+>|\s+", "", sheets[0]) and "代办" in sheets[0]
     r = huarui.get(f"/cases/{case_no}/application")
     assert r.status_code == 200
     for shown in ("帮办代办服务申请表", case_no, "年产万吨食品项目", "环评", "消防（设计审查/验收）", "供电", "5000"):
@@ -298,11 +309,11 @@ def test_whole_case_through_the_api(app):
     assert result["document"]["kind"] == "办结单"
     slip = agent.get(f"/api/cases/{case_no}/documents/{result['document']['id']}")
     assert slip.status_code == 200 and slip.json["data"]["form"]["tracking_no"] == "SF123456789"
-    api_complete(huarui, case_no, "签收办结单", {"results_received": True, "receiver_name": "张三"})
-    api_complete(huarui, case_no, "评价代办服务", {"rating": "满意", "rater_name": "张华瑞"})
+    api_complete(huarui, case_no, "签收办结单", {"results_received": True})
+    api_complete(huarui, case_no, "评价代办服务", {"rating": "满意"})
     window = api_login(app, "window1")
     for dept in DEPT_NAMES.values():
-        api_complete(window, case_no, "评价部门业务专办窗口", {"rating": "非常满意", "rater_name": "孙窗口"}, dept)
+        api_complete(window, case_no, "评价部门业务专办窗口", {"rating": "非常满意"}, dept)
 
     view = huarui.get(f"/api/cases/{case_no}")
     assert view.status_code == 200
@@ -539,25 +550,25 @@ def test_invalid_task_forms_are_refused_with_422_and_change_nothing(app, dispatc
     assert snapshot(app, case_no) == before
     api_complete(agent, case_no, "统一送达", DELIVER)
     huarui = api_login(app, "huarui")
-    api_complete(huarui, case_no, "签收办结单", {"results_received": True, "receiver_name": "张三"})
+    api_complete(huarui, case_no, "签收办结单", {"results_received": True})
 
     rate_id = api_task(huarui, case_no, "评价代办服务")
     before = snapshot(app, case_no)
-    good = {"rating": "满意", "rater_name": "张华瑞"}
-    for bad, message in (({"rater_name": "张华瑞"}, "「综合评价」为必填项"),
+    good = {"rating": "满意"}
+    for bad, message in (({"comments": "很好"}, "「综合评价」为必填项"),
                          ({**good, "rating": 123}, "「综合评价」应为文本"),
                          ({**good, "rating": "还行"}, "「综合评价」的取值不在可选范围内"),
-                         ({**good, "rater_name": "张" * 31}, "「评价人」不能超过 30 个字"),
+                         ({**good, "rater_name": "张华瑞"}, "表单中有不允许的字段：rater_name"),
                          ({**good, "comments": "意" * 1001}, "「意见和建议」不能超过 1000 个字"),
-                         ({**good, "stars": 5}, "表单中有不允许的字段：stars"),
-                         ({**good, "rater_name": ["张华瑞"]}, "「评价人」应为文本")):
+                         ({**good, "stars": 5}, "表单中有不允许的字段：stars")):
         body = assert_json_error(huarui.post(f"/api/tasks/{rate_id}/complete", json=bad), 422, message)
         assert body["error"] == "invalid_input"
     # through the page: the form comes back with the message beside the field, the values kept
     html = html_login(app, "huarui")
     page = html.get(f"/tasks/{rate_id}")
-    r = html.post(f"/tasks/{rate_id}", data={"rater_name": "张" * 31, "comments": "很好", "csrf_token": token(page.text)})
-    assert_html_error(r, 422, "「综合评价」为必填项", "「评价人」不能超过 30 个字")
+    assert "评价人" not in page.text.split('<form', 1)[1].split('</form>', 1)[0]     # the rater is the logged-in user
+    r = html.post(f"/tasks/{rate_id}", data={"comments": "很好", "csrf_token": token(page.text)})
+    assert_html_error(r, 422, "「综合评价」为必填项")
     assert ">很好</textarea>" in r.text
     r = html.post(f"/tasks/{rate_id}", data={**good, "stars": "5", "csrf_token": token(page.text)})
     assert_html_error(r, 422, "表单中有不允许的字段：stars")

@@ -90,7 +90,8 @@ class CaseStep:
                    "unit_name": case.unit_name, "issued_date": local.date().isoformat(), "issued_by": actor.display_name,
                    "lead": run.lead(),
                    "task": task.name, "title": task.title, "form": data,
-                   "form_titles": {k: forms.field_title(ps.form(task.form), k) for k in data}}
+                   "form_titles": {k: forms.field_title(ps.form(task.form), k) for k in data},
+                   **self._document_parties(uow, ps, run, actor, task, case)}
         content = json.loads(canonical(content))        # exactly what the database gives back, hashed as such
         doc_id = uow.repo.insert_document(case_id=case.id, kind=kind, number=number, issued_at=at, issued_by=actor.id,
                                           task_id=task.id, title=task.title, data=content)
@@ -98,6 +99,28 @@ class CaseStep:
         events.add("document_issued", at, actor, task.role, {"kind": kind, "number": number, "document_id": doc_id,
                                                             "sha256": digest}, task.id, task.element_id, task.name)
         return {"id": doc_id, "kind": kind, "number": number}
+
+    @staticmethod
+    def _document_parties(uow, ps: ProcessSet, run: CaseRun, actor: Actor, task: TaskInfo, case) -> dict:
+        """What the form's ``x-document`` asks the printed document to name: who signs it (the logged-in actor, never
+        typed text), who is rated (``lead``: the case's lead officer; ``title``: the task's title; else the text as
+        given) and the date the service was completed (the latest value of ``date_field`` in the case)."""
+        spec = ps.form(task.form).get("x-document")
+        if not isinstance(spec, dict):
+            return {}
+        out = {"signer": actor.display_name, "signer_unit": case.unit_name if actor.unit_id else None}
+        rated = spec.get("rated")
+        if rated == "lead":
+            user = uow.repo.user_by_username(run.lead()) if run.lead() else None
+            out["rated"] = user.display_name if user is not None else None
+        elif rated == "title":
+            out["rated"] = task.title
+        elif isinstance(rated, str):
+            out["rated"] = rated
+        if isinstance(spec.get("date_field"), str):
+            value = run.value(spec["date_field"])
+            out["completed_date"] = value if isinstance(value, str) else None
+        return out
 
     def _load_run(self, uow: UnitOfWork, case, ps: ProcessSet) -> CaseRun:
         """A case's workflow with its statutory clocks (read only when the process has any)."""
