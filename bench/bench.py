@@ -84,11 +84,11 @@ FULL_STEPS = [
     ("agent1", "汇总办理结果", {"results_collected": True}),
     ("agent1", "统一送达", {"delivery_method": "邮寄", "tracking_no": "SF123456789", "delivery_date": "2026-11-27",
                         "work_record": "全程代办完成", "filed": True}),
-    ("huarui", "签收办结单", {"results_received": True, "receiver_name": "张三"}),
-    ("huarui", "评价代办服务", {"rating": "非常满意", "rater_name": "张华瑞"}),
-    ("window1", "评价部门业务专办窗口", {"rating": "满意", "rater_name": "孙窗口"}),
-    ("window1", "评价部门业务专办窗口", {"rating": "满意", "rater_name": "孙窗口"}),
-    ("window1", "评价部门业务专办窗口", {"rating": "满意", "rater_name": "孙窗口"}),
+    ("huarui", "签收办结单", {"results_received": True}),
+    ("huarui", "评价代办服务", {"rating": "非常满意"}),
+    ("window1", "评价部门业务专办窗口", {"rating": "满意"}),
+    ("window1", "评价部门业务专办窗口", {"rating": "满意"}),
+    ("window1", "评价部门业务专办窗口", {"rating": "满意"}),
 ]
 FULL_USERS = sorted({"huarui"} | {u for u, _, _ in FULL_STEPS})
 

@@ -341,13 +341,13 @@ class VirtualUser:
             return self.terminate(applicant, lead, no)
         self.do(lead, no, "统一送达", {"delivery_method": "现场转交", "delivery_date": time.strftime("%Y-%m-%d"),
                                     "work_record": "负载测试送达", "filed": True})
-        self.do(applicant, no, "签收办结单", {"results_received": True, "receiver_name": "经办人"})
-        self.do(applicant, no, "评价代办服务", {"rating": r.choice(["非常满意", "满意", "不满意"]), "rater_name": "经办人"})
+        self.do(applicant, no, "签收办结单", {"results_received": True})
+        self.do(applicant, no, "评价代办服务", {"rating": r.choice(["非常满意", "满意", "不满意"])})
         if key_project:
-            self.do(lead, no, "评价帮办代办综合窗口", {"rating": "满意", "rater_name": "首席"})
+            self.do(lead, no, "评价帮办代办综合窗口", {"rating": "满意"})
         for title in sorted({t["title"] for t in self.view("window1", no)["open_tasks"]
                              if t["name"] == "评价部门业务专办窗口" and t["mine"]}):
-            self.do("window1", no, "评价部门业务专办窗口", {"rating": "满意", "rater_name": "窗口"}, title)
+            self.do("window1", no, "评价部门业务专办窗口", {"rating": "满意"}, title)
         self.finish(applicant, no)
 
     def terminate(self, applicant: str, lead: str, no: str) -> None:

@@ -210,12 +210,12 @@ class Driver:
                                  "delivery_date": self.today(), "work_record": "全程代办完成，批文已送达", "filed": True})
         if stage == "delivered":
             return self.case_no
-        self.do("Task_Receipt", {"results_received": True, "receiver_name": "张三"})
-        self.do("Task_RateAgent", {"rating": r.choice(["非常满意", "非常满意", "满意", "满意", "不满意"]), "rater_name": "张三"})
+        self.do("Task_Receipt", {"results_received": True})
+        self.do("Task_RateAgent", {"rating": r.choice(["非常满意", "非常满意", "满意", "满意", "不满意"])})
         if self.has("Task_RateWindow"):
-            self.do("Task_RateWindow", {"rating": "满意", "rater_name": "首席服务员"})
+            self.do("Task_RateWindow", {"rating": "满意"})
         while self.has("Task_RateDept"):
-            self.do("Task_RateDept", {"rating": "满意", "rater_name": "孙窗口"})
+            self.do("Task_RateDept", {"rating": "满意"})
         return self.case_no
 
     def lead(self) -> str:

@@ -303,7 +303,13 @@ def test_an_items_light_goes_green_yellow_red_and_red_raises_supervision(app):
     assert run_once(app.extensions["bangban"]) == 1
     inbox = zjj.get("/inbox").text
     assert light(inbox_row(zjj, case_no, "部门办理", XF))[::2] == ("yellow", "剩余3个工作日")
-    assert notifications(inbox) == [f"2026-03-18 09:00 【黄牌预警】{XF}（{ZJJ}）办理时限即将届满，请抓紧办理 {case_no}"]
+    notes = notifications(inbox)
+    assert [n for n in notes if "【黄牌预警】" in n] == [
+        f"2026-03-18 09:00 【黄牌预警】{XF}（{ZJJ}）办理时限即将届满，请抓紧办理 {case_no}"]
+    # before it, only the department's new task (notifications.json), with its deadline
+    assert [n for n in notes if "【黄牌预警】" not in n] == [
+        f"2026-03-02 09:00 【新待办】部门办理（{XF}）：办件 {case_no}（武陟县华瑞食品有限公司，年产万吨食品项目），"
+        f"请于2026年3月23日前办理。 {case_no}"]
     page = case_page(agent, case_no)
     assert item_clock(page, XF) == ("yellow", "剩余3个工作日期限2026-03-23")
     assert item_clock(page, HP)[0] == "green"

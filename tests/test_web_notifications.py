@@ -11,7 +11,7 @@ from sqlalchemy import update
 import tests.helpers as h
 from engine.models import User
 from tests.notify_servers import RecordingServer, settings
-from tests.test_notifications import L, dispatched, turn_yellow
+from tests.test_notifications import L, dispatched, process_files, turn_yellow  # noqa: F401 (process_files: without templates)
 from tests.webclient import api_login, html_login, token
 from web import create_app
 
