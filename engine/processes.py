@@ -136,6 +136,11 @@ class ProcessSet:
         """The message templates of ``notifications.json`` (:mod:`engine.notices`); none if the set has no such file."""
         return notices.parse(self.files)[0]
 
+    @cached_property
+    def notice_bindings(self) -> frozenset:
+        """(event kind, element) pairs some template is bound to; (``status_changed``, None) for status templates."""
+        return frozenset((t.on, e) for t in self.notice_templates for e in (t.elements or (None,)))
+
     def role_of_lane(self, lane: str | None) -> str | None:
         return self.manifest["lanes"].get(lane) if lane else None
 

@@ -217,11 +217,16 @@ def test_a_bad_template_is_refused_at_publish_in_chinese(svc):
     # A good one is published, and used by the next case.
     good = {"id": "x_submitted", "on": "task_ready", "element": "Task_Review", "to": ["applicant"],
             "subject": "已收到申请", "text": "已收到您单位的申请（{title}），编号 {case_no}，{date}。"}
-    _publish(svc, [good])
+    status = {"id": "x_status", "on": "status_changed", "when": {"to": ["refused", "withdrawn"]}, "to": ["role:supervisor"],
+              "subject": "办件状态", "text": "办件 {case_no} 已{status_label}。"}
+    _publish(svc, [good, status])
     clock.set(L(2026, 3, 2, 9))
     no = h.start(svc)
     assert sent(svc, no, unit_of(svc)) == [
         (unit_of(svc), "已收到申请", f"已收到您单位的申请（{TITLE}），编号 {no}，2026年3月2日。", f"/tasks/{task_id(svc, 'agent1', '受理审核', no)}")]
+    assert sent(svc, no, "role:supervisor") == []
+    h.complete(svc, "agent1", "受理审核", case_no=no, review_decision="不予受理", refusal_explanation="不属于服务范围")
+    assert sent(svc, no, "role:supervisor") == [("role:supervisor", "办件状态", f"办件 {no} 已不予受理。", f"/cases/{no}")]
 
 
 def test_the_formatter_reads_named_fields_only():

@@ -176,6 +176,7 @@ class CaseStep:
         done = {c.id: c for c in run.reached}
         docs = {r["task_id"]: r["payload"] for r in events.rows if r["type"] == "document_issued"}
         labels = ps.manifest.get("outcomes", {})
+        bound = ps.notice_bindings
         found: list[notices.StepEvent] = []
 
         def task_values(name, title, data) -> dict:
@@ -183,6 +184,9 @@ class CaseStep:
                     "task_label": f"{name}（{title}）" if title else (name or "")}
         for r in events.rows:
             p = r["payload"]
+            if (r["type"], r["element_id"] if r["type"] != "timer_fired" else p.get("element")) not in bound \
+                    and (r["type"], None) not in bound:
+                continue
             if r["type"] == "task_completed":
                 c = done.get(r["task_id"])
                 values = task_values(r["task_name"], p.get("title"), c.data if c else {})
@@ -204,11 +208,11 @@ class CaseStep:
                     base, timer_title=p.get("title") or p.get("timer") or "")))
         last = events.seq
         for c in run.reached:
-            if c.element_id and not c.properties.get("formJsonSchemaFilename"):
+            if ("reached", c.element_id) in bound and not c.properties.get("formJsonSchemaFilename"):
                 found.append(notices.StepEvent("reached", last, c.element_id, task_values(c.name, None, c.data), c.id))
         before = {r.task_id for r in existing}
         for t in ready:
-            if t.id in before:
+            if t.id in before or ("task_ready", t.element_id) not in bound:
                 continue
             clock = run.clocks.get(t.clock_key) if t.clock_key else None
             due = _urgency(clock)["due_date"]

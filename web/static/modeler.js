@@ -79,6 +79,7 @@
     if (/\.bpmn$/.test(name)) { return '流程图'; }
     if (name === 'catalogue.json') { return '事项目录'; }
     if (name === 'bangban.json') { return '流程清单'; }
+    if (name === 'notifications.json') { return '通知模板'; }
     try {
       return JSON.parse(texts[name]).title || '';
     } catch (e) {
@@ -93,7 +94,7 @@
     var groups = [
       ['流程图', names.filter(function (n) { return /\.bpmn$/.test(n); })],
       ['表单', names.filter(function (n) { return /^forms\//.test(n); })],
-      ['事项目录与流程清单', names.filter(function (n) { return !/\.bpmn$/.test(n) && !/^forms\//.test(n); })]
+      ['事项目录、流程清单与通知模板', names.filter(function (n) { return !/\.bpmn$/.test(n) && !/^forms\//.test(n); })]
     ];
     groups.forEach(function (g) {
       if (!g[1].length) { return; }
