@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 import tests.helpers as h
 from engine import notices
@@ -74,14 +74,20 @@ def test_the_applicant_is_told_every_step_once_along_a_case(svc):
 
     page = f"/cases/{no}"
     assert sent(svc, no, unit) == [
-        (unit, "申请已受理", f"您单位提交的帮办代办申请（{TITLE}）已受理，办件编号 {no}。代办员将与您联系，办理材料交接并签订委托书。", page),
-        (unit, "补正告知", f"【补正告知】办件 {no} 的服务事项「环评」（焦作市生态环境局武陟分局）需要补正材料：请补充环评报告表及专家评审意见。"
-                          "请点此打开“补正材料”待办提交。", f"/tasks/{supplement_task}"),
-        (unit, "事项已准予许可", f"办件 {no} 的服务事项「消防（设计审查/验收）」（县住房和城乡建设局）已准予许可，批文/证照编号：XF-2026-001。", page),
-        (unit, "事项不予许可", f"办件 {no} 的服务事项「供电」（国网武陟县供电公司）不予许可。理由及依据：用电容量超出线路承载能力", page),
-        (unit, "事项已准予许可", f"办件 {no} 的服务事项「环评」（焦作市生态环境局武陟分局）已准予许可，批文/证照编号：HP-2026-001。", page),
-        (unit, "办结送达", f"您单位的帮办代办项目（{TITLE}，办件编号 {no}）已办结，办结单编号 {slip_no}。办理结果已于2026年3月20日"
-                          "以邮寄方式送达，邮寄单号 SF123456789。收到后请签收办结单。", page),
+        (unit, "申请已受理",
+         f"您单位提交的帮办代办申请（{TITLE}）已受理，办件编号 {no}。代办员将与您联系，办理材料交接并签订委托书。", page),
+        (unit, "补正告知",
+         f"【补正告知】办件 {no} 的服务事项「环评」（焦作市生态环境局武陟分局）需要补正材料：请补充环评报告表及专家评审意见。"
+         "请点此打开“补正材料”待办提交。", f"/tasks/{supplement_task}"),
+        (unit, "事项已准予许可",
+         f"办件 {no} 的服务事项「消防（设计审查/验收）」（县住房和城乡建设局）已准予许可，批文/证照编号：XF-2026-001。", page),
+        (unit, "事项不予许可",
+         f"办件 {no} 的服务事项「供电」（国网武陟县供电公司）不予许可。理由及依据：用电容量超出线路承载能力", page),
+        (unit, "事项已准予许可",
+         f"办件 {no} 的服务事项「环评」（焦作市生态环境局武陟分局）已准予许可，批文/证照编号：HP-2026-001。", page),
+        (unit, "办结送达",
+         f"您单位的帮办代办项目（{TITLE}，办件编号 {no}）已办结，办结单编号 {slip_no}。办理结果已于2026年3月20日"
+         "以邮寄方式送达，邮寄单号 SF123456789。收到后请签收办结单。", page),
         (unit, "邀请评价", f"办件 {no}（{TITLE}）已完成帮办代办服务工作。请对帮办代办服务进行综合评价：点此直接打开评价表。",
          f"/tasks/{rate_task}"),
     ]
@@ -90,7 +96,7 @@ def test_the_applicant_is_told_every_step_once_along_a_case(svc):
     assert [n["subject"] for n in notes if n["case_no"] == no][::-1] == [s for _r, s, _t, _l in sent(svc, no, unit)]
     assert [n for n in svc.notifications(actor(svc, "jiahe"), limit=50) if n["case_no"] == no] == []
     # No English, code or repr slips into what is sent.
-    for _r, subject, text, _l in sent(svc, no):
+    for _r, _subject, text, _l in sent(svc, no):
         assert "{" not in text and "None" not in text and "[" not in text, text
 
 
@@ -102,7 +108,8 @@ def test_refusal_at_review_tells_the_applicant_why_and_new_tasks_reach_staff(svc
     # The new application reaches the agents (the role of 受理审核), with a link to the task.
     review = task_id(svc, "agent1", "受理审核", no)
     assert sent(svc, no, "role:agent") == [
-        ("role:agent", "新待办：受理审核", f"【新待办】受理审核：办件 {no}（武陟县华瑞食品有限公司，{TITLE}）。", f"/tasks/{review}")]
+        ("role:agent", "新待办：受理审核", f"【新待办】受理审核：办件 {no}（武陟县华瑞食品有限公司，{TITLE}）。",
+         f"/tasks/{review}")]
     assert any(n["link"] == f"/tasks/{review}" for n in svc.notifications(actor(svc, "agent2")))
     h.complete(svc, "agent1", "受理审核", case_no=no, review_decision="不予受理",
                refusal_explanation="申请事项不属于帮办代办服务范围，请向县市场监管局咨询")
@@ -139,19 +146,21 @@ def test_the_department_gets_its_task_with_the_deadline_and_the_supervisors_inst
     h.dispatch(svc, no, ["xf"])
     handle = task_id(svc, "zb_zjj", "部门办理", no)
     assert sent(svc, no, "dept:zjj") == [
-        ("dept:zjj", "新待办：部门办理", f"【新待办】部门办理（消防（设计审查/验收））：办件 {no}（武陟县华瑞食品有限公司，{TITLE}），"
-                                       "请于2026年3月23日前办理。", f"/tasks/{handle}")]
+        ("dept:zjj", "新待办：部门办理",
+         f"【新待办】部门办理（消防（设计审查/验收））：办件 {no}（武陟县华瑞食品有限公司，{TITLE}），请于2026年3月23日前办理。",
+         f"/tasks/{handle}")]
     # Red on Tue 03-24: the supervisor gets the 督办 task; the department then gets the supervisor's instruction.
     clock.set(L(2026, 3, 24, 9))
     assert run_once(svc) == 1
     supervise = task_id(svc, "supervisor1", "督办", no)
-    assert ("role:supervisor", "新待办：督办", f"【新待办】督办（消防（设计审查/验收）（县住房和城乡建设局））：办件 {no}（武陟县华瑞食品有限公司，{TITLE}）。",
+    assert ("role:supervisor", "新待办：督办",
+            f"【新待办】督办（消防（设计审查/验收）（县住房和城乡建设局））：办件 {no}（武陟县华瑞食品有限公司，{TITLE}）。",
             f"/tasks/{supervise}") in sent(svc, no, "role:supervisor")
     before = len(sent(svc, no, "dept:zjj"))
-    h.complete(svc, "supervisor1", "督办", case_no=no, supervise_method="电话督办", supervise_opinion="请于两个工作日内办结",
-               rectify_by="2026-03-26")
-    text = (f"【督办】办件 {no} 的服务事项「消防（设计审查/验收）」（县住房和城乡建设局）已超过办理时限。县行政审批和政务信息管理局"
-            "电话督办，督办意见：请于两个工作日内办结；要求办结日期：2026年3月26日。")
+    h.complete(svc, "supervisor1", "督办", case_no=no, supervise_method="电话督办",
+               supervise_opinion="请于两个工作日内办结", rectify_by="2026-03-26")
+    text = (f"【督办】办件 {no} 的服务事项「消防（设计审查/验收）」（县住房和城乡建设局）已超过办理时限。"
+            "县行政审批和政务信息管理局电话督办，督办意见：请于两个工作日内办结；要求办结日期：2026年3月26日。")
     assert sent(svc, no, "dept:zjj")[before:] == [("dept:zjj", "督办通知", text, f"/cases/{no}")]
     assert sent(svc, no, "user:agent1")[-1] == ("user:agent1", "督办通知", text, f"/cases/{no}")
     assert text in [n["text"] for n in svc.notifications(actor(svc, "zb_zjj"))]
@@ -223,7 +232,8 @@ def test_a_bad_template_is_refused_at_publish_in_chinese(svc):
     clock.set(L(2026, 3, 2, 9))
     no = h.start(svc)
     assert sent(svc, no, unit_of(svc)) == [
-        (unit_of(svc), "已收到申请", f"已收到您单位的申请（{TITLE}），编号 {no}，2026年3月2日。", f"/tasks/{task_id(svc, 'agent1', '受理审核', no)}")]
+        (unit_of(svc), "已收到申请", f"已收到您单位的申请（{TITLE}），编号 {no}，2026年3月2日。",
+         f"/tasks/{task_id(svc, 'agent1', '受理审核', no)}")]
     assert sent(svc, no, "role:supervisor") == []
     h.complete(svc, "agent1", "受理审核", case_no=no, review_decision="不予受理", refusal_explanation="不属于服务范围")
     assert sent(svc, no, "role:supervisor") == [("role:supervisor", "办件状态", f"办件 {no} 已不予受理。", f"/cases/{no}")]

@@ -266,7 +266,7 @@ def test_whole_case_through_the_pages(app):
     # logged-in rater (never typed text)
     sheets = [huarui.get(f"/cases/{case_no}/documents/{doc_id}").text for doc_id, kind, _n in docs if kind == "评价表"]
     for sheet, rated, rater in zip(sheets, ["王代办", *(DEPT_NAMES[d] for d in ("sthj", "zjj", "gdgs"))],
-                                   ["张经办（华瑞食品）（武陟县华瑞食品有限公司）"] + ["孙窗口"] * 3):
+                                   ["张经办（华瑞食品）（武陟县华瑞食品有限公司）"] + ["孙窗口"] * 3, strict=True):
         text = re.sub(r"<[^>]+>|\s+", "", sheet)
         assert "已于2026年3月20日完成帮办代办服务工作，请对帮办代办服务进行综合评价：" in text
         assert f"被评价对象：{rated}（" in text
