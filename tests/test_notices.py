@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 import tests.helpers as h
-from engine import notices
+from engine import forms, notices
 from engine.clock import LOCAL_TZ, clock
 from engine.errors import InvalidInput
 from engine.events import EventBuffer
@@ -245,3 +245,12 @@ def test_the_formatter_reads_named_fields_only():
     assert values == {"item_name": "环评", "n": "3", "ok": "是", "when": "2026年3月5日", "list": "甲、乙", "nothing": ""}
     assert notices.render("{item_name}{item.name}{__class__}{n!r}", values) == "环评{item.name}{n!r}"
     assert notices.names_in("{a}{b.c}") == (["a"], False)
+
+
+def test_a_forms_document_spec_is_checked():
+    """A form's ``x-document`` (what its 评价表 names: who is rated, the completion date's field) has one shape."""
+    base = {"type": "object", "properties": {"rating": {"type": "string"}}}
+    assert forms.check_schema(dict(base, **{"x-document": {"rated": "lead", "date_field": "delivery_date"}})) == []
+    for bad in (3, {"rated": 1}, {"rated": "lead", "who": "x"}, {"rated": ""}):
+        assert forms.check_schema(dict(base, **{"x-document": bad})) == [
+            "x-document 应为对象，只含 rated（lead、title 或被评价对象名称）与 date_field（完成日期字段）两项文字"]
