@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from .models import Case, Delivery, Notification, NotificationPref, Unit, User
 
@@ -45,22 +47,29 @@ class NotificationsRepository:
     def add_notifications(self, rows: list[dict]) -> None:
         """Each row: ``recipient``, ``case_id``, ``text``, ``created_at``; optional ``kind``, ``subject``, ``link`` and
         ``idem_key`` (a notification whose key was written before is not written again)."""
+        users: dict[str, list] = {}         # a step's messages often share their recipients
         for row in rows:
-            self._add_notification(row)
+            self._add_notification(row, users)
 
-    def _add_notification(self, row: dict) -> None:
+    def _add_notification(self, row: dict, users: dict[str, list]) -> None:
         key = row.get("idem_key") or uuid.uuid4().hex
-        if row.get("idem_key") and self.conn.execute(
-                select(notifications.c.id).where(notifications.c.idem_key == key)).first() is not None:
-            return
         at = row["created_at"]
         values = {"recipient": row["recipient"][:100], "case_id": row.get("case_id"), "text": row["text"][:500],
                   "created_at": at, "kind": (row.get("kind") or "notice")[:32],
                   "subject": (row.get("subject") or None) and row["subject"][:100],
                   "link": (row.get("link") or None) and row["link"][:300], "idem_key": key[:120]}
-        nid = self.conn.execute(insert(notifications).values(**values).returning(notifications.c.id)).scalar_one()
+        if row.get("idem_key"):        # a key written before is left alone (its unique index decides, in one statement)
+            stmt = (pg_insert if self.dialect == "postgresql" else sqlite_insert)(notifications).values(**values)
+            nid = self.conn.execute(stmt.on_conflict_do_nothing(index_elements=[notifications.c.idem_key])
+                                    .returning(notifications.c.id)).scalar()
+            if nid is None:
+                return
+        else:
+            nid = self.conn.execute(insert(notifications).values(**values).returning(notifications.c.id)).scalar_one()
+        if values["recipient"] not in users:
+            users[values["recipient"]] = self.recipient_users(values["recipient"])
         out = []
-        for user in self.recipient_users(values["recipient"]):
+        for user in users[values["recipient"]]:
             base = {"notification_id": nid, "case_id": values["case_id"], "username": user.username, "created_at": at}
             out.append(dict(base, channel=INAPP, address=None, status="sent", attempts=0, next_attempt_at=None,
                             sent_at=at, idem_key=f"{values['idem_key']}/{INAPP}/{user.username}"))
