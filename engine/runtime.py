@@ -32,9 +32,11 @@ meaning; nothing here knows any particular task:
   (``dept:code``).
 - ``warns_clock`` with ``warning_level`` (on a timer event): when it fires, that level of that clock counts as
   announced; ``clock_due`` then keeps later timers of the same level quiet until the clock moves.
-End events may carry ``outcome`` (completed, or one of the manifest's ``final_outcomes``: refused / terminated /
-withdrawn): the case's status when reached. Whatever the
-diagram says, a case that is no longer active has no running clock: any left stops, with the outcome as its reason.
+End events (or any element) may carry ``outcome`` (completed, or one of the manifest's ``final_outcomes``: refused /
+terminated / withdrawn): the case's status from when that element completes. A final outcome ends every open task;
+``completed`` does not: what the diagram still runs after it (e.g. the evaluations after 办结 at delivery) goes on, as
+tasks with their clocks and timers, while the case shows 已办结. Whatever the diagram says, a case with a final outcome
+or whose workflow has ended has no running clock: any left stops, with the outcome as its reason.
 Timer expressions may call ``clock_due(key, 'yellow'|'red')``: the moment that clock turns yellow or red.
 
 Expressions see the task's data overlaid with the case variables (``record_actor`` results and form fields
@@ -330,9 +332,10 @@ class CaseRun:
             except (rt.WorkflowError, SandboxViolation, MemoryError) as exc:
                 raise step_error("流程运行出错（已通知流程管理员，办件保持原状）：", exc) from exc
         status = self.status()
-        if status in self.ps.manifest.get("final_outcomes", []):
+        final = status in self.ps.manifest.get("final_outcomes", [])
+        if final:
             self.end_open_tasks()
-        if status != "active" and any(c.stopped_at is None for c in self.clocks.values()):
+        if (final or self.wf.completed) and any(c.stopped_at is None for c in self.clocks.values()):
             self.stop_all_clocks(f"办件{self.ps.manifest.get('outcomes', {}).get(status, status)}", clock_now())
             with self._clock_context():
                 self._sync_clocks()

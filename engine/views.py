@@ -181,6 +181,10 @@ def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, document
                    "mine": may_act(actor, r.role, r.department, r.assignee, r.unit_id)} for r in inbox]
     header = service._case_header(case, ps)
     header["lead_name"] = names.get(case.lead_user or "", case.lead_user) if case.lead_user else None
+    # manifest ``case_details``: variables the diagram records about the whole case (e.g. how it reached 办结)
+    header["details"] = [{"name": var, "title": title, "value": fmt_value(ps, {}, run.value(var))}
+                         for var, title in ps.manifest.get("case_details", {}).items()
+                         if run.value(var) not in (None, "", [])]
     cal, at = service.calendar(), clock_now()
     clocks = {key: c.compute(cal, at).describe(cal, at) for key, c in run.clocks.items()}  # as of now, not of the last save
     return {
