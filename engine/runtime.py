@@ -28,8 +28,8 @@ meaning; nothing here knows any particular task:
   without being done (e.g. a pending 督办 or 延期 approval when the case is terminated).
 - ``clock_extend`` (with ``clock_extend_days``, ``clock_extend_reason``): when this task completes and the
   expression names a clock, the clock is extended (延期) by that many working days.
-- ``notify`` (with ``notify_text``): when this element completes, notify these users (``name``) or departments
-  (``dept:code``).
+- ``notify`` (with ``notify_text``): when this element completes, notify these users (``name`` or ``user:name``),
+  departments (``dept:code``), roles (``role:code``), or the case's applying unit (``unit:``: all its handlers).
 - ``warns_clock`` with ``warning_level`` (on a timer event): when it fires, that level of that clock counts as
   announced; ``clock_due`` then keeps later timers of the same level quiet until the clock moves.
 End events (or any element) may carry ``outcome`` (completed, or one of the manifest's ``final_outcomes``: refused /
@@ -63,6 +63,7 @@ from .script_errors import step_error
 from .workcal import WorkCalendar
 
 REASSIGNED = "reassigned_to"   # the task-data key of a 改派 (see ``CaseRun.reassign``)
+RECIPIENT_KINDS = ("user:", "dept:", "role:", "unit:")   # ``notify``: a bare name is a user; ``unit:`` = the case's unit
 
 
 @dataclass
@@ -238,6 +239,10 @@ class CaseRun:
         """Every value a variable took in completed tasks (one per multi-instance child, and repeats)."""
         return rt.all_values(self.wf, name)
 
+    def latest_by(self, name: str, key: str) -> dict:
+        """The latest value of a dict variable per its ``key`` field (e.g. each evaluation's result as it stands)."""
+        return rt.latest_values_by(self.wf, name, key)
+
     def completed_elements(self) -> list[str]:
         return rt.completed_elements(self.wf)
 
@@ -360,7 +365,8 @@ class CaseRun:
                 text = str(self._eval(p.get("notify_text"), c.data, "通知内容") or c.name)
                 for r in [recipients] if isinstance(recipients, str) else list(recipients or []):
                     if r:
-                        self.notifications.append((r if str(r).startswith("dept:") else f"user:{r}", text[:500]))
+                        r = str(r)
+                        self.notifications.append((r if r.startswith(RECIPIENT_KINDS) else f"user:{r}", text[:500]))
             if p.get("clock_stop"):
                 key = str(self._eval(p["clock_stop"], c.data, "时限"))
                 clock = self.clocks.get(key)

@@ -155,6 +155,7 @@ class CaseStep:
         if status != case.status:
             events.add("status_changed", at, None, None, {"from": case.status, "to": status})
         self._project(uow, case.id, case.unit_id, ready, existing, at, clocks=run.clocks)
+        run.notifications = [(f"unit:{case.unit_id}" if r == "unit:" else r, text) for r, text in run.notifications]
         self._persist_clocks(uow, case.id, run, events, actor, at, run.loaded_timers)
         _note_ready(events, ready)
         due_date, warning = case_summary(run.clocks.values())
