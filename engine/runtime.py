@@ -18,8 +18,9 @@ meaning; nothing here knows any particular task:
 - ``form_key``: keep the submitted form under this one key instead of merging its fields into the task data.
 - ``form_defaults``: an expression giving initial values for the form.
 - ``show``: comma-separated variables shown beside the form (e.g. what a department asked to be corrected).
-- ``clock`` (with ``clock_limit``, ``clock_title``, ``clock_department``): the task is a department's handling of
-  an item under a statutory clock; the clock named by the expression starts the first time such a task is ready.
+- ``clock`` (with ``clock_limit``, ``clock_title``, ``clock_department``): the task runs under a statutory clock of
+  that many working days (a department's handling of an item, a signature, an evaluation, a 差评 回访 or 整改); the
+  clock named by the expression starts the first time such a task is ready.
 - ``clock_pause`` (with ``clock_pause_reason``): while this task is open, that clock is paused (补正).
 - ``clock_stop``: when this element completes, that clock stops (the item is decided).
 - ``clock_stop_all`` (a reason expression): when this element completes, every running or paused clock of the case

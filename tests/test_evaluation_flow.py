@@ -151,3 +151,116 @@ def test_reminder_then_unrated_after_the_deadline(svc):
     assert row.status == "completed" and row.due_date is None
     h.assert_round_trip(svc, case_no)
 
+
+# ---- item 6: the 差评 loop -------------------------------------------------------------------------------------
+AGENT = "牵头代办人"
+STHJ = h.DEPT_NAMES["sthj"]
+CALLBACK = {"callback_method": "电话回访", "callback_contact": "张华瑞 13800000000", "callback_record": "反映送达不及时"}
+
+
+def poorly_rated(svc, value: str = "不满意") -> str:
+    """A signed case whose applicant gave its lead agent a 差评 (the window rated its department 满意)."""
+    case_no = signed(svc)
+    h.rate_departments(svc, case_no)
+    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("张华瑞", value, comments="送达不及时"))
+    return case_no
+
+
+def followup(svc, case_no, key: str = "agent") -> dict:
+    return next(r for r in h.view(svc, case_no)["evaluations"]["rows"] if r["key"] == key)
+
+
+def test_poor_rating_is_called_back_rectified_and_confirmed_by_the_rater(svc):
+    case_no = poorly_rated(svc)
+    row = followup(svc, case_no)
+    assert (row["status"], row["rating"], row["national_level"], row["poor"], row["followup"]) == \
+        ("已评价", "不满意", "不满意", True, "待回访")
+    # 回访 by the county bureau, on a 1-working-day clock.
+    assert h.inbox_names(svc, "supervisor1", case_no) == [("差评回访", AGENT)]
+    page = h.view(svc, case_no)
+    assert page["clocks"]["回访:agent"]["limit_days"] == 1 and page["clocks"]["回访:agent"]["level"] in ("yellow", "green")
+    assert h.case_row(svc, case_no).status == "completed"
+    h.complete(svc, "supervisor1", "差评回访", AGENT, case_no=case_no, **CALLBACK)
+    # 整改 by the rated agent, on a 5-working-day clock; the agent is told.
+    assert h.inbox_names(svc, "agent1", case_no) == [("差评整改", AGENT)]
+    assert h.inbox_names(svc, "agent2", case_no) == []
+    assert any(t.startswith("【差评整改】牵头代办人收到差评") for t in notices(svc, "agent1"))
+    assert h.view(svc, case_no)["clocks"]["整改:agent"]["limit_days"] == 5
+    h.complete(svc, "agent1", "差评整改", AGENT, case_no=case_no, rectify_action="已整改",
+               rectify_measures="已向申请单位致歉，今后送达当日电话告知")
+    assert h.view(svc, case_no)["clocks"]["整改:agent"]["level"] == "done"
+    # The result goes back to the rater, who confirms.
+    assert any(t.startswith("【整改反馈】您对牵头代办人的差评已整改：已向申请单位致歉") for t in notices(svc, "huarui"))
+    h.complete(svc, "huarui", "确认整改结果", case_no=case_no, confirmation="认可整改结果", confirmation_comments="满意")
+    row = followup(svc, case_no)
+    assert row["followup"] == "已整改，评价人认可整改结果" and row["callback"] == "反映送达不及时"
+    assert row["rectification"] == "已向申请单位致歉，今后送达当日电话告知" and not row["excluded"]
+    assert h.open_tasks(svc, case_no) == []
+    assert h.view(svc, case_no)["evaluations"]["counts"] == \
+        {"total": 2, "rated": 2, "unrated": 0, "pending": 0, "excluded": 0, "poor": 1}
+    h.assert_round_trip(svc, case_no)
+
+
+def test_rejected_appeal_sends_the_department_back_to_rectify_and_the_window_may_disagree(svc):
+    case_no = signed(svc)
+    h.complete(svc, "huarui", "评价代办服务", case_no=case_no, **h.rating("张华瑞", "满意"))
+    h.complete(svc, "window1", "评价部门业务专办窗口", STHJ, case_no=case_no, **h.rating("孙窗口", "非常不满意"))
+    h.complete(svc, "supervisor1", "差评回访", STHJ, case_no=case_no, **CALLBACK)
+    assert h.inbox_names(svc, "zb_sthj", case_no) == [("差评整改", STHJ)]
+    assert h.inbox_names(svc, "zb_zjj", case_no) == []
+    h.complete(svc, "zb_sthj", "差评整改", STHJ, case_no=case_no, rectify_action="申诉（恶意评价）",
+               appeal_reason="评价与办理情况不符")
+    # While the supervisor decides, the 整改 clock is paused.
+    assert h.view(svc, case_no)["clocks"][f"整改:dept:sthj"]["level"] == "paused"
+    h.complete(svc, "supervisor1", "审理差评申诉", STHJ, case_no=case_no, appeal_decision="申诉不成立",
+               appeal_decision_reason="经核实，该部门确有延误")
+    assert h.inbox_names(svc, "zb_sthj", case_no) == [("差评整改", STHJ)]        # back to rectify
+    assert h.view(svc, case_no)["clocks"]["整改:dept:sthj"]["level"] in ("green", "yellow")
+    h.complete(svc, "zb_sthj", "差评整改", STHJ, case_no=case_no, rectify_action="已整改", rectify_measures="已优化内部流转")
+    h.complete(svc, "window1", "确认整改结果", STHJ, case_no=case_no, confirmation="不认可", confirmation_comments="仍需改进")
+    row = followup(svc, case_no, "dept:sthj")
+    assert (row["rating"], row["followup"], row["excluded"]) == ("非常不满意", "已整改，评价人不认可整改结果", False)
+    assert h.open_tasks(svc, case_no) == []
+    h.assert_round_trip(svc, case_no)
+
+
+def test_upheld_appeal_excludes_the_rating_from_the_figures_but_keeps_it(svc):
+    case_no = poorly_rated(svc, "非常不满意")
+    h.complete(svc, "supervisor1", "差评回访", AGENT, case_no=case_no, **CALLBACK)
+    h.complete(svc, "agent1", "差评整改", AGENT, case_no=case_no, rectify_action="申诉（恶意评价）",
+               appeal_reason="申请单位因私人纠纷恶意评价")
+    h.complete(svc, "supervisor1", "审理差评申诉", AGENT, case_no=case_no, appeal_decision="申诉成立",
+               appeal_decision_reason="经调查属恶意评价")
+    assert h.open_tasks(svc, case_no) == []
+    row = followup(svc, case_no)
+    assert (row["status"], row["rating"], row["excluded"], row["appeal_decision"]) == \
+        ("已评价", "非常不满意", True, "经调查属恶意评价")
+    counts = h.view(svc, case_no)["evaluations"]["counts"]
+    assert (counts["rated"], counts["excluded"], counts["poor"]) == (1, 1, 0)   # only the department's rating counts
+    assert any("申诉成立：经调查属恶意评价" in t for t in notices(svc, "huarui"))
+    assert [k for k, _, _ in h.documents(svc, case_no)].count("评价表") == 2      # the 评价表 is never withdrawn
+    assert h.view(svc, case_no)["clocks"]["整改:agent"]["level"] in ("done", "ended")
+    h.assert_round_trip(svc, case_no)
+
+
+def test_callback_and_rectification_clocks_turn_red_and_reach_the_supervisor(svc):
+    case_no = poorly_rated(svc)                 # rated Mon 2026-03-02: 回访 due the next working day
+    clock.set(L(2026, 3, 4, 9))                # Wed: the 回访 is overdue
+    svc.fire_due()
+    assert any(t.startswith("【红牌超期】差评回访（牵头代办人）") for t in notices(svc, "supervisor1"))
+    red = [i for i in svc.supervision(h.actor(svc, "supervisor1"))["items"] if i["case_no"] == case_no]
+    assert [(i["title"], i["level"]) for i in red] == [("差评回访（牵头代办人）", "red")]
+    h.complete(svc, "supervisor1", "差评回访", AGENT, case_no=case_no, **CALLBACK)
+    clock.set(L(2026, 3, 9, 9))                # 3rd working day of 5 since Wed 03-04: nothing yet
+    svc.fire_due()
+    assert not any(t.startswith("【黄牌预警】差评整改") for t in notices(svc, "agent1"))
+    clock.set(L(2026, 3, 10, 9))               # 4th working day: yellow, the agent is reminded
+    svc.fire_due()
+    assert any(t.startswith("【黄牌预警】差评整改（牵头代办人）") for t in notices(svc, "agent1"))
+    clock.set(L(2026, 3, 12, 9))               # past the 5 working days (due Wed 03-11): red, to the supervisor
+    svc.fire_due()
+    assert any(t.startswith("【红牌超期】差评整改（牵头代办人）") for t in notices(svc, "supervisor1"))
+    h.complete(svc, "agent1", "差评整改", AGENT, case_no=case_no, rectify_action="已整改", rectify_measures="已整改到位")
+    assert h.view(svc, case_no)["clocks"]["整改:agent"]["level"] == "late"
+    h.complete(svc, "huarui", "确认整改结果", case_no=case_no, confirmation="认可整改结果")
+    assert h.open_tasks(svc, case_no) == []

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.test_web import (ACCEPT, COMMISSION, DELIVER, DEPT_NAMES, api_complete, api_start, app,  # noqa: F401
-                            html_task)
+                            html_task, inbox_task)
 from tests.webclient import api_login, html_login, token
 
 pytestmark = pytest.mark.usefixtures("all_cases_verified")
@@ -45,5 +45,17 @@ def test_the_applicant_rates_a_completed_case_from_the_invitation(app):
     section = page.text[page.text.index('id="evaluations"'):page.text.index('id="diagram-card"')]
     assert "已评价1项" in section and "未评价0项" in section
     assert "<td>不满意</td><td>不满意</td><td>送达较慢</td>" in section      # seed level, national level, comment
+    assert "待回访" in section                                          # a 差评: the county bureau calls back
     window = html_login(app, "window1")
     assert DEPT_NAMES["sthj"] in window.get("/inbox").text
+    supervisor = html_login(app, "supervisor1")
+    callback_id = inbox_task(supervisor, case_no, "差评回访", "牵头代办人")
+    task_page = supervisor.get(f"/tasks/{callback_id}").text
+    assert "差评回访" in task_page and "综合评价" in task_page and "送达较慢" in task_page
+    for internal in ("kind", "rater", "limit_days", "poor", "followup", "unit:"):
+        assert internal not in task_page.split("<form", 1)[0].split("</header>")[-1], internal
+    flash = html_task(supervisor, callback_id,
+                      {"callback_method": "电话回访", "callback_record": "申请单位反映送达较慢"}, ("callback_method",))
+    assert flash
+    agent_inbox = html_login(app, "agent1").get("/inbox").text
+    assert "差评整改" in agent_inbox
