@@ -262,5 +262,23 @@ def test_callback_and_rectification_clocks_turn_red_and_reach_the_supervisor(svc
     assert any(t.startswith("【红牌超期】差评整改（牵头代办人）") for t in notices(svc, "supervisor1"))
     h.complete(svc, "agent1", "差评整改", AGENT, case_no=case_no, rectify_action="已整改", rectify_measures="已整改到位")
     assert h.view(svc, case_no)["clocks"]["整改:agent"]["level"] == "late"
-    h.complete(svc, "huarui", "确认整改结果", case_no=case_no, confirmation="认可整改结果")
+    # The rater has 5 working days to confirm (from Thu 03-12: due Thu 03-19); then it is recorded as not confirmed.
+    assert h.inbox_names(svc, "huarui", case_no) == [("确认整改结果", None)]
+    clock.set(L(2026, 3, 20, 9))
+    svc.fire_due()
     assert h.open_tasks(svc, case_no) == []
+    assert followup(svc, case_no)["followup"] == "已整改，评价人逾期未确认整改结果"
+    assert "逾期未确认" in [e.payload["timer"] for e in h.events(svc, case_no) if e.type == "timer_fired"]
+    h.assert_round_trip(svc, case_no)
+
+
+def test_a_supervisor_reassigns_a_rectification_of_a_completed_case(svc):
+    case_no = poorly_rated(svc)
+    h.complete(svc, "supervisor1", "差评回访", AGENT, case_no=case_no, **CALLBACK)
+    task = h.find_task(svc, "agent1", "差评整改", AGENT, case_no)
+    svc.reassign_task(h.actor(svc, "supervisor1"), task["task_id"], "agent2", "原代办员长期请假", "task")
+    h.tick()
+    assert h.inbox_names(svc, "agent1", case_no) == [] and h.inbox_names(svc, "agent2", case_no) == [("差评整改", AGENT)]
+    h.complete(svc, "agent2", "差评整改", AGENT, case_no=case_no, rectify_action="已整改", rectify_measures="已整改到位")
+    assert h.case_row(svc, case_no).status == "completed"
+    assert h.inbox_names(svc, "huarui", case_no) == [("确认整改结果", None)]
