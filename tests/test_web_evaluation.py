@@ -49,6 +49,8 @@ def test_the_applicant_rates_a_completed_case_from_the_invitation(app):
     window = html_login(app, "window1")
     assert DEPT_NAMES["sthj"] in window.get("/inbox").text
     supervisor = html_login(app, "supervisor1")
+    board = supervisor.get("/supervision")                          # the 1-working-day 回访 is yellow at once
+    assert board.status_code == 200 and "差评回访（牵头代办人）" in board.text and "None" not in board.text
     callback_id = inbox_task(supervisor, case_no, "差评回访", "牵头代办人")
     task_page = supervisor.get(f"/tasks/{callback_id}").text
     assert "差评回访" in task_page and "综合评价" in task_page and "送达较慢" in task_page
