@@ -35,6 +35,7 @@ def test_the_applicant_rates_a_completed_case_from_the_invitation(app):
     assert opened.status_code == 302 and opened.headers["Location"].endswith(f"/cases/{case_no}")
     page = huarui.get(f"/cases/{case_no}")
     assert 'id="case-status">已办结<' in page.text
+    assert "全案办结期限" not in page.text          # the evaluation deadlines are not the case's own
     # The rating is an open task of the 已办结 case, one click from the case page.
     link = re.search(r'<td>评价代办服务</td>.*?href="(/tasks/[^"]+)"', page.text, re.S)
     assert link, page.text[:3000]
