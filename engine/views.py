@@ -142,7 +142,7 @@ def _evaluations(ps: ProcessSet, run, names: dict[str, str]) -> dict | None:
     counts = {"total": len(rows), "rated": len(counted), "unrated": sum(r["status"] == "未评价" for r in rows),
               "pending": sum(r["status"] == "待评价" for r in rows), "excluded": sum(r["excluded"] for r in rows),
               "poor": sum(r["poor"] for r in counted)}
-    return {"rows": rows, "counts": counts, "national_levels": list(cfg.get("national_scale", []))}
+    return {"rows": rows, "counts": counts, "national_scale": list(cfg.get("national_scale", []))}
 
 
 def _form_of_event(ps: ProcessSet, e) -> dict | None:
