@@ -208,6 +208,8 @@ def test_rejected_appeal_sends_the_department_back_to_rectify_and_the_window_may
     h.complete(svc, "supervisor1", "差评回访", STHJ, case_no=case_no, **CALLBACK)
     assert h.inbox_names(svc, "zb_sthj", case_no) == [("差评整改", STHJ)]
     assert h.inbox_names(svc, "zb_zjj", case_no) == []
+    rectify = h.find_task(svc, "zb_sthj", "差评整改", STHJ, case_no)
+    assert svc.get_task(h.actor(svc, "zb_sthj"), rectify["task_id"])["actions"] == []   # no 延期 after 办结
     h.complete(svc, "zb_sthj", "差评整改", STHJ, case_no=case_no, rectify_action="申诉（恶意评价）",
                appeal_reason="评价与办理情况不符")
     # While the supervisor decides, the 整改 clock is paused.
