@@ -18,8 +18,9 @@ meaning; nothing here knows any particular task:
 - ``form_key``: keep the submitted form under this one key instead of merging its fields into the task data.
 - ``form_defaults``: an expression giving initial values for the form.
 - ``show``: comma-separated variables shown beside the form (e.g. what a department asked to be corrected).
-- ``clock`` (with ``clock_limit``, ``clock_title``, ``clock_department``): the task is a department's handling of
-  an item under a statutory clock; the clock named by the expression starts the first time such a task is ready.
+- ``clock`` (with ``clock_limit``, ``clock_title``, ``clock_department``): the task runs under a statutory clock of
+  that many working days (a department's handling of an item, a signature, an evaluation, a 差评 回访 or 整改); the
+  clock named by the expression starts the first time such a task is ready.
 - ``clock_pause`` (with ``clock_pause_reason``): while this task is open, that clock is paused (补正).
 - ``clock_stop``: when this element completes, that clock stops (the item is decided).
 - ``clock_stop_all`` (a reason expression): when this element completes, every running or paused clock of the case
@@ -28,13 +29,15 @@ meaning; nothing here knows any particular task:
   without being done (e.g. a pending 督办 or 延期 approval when the case is terminated).
 - ``clock_extend`` (with ``clock_extend_days``, ``clock_extend_reason``): when this task completes and the
   expression names a clock, the clock is extended (延期) by that many working days.
-- ``notify`` (with ``notify_text``): when this element completes, notify these users (``name``) or departments
-  (``dept:code``).
+- ``notify`` (with ``notify_text``): when this element completes, notify these users (``name`` or ``user:name``),
+  departments (``dept:code``), roles (``role:code``), or the case's applying unit (``unit:``: all its handlers).
 - ``warns_clock`` with ``warning_level`` (on a timer event): when it fires, that level of that clock counts as
   announced; ``clock_due`` then keeps later timers of the same level quiet until the clock moves.
-End events may carry ``outcome`` (completed, or one of the manifest's ``final_outcomes``: refused / terminated /
-withdrawn): the case's status when reached. Whatever the
-diagram says, a case that is no longer active has no running clock: any left stops, with the outcome as its reason.
+End events (or any element) may carry ``outcome`` (completed, or one of the manifest's ``final_outcomes``: refused /
+terminated / withdrawn): the case's status from when that element completes. A final outcome ends every open task;
+``completed`` does not: what the diagram still runs after it (e.g. the evaluations after 办结 at delivery) goes on, as
+tasks with their clocks and timers, while the case shows 已办结. Whatever the diagram says, a case with a final outcome
+or whose workflow has ended has no running clock: any left stops, with the outcome as its reason.
 Timer expressions may call ``clock_due(key, 'yellow'|'red')``: the moment that clock turns yellow or red.
 
 Expressions see the task's data overlaid with the case variables (``record_actor`` results and form fields
@@ -61,6 +64,7 @@ from .script_errors import step_error
 from .workcal import WorkCalendar
 
 REASSIGNED = "reassigned_to"   # the task-data key of a 改派 (see ``CaseRun.reassign``)
+RECIPIENT_KINDS = ("user:", "dept:", "role:", "unit:")   # ``notify``: a bare name is a user; ``unit:`` = the case's unit
 
 
 @dataclass
@@ -237,6 +241,10 @@ class CaseRun:
         """Every value a variable took in completed tasks (one per multi-instance child, and repeats)."""
         return rt.all_values(self.wf, name)
 
+    def latest_by(self, name: str, key: str) -> dict:
+        """The latest value of a dict variable per its ``key`` field (e.g. each evaluation's result as it stands)."""
+        return rt.latest_values_by(self.wf, name, key)
+
     def completed_elements(self) -> list[str]:
         return rt.completed_elements(self.wf)
 
@@ -331,9 +339,10 @@ class CaseRun:
             except (rt.WorkflowError, SandboxViolation, MemoryError) as exc:
                 raise step_error("流程运行出错（已通知流程管理员，办件保持原状）：", exc) from exc
         status = self.status()
-        if status in self.ps.manifest.get("final_outcomes", []):
+        final = status in self.ps.manifest.get("final_outcomes", [])
+        if final:
             self.end_open_tasks()
-        if status != "active" and any(c.stopped_at is None for c in self.clocks.values()):
+        if (final or self.wf.completed) and any(c.stopped_at is None for c in self.clocks.values()):
             self.stop_all_clocks(f"办件{self.ps.manifest.get('outcomes', {}).get(status, status)}", clock_now())
             with self._clock_context():
                 self._sync_clocks()
@@ -359,7 +368,8 @@ class CaseRun:
                 text = str(self._eval(p.get("notify_text"), c.data, "通知内容") or c.name)
                 for r in [recipients] if isinstance(recipients, str) else list(recipients or []):
                     if r:
-                        self.notifications.append((r if str(r).startswith("dept:") else f"user:{r}", text[:500]))
+                        r = str(r)
+                        self.notifications.append((r if r.startswith(RECIPIENT_KINDS) else f"user:{r}", text[:500]))
             if p.get("clock_stop"):
                 key = str(self._eval(p["clock_stop"], c.data, "时限"))
                 clock = self.clocks.get(key)

@@ -558,6 +558,19 @@ def latest_value(wf: BpmnWorkflow, name: str):
     return best.data[name] if best is not None else None
 
 
+def latest_values_by(wf: BpmnWorkflow, name: str, key: str) -> dict:
+    """Per value of ``key``: the latest value of a dict variable (each multi-instance child keeps its own, and may
+    change it as it goes on), from the most recently completed task that has it."""
+    best: dict = {}
+    for t in _completed(wf):
+        value = t.data.get(name)
+        if isinstance(value, dict) and key in value:
+            k = str(value[key])
+            if k not in best or t.last_state_change >= best[k][0]:
+                best[k] = (t.last_state_change, value)
+    return {k: v for k, (_, v) in best.items()}
+
+
 def all_values(wf: BpmnWorkflow, name: str) -> list:
     """Every value a variable has in completed tasks (e.g. each multi-instance child's result)."""
     return [t.data[name] for t in _completed(wf) if t.data.get(name) is not None]

@@ -111,6 +111,40 @@ def _items(ps: ProcessSet, run, inbox, clocks: dict[str, dict] | None = None) ->
     return out
 
 
+def _evaluations(ps: ProcessSet, run, names: dict[str, str]) -> dict | None:
+    """The case's evaluations (manifest ``evaluation``): who rates whom, each one's state as the diagram recorded it
+    (待评价 / 已评价 / 未评价, the 差评 follow-up, an upheld 申诉), the national five-level equivalent, and the counts —
+    未评价 and excluded ratings counted apart, never as ratings."""
+    cfg = ps.manifest.get("evaluation")
+    if not cfg:
+        return None
+    evaluations = run.value(cfg.get("list", "evaluations")) or []
+    if not evaluations:
+        return None
+    key = cfg.get("key", "key")
+    results = run.latest_by(cfg.get("result", "evaluation_result"), key)
+    national, poor = cfg.get("national_levels", {}), set(cfg.get("poor_levels", []))
+    rows = []
+    for ev in evaluations:
+        r = results.get(str(ev.get(key))) or {}
+        status = r.get("status") or "待评价"
+        rating = r.get("rating")
+        rated = ev.get("name") or ""
+        if ev.get("rated"):
+            rated += f"（{names.get(ev['rated'], ev['rated'])}）"
+        rows.append({"key": ev.get(key), "rated": rated, "rater": ev.get("rater_name"), "status": status,
+                     "rating": rating, "national_level": national.get(rating) if rating else None,
+                     "comments": r.get("comments"), "poor": bool(rating in poor), "followup": r.get("followup"),
+                     "excluded": bool(r.get("excluded")), "appeal_decision": r.get("appeal_decision"),
+                     "callback": r.get("callback"), "rectification": r.get("rectification"),
+                     "confirmation": r.get("confirmation")})
+    counted = [r for r in rows if r["status"] == "已评价" and not r["excluded"]]
+    counts = {"total": len(rows), "rated": len(counted), "unrated": sum(r["status"] == "未评价" for r in rows),
+              "pending": sum(r["status"] == "待评价" for r in rows), "excluded": sum(r["excluded"] for r in rows),
+              "poor": sum(r["poor"] for r in counted)}
+    return {"rows": rows, "counts": counts, "national_scale": list(cfg.get("national_scale", []))}
+
+
 def _form_of_event(ps: ProcessSet, e) -> dict | None:
     if e.type == "case_started":
         return ps.form(ps.process(e.payload.get("process", "")).get("start_form", ""))
@@ -181,6 +215,10 @@ def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, document
                    "mine": may_act(actor, r.role, r.department, r.assignee, r.unit_id)} for r in inbox]
     header = service._case_header(case, ps)
     header["lead_name"] = names.get(case.lead_user or "", case.lead_user) if case.lead_user else None
+    # manifest ``case_details``: variables the diagram records about the whole case (e.g. how it reached 办结)
+    header["details"] = [{"name": var, "title": title, "value": fmt_value(ps, {}, run.value(var))}
+                         for var, title in ps.manifest.get("case_details", {}).items()
+                         if run.value(var) not in (None, "", [])]
     cal, at = service.calendar(), clock_now()
     clocks = {key: c.compute(cal, at).describe(cal, at) for key, c in run.clocks.items()}  # as of now, not of the last save
     return {
@@ -188,6 +226,7 @@ def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, document
         "stages": _stage_progress(ps, case),
         "items": _items(ps, run, inbox, clocks),
         "clocks": clocks,
+        "evaluations": _evaluations(ps, run, names),
         "open_tasks": open_tasks,
         "timeline": timeline(ps, events, names, role_names, {k: c.title for k, c in run.clocks.items()}),
         "documents": [dict(d._mapping) for d in documents],

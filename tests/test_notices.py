@@ -86,9 +86,9 @@ def test_the_applicant_is_told_every_step_once_along_a_case(svc):
         (unit, "事项已准予许可",
          f"办件 {no} 的服务事项「环评」（焦作市生态环境局武陟分局）已准予许可，批文/证照编号：HP-2026-001。", page),
         (unit, "办结送达",
-         f"您单位的帮办代办项目（{TITLE}，办件编号 {no}）已办结，办结单编号 {slip_no}。办理结果已于2026年3月20日"
-         "以邮寄方式送达，邮寄单号 SF123456789。收到后请签收办结单。", page),
-        (unit, "邀请评价", f"办件 {no}（{TITLE}）已完成帮办代办服务工作。请对帮办代办服务进行综合评价：点此直接打开评价表。",
+         f"您单位的帮办代办项目（{TITLE}，办件编号 {no}）办理结果已于2026年3月20日以邮寄方式送达，邮寄单号 SF123456789，"
+         f"办结单编号 {slip_no}。请签收办结单：签收后即办结；逾期未签收的，按送达办结。", page),
+        (unit, "邀请评价", f"办件 {no}（{TITLE}）已完成帮办代办服务工作。请对帮办代办服务进行综合评价，请于2026年3月9日前办理（逾期记为未评价）：点此直接打开评价表。",
          f"/tasks/{rate_task}"),
     ]
     # Every handler of the unit has them in the app, and no one of another unit.

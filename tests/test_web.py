@@ -310,6 +310,10 @@ def test_whole_case_through_the_api(app):
     slip = agent.get(f"/api/cases/{case_no}/documents/{result['document']['id']}")
     assert slip.status_code == 200 and slip.json["data"]["form"]["tracking_no"] == "SF123456789"
     api_complete(huarui, case_no, "签收办结单", {"results_received": True})
+    signed = huarui.get(f"/api/cases/{case_no}").json      # 办结 at signing, the rating still open
+    assert signed["case"]["status_name"] == "已办结"
+    assert [t["summary"] for t in signed["timeline"] if t["type"] == "status_changed"] == ["办理中 → 已办结"]
+    assert "评价代办服务" in [t["name"] for t in signed["open_tasks"]]
     api_complete(huarui, case_no, "评价代办服务", {"rating": "满意"})
     window = api_login(app, "window1")
     for dept in DEPT_NAMES.values():
@@ -324,7 +328,8 @@ def test_whole_case_through_the_api(app):
     assert [d["kind"] for d in v["documents"]] == ["委托书", "办结单", "评价表", "评价表", "评价表", "评价表"]
     assert {i["code"]: (i["state"], i["licence_no"]) for i in v["items"]} == {
         "hp": ("准予许可", "武环审〔2026〕2号"), "xf": ("准予许可", "XF-2026-001"), "gd": ("准予许可", "GD-2026-001")}
-    assert v["timeline"][0]["label"] == "提交申请" and v["timeline"][-1]["summary"] == "办理中 → 已办结"
+    assert v["timeline"][0]["label"] == "提交申请" and [t["summary"] for t in v["timeline"]
+                                                       if t["type"] == "status_changed"] == ["办理中 → 已办结"]
     assert case_no in [c["case_no"] for c in huarui.get("/api/cases").json["cases"]]
     assert huarui.post("/api/logout").json == {"ok": True}
     assert_json_error(huarui.get(f"/api/cases/{case_no}"), 401, "请先登录")

@@ -22,8 +22,11 @@ class Messages:
 
     def case_actions(self, actor: Actor, case, ps: ProcessSet, run: CaseRun, ready_ids: set[str],
                      task: TaskInfo | None = None) -> list[dict]:
-        """The manifest's messages this actor may send now: to the case, or (``from_task``) from one of its tasks."""
+        """The manifest's messages this actor may send now: to the case, or (``from_task``) from one of its tasks.
+        None once the case is no longer 办理中 (e.g. a 已办结 case's evaluation and 差评 tasks offer no 延期)."""
         out = []
+        if case.status != "active":
+            return out
         for key, msg in ps.manifest.get("messages", {}).items():
             if bool(msg.get("from_task")) != (task is not None):
                 continue

@@ -136,7 +136,7 @@ class Reassignment:
         with clock.step() as step, self.db.unit_of_work() as uow:
             case, ps, run, task = self._open_task(uow, task_id, lock=True)
             step.after(case.updated_at)
-            if case.status != "active":
+            if case.status in ps.manifest.get("final_outcomes", []):   # 已办结 with evaluations open may be reassigned
                 raise Conflict("办件已结束，不能改派")
             target = uow.repo.user_by_username(to_username.strip()[:64]) if to_username.strip().isprintable() else None
             problem = self._why_not(ps, target, task) or \

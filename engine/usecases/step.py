@@ -241,6 +241,7 @@ class CaseStep:
         if status != case.status:
             events.add("status_changed", at, None, None, {"from": case.status, "to": status})
         self._project(uow, case.id, case.unit_id, ready, existing, at, clocks=run.clocks)
+        run.notifications = [(f"unit:{case.unit_id}" if r == "unit:" else r, text) for r, text in run.notifications]
         self._persist_clocks(uow, case.id, run, events, actor, at, run.loaded_timers)
         if notify:
             self._notices(uow, case, ps, run, events, ready, existing, at)
