@@ -102,7 +102,7 @@ def count_cases(url: str) -> int:
 
 def build_history(url: str, events: int, tag: str) -> str:
     """A case of the demo unit with at least ``events`` events, its item 环评 waiting at 部门办理; its case number."""
-    from engine.clock import clock
+    from engine.clock import clock, service_today
     svc = preload.open_service(url)
     try:
         import random
@@ -131,7 +131,8 @@ def build_history(url: str, events: int, tag: str) -> str:
                           t.task_id)
                 d.do("Task_ApproveExtension", {"extension_decision": "批准延期", "extension_days_approved": 1,
                                                "extension_opinion": "同意延期"})
-            d.do("Task_Handle", {"item_decision": "需要补正", "correction_request": f"第{rounds}次补充材料"})
+            d.do("Task_Handle", {"item_decision": "需要补正", "correction_request": f"第{rounds}次补充材料",
+                                 "correction_due": service_today(10).isoformat()})
             d.do("Task_Supplement", {"supplement_description": "已按要求补交", "supplement_complete": True})
             clock.set(min(clock.now(), datetime.now(UTC) - timedelta(hours=1)))
         return d.case_no
@@ -143,9 +144,11 @@ def build_history(url: str, events: int, tag: str) -> str:
 def measure_history(api: UnitApi, long_no: str, runs: int, warmup: int) -> dict:
     """Alternately: the long case's 部门办理 (需要补正), and a new case's, each timed, with their case pages."""
     from bench import _pick
+    from engine.clock import service_today
     from engine.demo import SAMPLE_APPLICATION
     rec = {"long_complete": [], "new_complete": [], "long_view": [], "new_view": []}
-    correction = {"item_decision": "需要补正", "correction_request": "请补充材料"}
+    correction = {"item_decision": "需要补正", "correction_request": "请补充材料",
+                  "correction_due": service_today(30).isoformat()}
 
     def timed(kind, fn, *args):
         t0 = time.perf_counter()

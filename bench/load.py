@@ -40,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchlib import DEMO_PASSWORD, HOST, ROOT, Databases, bangban_cmd, free_port, percentile  # noqa: E402
 
+from engine.clock import service_today  # noqa: E402
 from engine.demo import SAMPLE_APPLICATION, UNITS  # noqa: E402
 
 ITEM_CODES = ["qydj", "xmlx", "gh", "hp", "ap", "xf", "sg", "gd", "gs", "tx"]
@@ -331,7 +332,8 @@ class VirtualUser:
             if stop_at == "joint" and i == len(order) // 2:
                 return self.terminate(applicant, lead, no)
             if r.random() < 0.2:
-                self.do(f"zb_{dept}", no, "部门办理", {"item_decision": "需要补正", "correction_request": "补充材料"}, name)
+                self.do(f"zb_{dept}", no, "部门办理", {"item_decision": "需要补正", "correction_request": "补充材料",
+                                                                 "correction_due": service_today(30).isoformat()}, name)
                 self.do(applicant, no, "补正材料", {"supplement_description": "已补交", "supplement_complete": True}, name)
             decision = {"item_decision": "不予许可", "refusal_reason": "不符合条件"} if r.random() < 0.1 else \
                 {"item_decision": "准予许可", "licence_no": f"{code.upper()}-{r.randint(1, 99999)}"}

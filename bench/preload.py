@@ -137,6 +137,7 @@ class Driver:
     # ---- the lifecycle
     def run(self, stage: str, n: int, key: bool, items: list[str]) -> str:
         r = self.rng
+        from engine.clock import service_today
         from engine.demo import SAMPLE_APPLICATION
         unit = TEMPLATE_UNIT if self.applicant == TEMPLATE_APPLICANT else {}
         data = dict(SAMPLE_APPLICATION, project_name=template_project(n), project_code=template_code(n),
@@ -180,10 +181,12 @@ class Driver:
         for i, title in enumerate(order):
             if i == stop_after:
                 if stage == "dispatched" and r.random() < 0.3:     # this item waits for the applicant's 补正
-                    self.do("Task_Handle", {"item_decision": "需要补正", "correction_request": "补充相关材料"}, title)
+                    self.do("Task_Handle", {"item_decision": "需要补正", "correction_request": "补充相关材料",
+                                              "correction_due": service_today(10).isoformat()}, title)
                 break
             if r.random() < CORRECTION_SHARE:
-                self.do("Task_Handle", {"item_decision": "需要补正", "correction_request": "补充相关材料"}, title)
+                self.do("Task_Handle", {"item_decision": "需要补正", "correction_request": "补充相关材料",
+                                              "correction_due": service_today(10).isoformat()}, title)
                 self.do("Task_Supplement", {"supplement_description": "已按要求补交全部材料", "supplement_complete": True},
                         title)
             decision = {"item_decision": "不予许可", "refusal_reason": "不符合审批条件"} if r.random() < REFUSE_ITEM_SHARE \

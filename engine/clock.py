@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
@@ -96,6 +96,11 @@ clock = Clock()
 def now() -> datetime:
     """The current time in UTC, from the shared clock."""
     return clock.now()
+
+
+def service_today(days: int = 0) -> date:
+    """Today in China's time zone by the shared clock, ``days`` calendar days on."""
+    return clock.now().astimezone(LOCAL_TZ).date() + timedelta(days=days)
 
 
 

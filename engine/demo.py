@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from werkzeug.security import generate_password_hash
 
+from .clock import service_today
 from .db import Database
 from .passwords import hash_password
 from .processes import Catalogue
@@ -133,7 +134,8 @@ def load_sample_cases(service) -> int:
         service_mode_confirmed="上门服务")
     act("chief1", "分派服务事项", key, service_items=["xmlx", "hp", "ap", "gd"], dispatch_note="重点项目，并联推进")
     act("zb_fgw", "部门办理", key, item_decision="准予许可", licence_no="武发改备〔2026〕88号")
-    act("zb_sthj", "部门办理", key, item_decision="需要补正", correction_request="补充大气污染防治专章")
+    act("zb_sthj", "部门办理", key, item_decision="需要补正", correction_request="补充大气污染防治专章",
+        correction_due=service_today(10).isoformat())
 
     done = service.start_case(_actor(service, "huarui"), "bangban_case", dict(SAMPLE_APPLICATION)).case_no
     act("agent2", "受理审核", done, review_decision="受理", authorization_checked=True)

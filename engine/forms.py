@@ -9,6 +9,8 @@ Extensions a form may use (all optional):
 - ``x-document`` (form level): what the document the task issues names besides its fields: ``rated`` (``lead``: the
   case's lead officer; ``title``: the task's title; else the text itself) and ``date_field`` (the case variable holding
   the date the service was completed); the signer is always the logged-in actor.
+- ``x-date`` (on a ``format: date`` field): ``not_past`` (today or later, e.g. a 补正 deadline) or ``not_future``
+  (today or earlier), today by the service clock in China's time zone.
 """
 from __future__ import annotations
 
@@ -18,18 +20,22 @@ import math
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 from . import caches
+from .clock import service_today
 from .errors import InvalidInput, TooLarge
 
 MAX_FORM_FIELDS = 200
 MAX_FORM_BYTES = 64 * 1024    # a form's data as UTF-8 JSON: Chinese and Latin text count alike, by bytes
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _TYPE_NAMES = {"string": "文本", "number": "数字", "integer": "整数", "boolean": "是/否", "array": "列表", "object": "对象"}
+_DATE_RULES = {"not_past": "不能早于今天", "not_future": "不能晚于今天"}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _FORMAT_NAMES = {"date": "日期（YYYY-MM-DD）", "date-time": "日期时间", "email": "电子邮箱"}
 
 OptionsProvider = Callable[[str], list[dict] | None]
@@ -53,6 +59,11 @@ def check_schema(schema: Any) -> list[str]:
     if doc is not None and (not isinstance(doc, dict) or set(doc) - {"rated", "date_field"}
                             or not all(isinstance(v, str) and v for v in doc.values())):
         problems.append("x-document 应为对象，只含 rated（lead、title 或被评价对象名称）与 date_field（完成日期字段）两项文字")
+    for name, prop in (schema.get("properties") or {}).items() if isinstance(schema.get("properties"), dict) else ():
+        rule = prop.get("x-date") if isinstance(prop, dict) else None
+        if rule is not None and (rule not in _DATE_RULES or prop.get("format") != "date"):
+            problems.append(f"字段「{prop.get('title') or name}」的 x-date 只能用于 format 为 date 的字段，取值为 "
+                            "not_past（不早于今天）或 not_future（不晚于今天）")
     return problems
 
 
@@ -179,6 +190,24 @@ def plain_text(value: Any, what: str, limit: int, multiline: bool = False) -> st
     return value
 
 
+def _date_rules(schema: dict, cleaned: dict, problems: dict[str, str]) -> None:
+    """``x-date``: a date that may not lie before (``not_past``) or after (``not_future``) today."""
+    today = None
+    for name, prop in schema.get("properties", {}).items():
+        rule = prop.get("x-date") if isinstance(prop, dict) else None
+        value = cleaned.get(name)
+        if rule not in _DATE_RULES or name in problems or not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+            continue
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            continue
+        today = today or service_today()
+        if (rule == "not_past" and day < today) or (rule == "not_future" and day > today):
+            problems[name] = (f"「{field_title(schema, name)}」{_DATE_RULES[rule]}"
+                              f"（今天是{today.year}年{today.month}月{today.day}日）")
+
+
 def validate(schema: dict, data: Any) -> dict:
     """Validate submitted data against a resolved schema.
 
@@ -206,6 +235,7 @@ def validate(schema: dict, data: Any) -> dict:
             continue
         field, msg = _message(err, schema)
         problems.setdefault(field or "_form", msg)
+    _date_rules(schema, cleaned, problems)
     if problems:
         raise InvalidInput("表单填写有误：" + "；".join(problems.values()), details=problems)
     out = {name: None for name in schema.get("properties", {})}

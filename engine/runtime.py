@@ -176,6 +176,10 @@ class CaseRun:
         except Exception as exc:  # a process owner's expression: report it as theirs
             raise step_error(f"流程定义中的{what}表达式「{expression}」无法计算：", exc) from exc
 
+    def holds(self, expression: str, task: TaskInfo, form_data: dict, what: str) -> bool:
+        """Whether a process owner's condition holds for a task just submitted: its data with the form's values."""
+        return bool(self._eval(expression, {**task.data, **form_data}, what))
+
     def _info(self, t: rt.ReadyTask) -> TaskInfo:
         p = t.properties
         assignee = t.data.get(REASSIGNED) or self._eval(p.get("assignee"), t.data, "办理人")

@@ -9,7 +9,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from engine import forms
-from engine.clock import clock
+from engine.clock import clock, service_today
 from engine.demo import SAMPLE_APPLICATION
 from engine.events import event_hash
 from engine.processes import ProcessSet
@@ -69,8 +69,14 @@ def refuse(reason: str, **overrides) -> dict:
     return dict({"item_decision": "不予许可", "refusal_reason": reason}, **overrides)
 
 
+def correction_due(days: int = 10) -> str:
+    """A 补正 deadline ``days`` calendar days after today by the (frozen or moved) service clock."""
+    return service_today(days).isoformat()
+
+
 def needs_correction(request: str, **overrides) -> dict:
-    return dict({"item_decision": "需要补正", "correction_request": request}, **overrides)
+    return dict({"item_decision": "需要补正", "correction_request": request, "correction_due": correction_due()},
+                **overrides)
 
 
 def supplement(**overrides) -> dict:

@@ -17,6 +17,7 @@ from playwright.sync_api import expect, sync_playwright
 from waitress import wasyncore
 from waitress.server import create_server
 
+from tests import helpers as h
 from web import create_app
 
 pytestmark = pytest.mark.browser
@@ -186,6 +187,7 @@ def carry_one_case(page, tmp_path: Path) -> None:
     open_task(page, case_no, "部门办理", "环评")
     choose(page, "item_decision", "需要补正")
     page.get_by_label(label("需补正的全部材料（一次性告知）")).fill("补交环境影响报告表专家评审意见")
+    page.locator("#f-correction_due").fill(h.correction_due())
     submit_task(page, "部门办理")
     logout(page)
     login(page, "zb_zjj")

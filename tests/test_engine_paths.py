@@ -217,10 +217,12 @@ def test_refused_application_ends_the_case(svc):
     assert h.open_tasks(svc, case_no) == []
     for user in ("agent1", "agent2", "huarui", "window1"):
         assert h.inbox_names(svc, user) == []
-    assert h.documents(svc, case_no) == []
-    assert h.event_types(svc, case_no) == ["case_started", "task_completed", "status_changed"]
+    # The 不予受理告知书 (BPMN: document + document_when on 受理审核), numbered, printable, hashed into the chain.
+    assert h.documents(svc, case_no) == [("不予受理告知书", h.doc_number("武帮代不受", 1), None)]
+    assert h.event_types(svc, case_no) == ["case_started", "task_completed", "document_issued", "status_changed"]
     completed = h.events(svc, case_no)[1]
     assert completed.payload["form"]["refusal_explanation"] == "项目不属于帮办代办服务范围，已当面解释"
+    assert h.events(svc, case_no)[2].payload["number"] == h.doc_number("武帮代不受", 1)
     assert h.events(svc, case_no)[-1].payload == {"from": "active", "to": "refused", "ready_after": []}
     page = h.view(svc, case_no, "huarui")
     assert page["case"]["status_name"] == "不予受理"

@@ -214,7 +214,7 @@ def test_rejected_appeal_sends_the_department_back_to_rectify_and_the_window_may
     h.complete(svc, "zb_sthj", "差评整改", STHJ, case_no=case_no, rectify_action="申诉（恶意评价）",
                appeal_reason="评价与办理情况不符")
     # While the supervisor decides, the 整改 clock is paused.
-    assert h.view(svc, case_no)["clocks"][f"整改:dept:sthj"]["level"] == "paused"
+    assert h.view(svc, case_no)["clocks"]["整改:dept:sthj"]["level"] == "paused"
     h.complete(svc, "supervisor1", "审理差评申诉", STHJ, case_no=case_no, appeal_decision="申诉不成立",
                appeal_decision_reason="经核实，该部门确有延误")
     assert h.inbox_names(svc, "zb_sthj", case_no) == [("差评整改", STHJ)]        # back to rectify

@@ -78,7 +78,7 @@ def test_the_applicant_is_told_every_step_once_along_a_case(svc):
          f"您单位提交的帮办代办申请（{TITLE}）已受理，办件编号 {no}。代办员将与您联系，办理材料交接并签订委托书。", page),
         (unit, "补正告知",
          f"【补正告知】办件 {no} 的服务事项「环评」（焦作市生态环境局武陟分局）需要补正材料：请补充环评报告表及专家评审意见。"
-         "请点此打开“补正材料”待办提交。", f"/tasks/{supplement_task}"),
+         "请于2026年3月12日前补正：点此打开“补正材料”待办提交。", f"/tasks/{supplement_task}"),
         (unit, "事项已准予许可",
          f"办件 {no} 的服务事项「消防（设计审查/验收）」（县住房和城乡建设局）已准予许可，批文/证照编号：XF-2026-001。", page),
         (unit, "事项不予许可",
@@ -88,7 +88,8 @@ def test_the_applicant_is_told_every_step_once_along_a_case(svc):
         (unit, "办结送达",
          f"您单位的帮办代办项目（{TITLE}，办件编号 {no}）办理结果已于2026年3月20日以邮寄方式送达，邮寄单号 SF123456789，"
          f"办结单编号 {slip_no}。请签收办结单：签收后即办结；逾期未签收的，按送达办结。", page),
-        (unit, "邀请评价", f"办件 {no}（{TITLE}）已完成帮办代办服务工作。请对帮办代办服务进行综合评价，请于2026年3月9日前办理（逾期记为未评价）：点此直接打开评价表。",
+        (unit, "邀请评价", f"办件 {no}（{TITLE}）已完成帮办代办服务工作。请对帮办代办服务进行综合评价，"
+         "请于2026年3月9日前办理（逾期记为未评价）：点此直接打开评价表。",
          f"/tasks/{rate_task}"),
     ]
     # Every handler of the unit has them in the app, and no one of another unit.
@@ -114,7 +115,8 @@ def test_refusal_at_review_tells_the_applicant_why_and_new_tasks_reach_staff(svc
     h.complete(svc, "agent1", "受理审核", case_no=no, review_decision="不予受理",
                refusal_explanation="申请事项不属于帮办代办服务范围，请向县市场监管局咨询")
     assert sent(svc, no, unit_of(svc)) == [
-        (unit_of(svc), "申请不予受理", f"您单位提交的帮办代办申请（{TITLE}，办件编号 {no}）不予受理。"
+        (unit_of(svc), "申请不予受理", f"您单位提交的帮办代办申请（{TITLE}，办件编号 {no}）不予受理，"
+                                     f"不予受理告知书编号 {h.doc_number('武帮代不受', 1)}。"
                                      "原因及解释：申请事项不属于帮办代办服务范围，请向县市场监管局咨询", f"/cases/{no}")]
     assert h.case_row(svc, no).status == "refused"
 

@@ -12,7 +12,9 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
+from engine.clock import service_today
 from engine.demo import SAMPLE_APPLICATION
+from tests import helpers as h
 from tests.webclient import PASSWORD, api_login, assert_json_error, chinese, html_login, token
 from web import create_app
 
@@ -210,7 +212,7 @@ def test_whole_case_through_the_pages(app):
     inbox = sthj.get("/inbox").text
     assert ITEM_NAMES["hp"] in inbox and ITEM_NAMES["xf"] not in inbox and ITEM_NAMES["gd"] not in inbox
     html_task(sthj, inbox_task(sthj, case_no, "部门办理", "环评"),
-              {"item_decision": "需要补正", "correction_request": "补交环境影响报告表及专家评审意见"})
+              h.needs_correction("补交环境影响报告表及专家评审意见"))
     html_task(huarui, inbox_task(huarui, case_no, "补正材料", "环评"),
               {"supplement_description": "已补交环境影响报告表及专家评审意见", "supplement_complete": True})
     html_task(sthj, inbox_task(sthj, case_no, "部门办理", "环评"),
@@ -298,7 +300,7 @@ def test_whole_case_through_the_api(app):
     api_complete(agent, case_no, "分派服务事项", {"service_items": ["hp", "xf", "gd"], "dispatch_note": "要件齐全"})
 
     sthj, zjj, gdgs = (api_login(app, u) for u in ("zb_sthj", "zb_zjj", "zb_gdgs"))
-    api_complete(sthj, case_no, "部门办理", {"item_decision": "需要补正", "correction_request": "补交环评报告"}, "环评")
+    api_complete(sthj, case_no, "部门办理", h.needs_correction("补交环评报告"), "环评")
     api_complete(huarui, case_no, "补正材料", {"supplement_description": "已补交环评报告", "supplement_complete": True}, "环评")
     api_complete(sthj, case_no, "部门办理", {"item_decision": "准予许可", "licence_no": "武环审〔2026〕2号"}, "环评")
     api_complete(zjj, case_no, "部门办理", {"item_decision": "准予许可", "licence_no": "XF-2026-001"}, ITEM_NAMES["xf"])
@@ -443,7 +445,7 @@ def test_specialist_of_another_department_may_not_open_or_complete_an_item(app, 
 def test_another_units_applicant_neither_reads_nor_lists_nor_acts(app, dispatched):
     case_no = dispatched
     sthj = api_login(app, "zb_sthj")
-    api_complete(sthj, case_no, "部门办理", {"item_decision": "需要补正", "correction_request": "补交环评报告"}, "环评")
+    api_complete(sthj, case_no, "部门办理", h.needs_correction("补交环评报告"), "环评")
     huarui = api_login(app, "huarui")
     supplement_id = api_task(huarui, case_no, "补正材料", "环评")
     docs = huarui.get(f"/api/cases/{case_no}").json["documents"]
@@ -830,7 +832,7 @@ def test_the_decision_form_after_a_correction_round_starts_blank(app, dispatched
     # as shown it starts another 补正 round, and an approval made on it records the stale 需补正的全部材料.
     case_no = dispatched
     api_complete(api_login(app, "zb_sthj"), case_no, "部门办理",
-                 {"item_decision": "需要补正", "correction_request": "补交环评报告专家意见"}, "环评")
+                 h.needs_correction("补交环评报告专家意见"), "环评")
     api_complete(api_login(app, "huarui"), case_no, "补正材料",
                  {"supplement_description": "已补交", "supplement_complete": True}, "环评")
     sthj = html_login(app, "zb_sthj")
@@ -898,3 +900,42 @@ def test_malformed_bodies_get_a_4xx_and_change_nothing(app, dispatched):
     assert r.status_code == 200, r.text
     items = {i["code"]: i for i in sthj.get(f"/api/cases/{case_no}").json["items"]}
     assert items["hp"]["licence_no"] == "HP-Caf\u00e9"
+
+
+def zh_date(d) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def test_a_refused_application_gets_a_numbered_refusal_notice_the_applicant_can_print(app):
+    # BPMN 受理审核: document 不予受理告知书 issued only when review_decision == '不予受理' (document_when).
+    huarui = api_login(app, "huarui")
+    case_no = api_start(huarui)
+    result = api_complete(api_login(app, "agent1"), case_no, "受理审核",
+                          {"review_decision": "不予受理", "refusal_explanation": "项目不属于帮办代办服务范围"})
+    assert result["document"]["kind"] == "不予受理告知书" and result["document"]["number"] == "武帮代不受〔2026〕0001号"
+    html = html_login(app, "huarui")
+    sheet = html.get(f"/cases/{case_no}/documents/{result['document']['id']}")
+    assert sheet.status_code == 200
+    for words in ("帮办代办服务不予受理告知书", "武帮代不受〔2026〕0001号", "武陟县华瑞食品有限公司", "经审核，决定不予受理",
+                  "原因及解释：项目不属于帮办代办服务范围", zh_date(service_today())):
+        assert words in sheet.text, words
+    assert "武帮代不受" in html.get(f"/cases/{case_no}").text         # listed on the case page
+    # An accepted application issues none.
+    other = api_start(huarui)
+    assert api_complete(api_login(app, "agent2"), other, "受理审核", ACCEPT)["document"] is None
+
+
+def test_a_correction_needs_a_deadline_not_in_the_past(app, dispatched):
+    sthj = api_login(app, "zb_sthj")
+    task_id = api_task(sthj, dispatched, "部门办理", "环评")
+    missing = {"item_decision": "需要补正", "correction_request": "补交环评报告"}
+    for data, message in ((missing, "「补正期限（申请单位最迟提交补正材料的日期）」为必填项"),
+                          (h.needs_correction("补交环评报告", correction_due=service_today(-1).isoformat()),
+                           f"不能早于今天（今天是{zh_date(service_today())}）")):
+        r = sthj.post(f"/api/tasks/{task_id}/complete", json=data)
+        assert r.status_code == 422 and message in r.json["message"], r.json
+    today = service_today()
+    api_complete(sthj, dispatched, "部门办理", h.needs_correction("补交环评报告", correction_due=today.isoformat()), "环评")
+    huarui = html_login(app, "huarui")
+    page = huarui.get(f"/tasks/{inbox_task(huarui, dispatched, '补正材料', '环评')}")
+    assert "补交环评报告" in page.text and zh_date(today) in page.text, page.text

@@ -31,6 +31,7 @@ from flask.testing import FlaskClient
 from engine.clock import clock
 from engine.demo import SAMPLE_APPLICATION
 from engine.worker import run_once
+from tests import helpers as h
 from tests.webclient import api_login, assert_json_error, chinese, html_login, token
 from web import create_app
 
@@ -483,7 +484,7 @@ def test_a_correction_round_pauses_the_items_clock(app):
     clock.set(at(2026, 3, 5))  # 3 working days used
     sthj = html_login(app, "zb_sthj")
     page = html_submit(sthj, f"/tasks/{task_id_of(inbox_row(sthj, case_no, '部门办理', HP))}",
-                       {"item_decision": "需要补正", "correction_request": "补交环境影响报告表"})
+                       h.needs_correction("补交环境影响报告表"))
     assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）")
     assert item_clock(page, XF)[0] == "green"
     assert any(label == "时限暂停（补正）" and f"{HP}，原因：补交环境影响报告表" in text for label, text in timeline(page))

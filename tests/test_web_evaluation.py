@@ -6,21 +6,31 @@ import re
 
 import pytest
 
-from tests.test_web import (ACCEPT, COMMISSION, DELIVER, DEPT_NAMES, api_complete, api_start, app,  # noqa: F401
-                            html_task, inbox_task)
+from tests.test_web import (
+    ACCEPT,
+    COMMISSION,
+    DELIVER,
+    DEPT_NAMES,
+    api_complete,
+    api_start,
+    app,  # noqa: F401  (the fixture)
+    html_task,
+    inbox_task,
+)
 from tests.webclient import api_login, html_login, token
 
 pytestmark = pytest.mark.usefixtures("all_cases_verified")
 
 
-def test_the_applicant_rates_a_completed_case_from_the_invitation(app):
+def test_the_applicant_rates_a_completed_case_from_the_invitation(app):  # noqa: F811
     huarui_api = api_login(app, "huarui")
     case_no = api_start(huarui_api)
     agent = api_login(app, "agent1")
     api_complete(agent, case_no, "受理审核", ACCEPT)
     api_complete(agent, case_no, "材料交接并签订委托书", COMMISSION)
     api_complete(agent, case_no, "分派服务事项", {"service_items": ["hp"]})
-    api_complete(api_login(app, "zb_sthj"), case_no, "部门办理", {"item_decision": "准予许可", "licence_no": "武环审〔2026〕9号"}, "环评")
+    api_complete(api_login(app, "zb_sthj"), case_no, "部门办理", {"item_decision": "准予许可", "licence_no": "武环审〔2026〕9号"},
+                 "环评")
     api_complete(agent, case_no, "汇总办理结果", {"results_collected": True})
     api_complete(agent, case_no, "统一送达", DELIVER)
     api_complete(huarui_api, case_no, "签收办结单", {"results_received": True})

@@ -1,7 +1,9 @@
 """The inbox, a task with its form and context, and completing it."""
 from __future__ import annotations
 
-from .. import access, forms, inboxq
+import re
+
+from .. import access, forms, inboxq, notices
 from ..access import Actor
 from ..clock import clock, now
 from ..db import UnitOfWork
@@ -136,10 +138,10 @@ class Tasks:
                 if item.get("materials"):
                     out.append(("申报材料", "、".join(item["materials"])))
             elif isinstance(value, dict):
-                out += [(ps.field_title(k), str(v)) for k, v in value.items()
+                out += [(ps.field_title(k), _readable(v)) for k, v in value.items()
                         if v not in (None, "") and ps.field_title(k) != k]
             else:
-                out.append((ps.field_title(name), str(value)))
+                out.append((ps.field_title(name), _readable(value)))
         return out
 
     def complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
@@ -183,8 +185,21 @@ class Tasks:
                        task.id, task.element_id, task.name)
             doc_kind = task.properties.get("document")
             document = None
-            if doc_kind:
+            when = task.properties.get("document_when")
+            if doc_kind and (not when or run.holds(when, task, data, "出具单据的条件")):
                 document = self._issue_document(uow, ps, case, run, actor, task, doc_kind, data, at, events)
             self._save(uow, case, ps, run, events, at, completed_task=task.id, existing=existing, actor=actor)
             uow.commit()
         return {"case_no": case.case_no, "document": document}
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _readable(value) -> str:
+    """A shown value as people read it: a date as 2026年3月9日, yes/no in words."""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        return notices.chinese_date(value)
+    return str(value)
