@@ -233,8 +233,8 @@ def due_date_divergence(stored, replayed) -> tuple[str, object, object] | None:
     choices = getattr(replayed, "calendar_choices", None) or [replayed.calendar]
     for key in sorted(set(stored.clocks) & set(replayed.clocks)):
         have, mine = stored.clocks[key], replayed.clocks[key]
-        if have.due_date == mine.due_date:
-            continue
+        if have.due_date == mine.due_date or (have.due_date is None and mine.paused_at is not None):
+            continue     # a paused clock stored without its due date (as before paused clocks kept theirs)
         at = mine.stopped_at or mine.paused_at or mine.started_at
         options = {mine.copy().compute(cal, at).due_date for cal in choices}
         if have.due_date not in options:

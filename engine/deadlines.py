@@ -66,10 +66,13 @@ class ClockState:
         open_pause = next((p for p in self.pauses if not p.get("end")), None)
         return _parse(open_pause["start"]) if open_pause else None
 
-    def _skip(self):
-        """Working days excluded by pauses: (day of the 补正 request, day the materials were complete]."""
+    def _skip(self, closed_only: bool = False):
+        """Working days excluded by pauses: (day of the 补正 request, day the materials were complete]; with
+        ``closed_only``, only the pauses that have ended."""
         ranges = []
         for p in self.pauses:
+            if closed_only and not p.get("end"):
+                continue
             start = local_date(_parse(p["start"]))
             end = local_date(_parse(p["end"])) if p.get("end") else date.max
             ranges.append((start, end))
@@ -82,8 +85,12 @@ class ClockState:
         start = local_date(self.started_at)
         total = self.total_days
         if self.paused_at is not None:
-            self.due_date = self.yellow_at = self.red_at = None
-            self.provisional = False
+            # the due date as it stood when the 补正 began: the real one can only be later (the pause adds its
+            # working days once the materials are complete), so the case's deadline never moves earlier meanwhile
+            due = cal.add_workdays(start, total, self._skip(closed_only=True))
+            self.due_date = due.value
+            self.yellow_at = self.red_at = None
+            self.provisional = due.provisional
             self.level = "paused" if self.stopped_at is None else self.level
         else:
             skip = self._skip()
@@ -182,10 +189,12 @@ class ClockState:
 def case_summary(clocks) -> tuple[date | None, str | None]:
     """A case's own clock: the latest due date of its running clocks and the worst of their levels."""
     running = [c for c in clocks if c.stopped_at is None and c.level in LEVELS]
-    if not running:
+    paused = [c for c in clocks if c.stopped_at is None and c.level == "paused"]
+    if not running and not paused:
         return None, None
-    due = max((c.due_date for c in running if c.due_date), default=None)
-    return due, max((c.level for c in running), key=LEVELS.index)
+    # a paused clock counts with the due date it had when the 补正 began (its earliest possible due date)
+    due = max((c.due_date for c in running + paused if c.due_date), default=None)
+    return due, max((c.level for c in running), key=LEVELS.index) if running else "paused"
 
 
 # ---- the helper BPMN timer expressions call --------------------------------------------------------------------

@@ -146,7 +146,7 @@ def load_sample_cases(service) -> int:
     act("zb_zjj", "部门办理", done, item_decision="准予许可", licence_no="武住建消审〔2026〕31号")
     act("zb_gdgs", "部门办理", done, item_decision="准予许可", licence_no="供电方案〔2026〕105号")
     act("agent2", "汇总办理结果", done, results_collected=True)
-    act("agent2", "统一送达", done, delivery_method="现场转交", delivery_date="2026-11-20",
+    act("agent2", "统一送达", done, delivery_method="现场转交", delivery_date=service_today().isoformat(),
         work_record="一次受理、并联办理三项，全部按时办结，现场转交批文。", filed=True)
     act("huarui", "签收办结单", done, results_received=True)
     act("huarui", "评价代办服务", done, rating="非常满意", comments="全程代办，省时省力")

@@ -161,6 +161,13 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
         return self.conn.execute(select(v.id, v.hash, v.author, v.comment, v.created_at, v.activated_at)
                                  .order_by(process_versions.c.activated_at.desc(), process_versions.c.id.desc())).all()
 
+    def version_ordinal(self, version_id: int):
+        """(how many versions were published up to this one, its activation time): 第N版 as people say it."""
+        v = process_versions.c
+        at = self.conn.execute(select(v.activated_at).where(v.id == version_id)).scalar()
+        n = self.conn.execute(select(func.count()).select_from(process_versions).where(v.id <= version_id)).scalar()
+        return n, at
+
     def version_by_prefix(self, prefix: str) -> list:
         v = process_versions.c
         return self.conn.execute(select(v.id, v.hash).where(v.hash.like(f"{_escape_like(prefix)}%", escape="\\"))).all()
@@ -394,6 +401,29 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
         if department:
             stmt = stmt.where(clocks.c.department == department)
         return self.conn.execute(stmt).all()
+
+    def element_tasks_of_cases(self, case_ids: list[int], element_id: str) -> tuple[list, list]:
+        """The open tasks of one element in these cases, and the events of its completed ones: what became of, e.g.,
+        each 督办 the supervision page lists."""
+        if not case_ids:
+            return [], []
+        open_rows = self.conn.execute(select(inbox.c.task_id, inbox.c.case_id, inbox.c.clock_key, inbox.c.title,
+                                             inbox.c.created_at)
+                                      .where(and_(inbox.c.case_id.in_(case_ids), inbox.c.element_id == element_id))).all()
+        done = self.conn.execute(select(events.c.case_id, events.c.seq, events.c.at, events.c.payload)
+                                 .where(and_(events.c.case_id.in_(case_ids), events.c.element_id == element_id,
+                                             events.c.type == "task_completed"))
+                                 .order_by(events.c.case_id, events.c.seq)).all()
+        return open_rows, done
+
+    def completions_of_element(self, case_ids: list[int], element_id: str) -> list:
+        """(case_id, at, payload) of each completion of one element in these cases, in order (e.g. each 受理审核)."""
+        if not case_ids:
+            return []
+        return self.conn.execute(select(events.c.case_id, events.c.at, events.c.payload)
+                                 .where(and_(events.c.case_id.in_(case_ids), events.c.element_id == element_id,
+                                             events.c.type == "task_completed"))
+                                 .order_by(events.c.case_id, events.c.seq)).all()
 
     def clocks_for_cases(self, case_ids: list[int]) -> list:
         if not case_ids:

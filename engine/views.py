@@ -54,6 +54,45 @@ def display_fields(ps: ProcessSet, schema: dict, data: dict) -> list[dict]:
     return out
 
 
+def field_titles(ps: ProcessSet) -> dict[str, dict]:
+    """Every form field of the version by name (its schema property, with its title), and the case variables the
+    manifest names (``variable_titles``, e.g. 牵头代办人): what a field key is called where people read it."""
+    props: dict[str, dict] = {}
+    for form in ps.forms.values():
+        for name, prop in (form.get("properties") or {}).items():
+            if isinstance(prop, dict) and prop.get("title"):
+                props.setdefault(name, prop)
+    for name, title in (ps.manifest.get("variable_titles") or {}).items():
+        props.setdefault(name, {"title": title})
+    for name, title in (ps.manifest.get("case_facts", {}).get("titles") or {}).items():
+        props.setdefault(name, {"title": title})
+    return props
+
+
+def change_rows(ps: ProcessSet, changes: dict, names: dict[str, str], props: dict[str, dict] | None = None) -> list[dict]:
+    """A step's data changes (``{key: [before, after]}``) as people read them: the field's title, the values with
+    item names for item codes and people's names for logins. A key no form or manifest names is shown as 其他数据."""
+    props = field_titles(ps) if props is None else props
+    items = ps.catalogue.items
+
+    def show(prop: dict, value: Any) -> str:
+        if isinstance(value, str) and value in names:
+            return names[value]
+        if isinstance(value, list) and value and all(isinstance(v, str) and v in items for v in value):
+            return "、".join(items[v].get("name", v) for v in value)
+        if isinstance(value, str) and value in items and prop.get("x-options") == "catalogue_items":
+            return items[value].get("name", value)
+        return fmt_value(ps, prop, value)
+
+    rows = []
+    for key, pair in changes.items():
+        prop = props.get(key)
+        before, after = (list(pair) + [None, None])[:2] if isinstance(pair, (list, tuple)) else (None, pair)
+        rows.append({"title": prop["title"] if prop else "其他数据", "before": show(prop or {}, before),
+                     "after": show(prop or {}, after)})
+    return rows
+
+
 def _stage_progress(ps: ProcessSet, case) -> list[dict]:
     stages = ps.stages
     current = stages.index(case.stage) if case.stage in stages else -1
@@ -78,12 +117,14 @@ def _items(ps: ProcessSet, run, inbox, clocks: dict[str, dict] | None = None) ->
     for r in run.value(cfg.get("results", "item_results")) or []:
         results[r.get(key)] = r
     items = run.value(cfg.get("collection", "items"))
+    ended = run.status() != "active"
+    outcome = ps.manifest.get("outcomes", {}).get(run.status(), "已结束")
+    dispatched = bool(items)
     if not items:
         items = ps.catalogue.items_for(run.value("service_items") or [])
         pending_state = "待分派"
     else:
         pending_state = "办理中"
-    ended = run.status() != "active"
     open_by_title: dict[str, list] = {}
     for r in inbox:
         if r.title:
@@ -99,6 +140,8 @@ def _items(ps: ProcessSet, run, inbox, clocks: dict[str, dict] | None = None) ->
             state = result.get("decision") or "已办结"
         elif tasks:
             state = "、".join(f"{t.name}中" for t in tasks)
+        elif ended and not dispatched:
+            state = f"未分派（{outcome}）"   # the case ended before its items reached the departments
         elif ended or (clock or {}).get("level") == "ended":
             state = "未办理"          # the case ended (or the item's handling was stopped) before a decision
         else:
@@ -158,7 +201,7 @@ def _form_of_event(ps: ProcessSet, e) -> dict | None:
 
 
 def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str, str],
-             clock_titles: dict[str, str] | None = None) -> list[dict]:
+             clock_titles: dict[str, str] | None = None, version_labels: dict[str, str] | None = None) -> list[dict]:
     out = []
     clock_titles = clock_titles or {}
     outcomes = ps.manifest.get("outcomes", {})
@@ -173,7 +216,8 @@ def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str
             summary = f"{outcomes.get(before, before)} → {outcomes.get(after, after)}"
         elif e.type.startswith("clock_"):
             p = e.payload
-            title = clock_titles.get(p.get("clock"), p.get("title") or p.get("clock"))
+            title = clock_titles.get(p.get("clock")) or p.get("title") or \
+                ps.catalogue.items.get(str(p.get("clock")), {}).get("name") or "办理时限"
             summary = title
             if e.type == "clock_started":
                 summary += f"，时限{p.get('limit_days')}个工作日"
@@ -184,10 +228,11 @@ def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str
         elif e.type == "case_started" and isinstance(e.payload.get("facts"), dict):
             summary = "；".join(str(v) for k, v in e.payload["facts"].items() if k.endswith("_note") and v)
         elif e.type == "migrated":
-            summary = f"{str(e.payload.get('from', ''))[:12]} → {str(e.payload.get('to', ''))[:12]}"
+            labels = version_labels or {}
+            summary = f"{labels.get(e.payload.get('from'), '原版本')} → {labels.get(e.payload.get('to'), '新版本')}"
         elif e.type == "task_reassigned":
             p = e.payload
-            summary = f"由{p.get('from_name') or p.get('from') or '岗位内任一人'}改派给{p.get('to_name') or p.get('to')}"
+            summary = f"由{p.get('from_name') or p.get('from') or '本岗位任一人员'}改派给{p.get('to_name') or p.get('to')}"
             if p.get("scope") == "lead":
                 summary += "，并由其接替本办件的牵头工作"
             summary += f"，原因：{p.get('reason')}"
@@ -219,6 +264,15 @@ def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, document
     header["details"] = [{"name": var, "title": title, "value": fmt_value(ps, {}, run.value(var))}
                          for var, title in ps.manifest.get("case_details", {}).items()
                          if run.value(var) not in (None, "", [])]
+    # manifest ``outcome_reasons``: why a closed case ended (不予受理的原因, 终止原因), read from its variables
+    reasons = []
+    for r in (ps.manifest.get("outcome_reasons") or {}).get(case.status, []):
+        value = run.value(r["var"])
+        if r.get("key") and isinstance(value, dict):
+            value = value.get(r["key"])
+        if value not in (None, "", []):
+            reasons.append({"title": r["title"], "value": fmt_value(ps, {}, value)})
+    header["outcome_reasons"] = reasons
     cal, at = service.calendar(), clock_now()
     clocks = {key: c.compute(cal, at).describe(cal, at) for key, c in run.clocks.items()}  # as of now, not of the last save
     return {
@@ -228,7 +282,8 @@ def case_view(service, actor, case, ps: ProcessSet, run, inbox, events, document
         "clocks": clocks,
         "evaluations": _evaluations(ps, run, names),
         "open_tasks": open_tasks,
-        "timeline": timeline(ps, events, names, role_names, {k: c.title for k, c in run.clocks.items()}),
+        "timeline": timeline(ps, events, names, role_names, {k: c.title for k, c in run.clocks.items()},
+                             service.version_labels_of(events)),
         "documents": [dict(d._mapping) for d in documents],
         "actions": actions,
         "completed_elements": run.completed_elements(),

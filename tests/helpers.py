@@ -84,7 +84,7 @@ def supplement(**overrides) -> dict:
 
 
 def deliver(**overrides) -> dict:
-    return dict({"delivery_method": "邮寄", "tracking_no": "SF123456789", "delivery_date": "2026-03-20",
+    return dict({"delivery_method": "邮寄", "tracking_no": "SF123456789", "delivery_date": "2026-03-02",
                  "work_record": "全程代办完成，批文已邮寄送达", "filed": True}, **overrides)
 
 

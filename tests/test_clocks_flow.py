@@ -196,7 +196,7 @@ def test_correction_pause_moves_due_date_and_timers(svc):
     clock.set(L(2026, 3, 9, 10))
     h.complete(svc, "zb_zjj", "部门办理", XF, case_no=no, **h.needs_correction("补交消防设计文件"))
     row = clock_row(svc, no, "xf")
-    assert (row.level, row.due_date, row.yellow_at, row.red_at) == ("paused", None, None, None)
+    assert (row.level, row.due_date, row.yellow_at, row.red_at) == ("paused", date(2026, 3, 23), None, None)
     assert utc(row.paused_at) == U(2026, 3, 9, 2)
     assert [p["reason"] for p in row.pauses] == ["补交消防设计文件"]
     assert timers(svc, no) == []          # the department's task and its timers are gone while the applicant corrects

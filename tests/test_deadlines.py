@@ -250,9 +250,10 @@ def test_pause_excludes_working_days_after_the_request_through_completion():
     c = clock(15, L(2026, 3, 2, 9))
     # Requested Mon 03-09 10:00 (day 5: 03..06, 09), complete Thu 03-12 15:00.
     c.pause(L(2026, 3, 9, 10), "补交消防设计文件")
-    # While paused: no due date, level paused, used frozen at the request day (5).
+    # While paused: no warning moments, level paused, used frozen at the request day (5); the due date is the one it
+    # had when the 补正 began (15 working days from 03-02: 03-23), the earliest it can be once the pause ends.
     c.compute(CAL, L(2026, 3, 11, 10))
-    assert (c.level, c.due_date, c.yellow_at, c.red_at) == ("paused", None, None, None)
+    assert (c.level, c.due_date, c.yellow_at, c.red_at) == ("paused", date(2026, 3, 23), None, None)
     assert c.paused_at == L(2026, 3, 9, 10)
     d = c.describe(CAL, L(2026, 3, 11, 10))
     assert (d["used"], d["text"], d["level_name"]) == (5, "补正暂停中（已用5个工作日）", "暂停（补正中）")

@@ -193,7 +193,7 @@ def calendar_state(app) -> dict:
 def inbox_rows(c: FlaskClient, case_no: str, name: str, title: str | None = None) -> list[str]:
     page = c.get("/inbox")
     assert page.status_code == 200
-    return [row for row in re.findall(r"<tr>(.*?)</tr>", page.text, re.S)
+    return [row for row in re.findall(r"<tr(?: [^>]*)?>(.*?)</tr>", page.text, re.S)
             if f">{case_no}<" in row and f"<strong>{name}</strong>" in row and (title is None or title in row)]
 
 
@@ -242,7 +242,7 @@ def timeline(html: str) -> list[tuple[str, str]]:
     """(label, the entry's text without blanks) of every entry of a case page's timeline."""
     section = re.search(r'<ol class="timeline" id="timeline">(.*?)</ol>', html, re.S).group(1)
     out = []
-    for li in re.findall(r"<li>(.*?)</li>", section, re.S):
+    for li in re.findall(r"<li(?: [^>]*)?>(.*?)</li>", section, re.S):
         label = re.search(r"<strong>(.*?)</strong>", li).group(1)
         out.append((label, re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", li))))
     return out
@@ -485,7 +485,7 @@ def test_a_correction_round_pauses_the_items_clock(app):
     sthj = html_login(app, "zb_sthj")
     page = html_submit(sthj, f"/tasks/{task_id_of(inbox_row(sthj, case_no, '部门办理', HP))}",
                        h.needs_correction("补交环境影响报告表"))
-    assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）")
+    assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）原期限2026-03-30，补正完成后顺延")
     assert item_clock(page, XF)[0] == "green"
     assert any(label == "时限暂停（补正）" and f"{HP}，原因：补交环境影响报告表" in text for label, text in timeline(page))
     huarui = html_login(app, "huarui")
@@ -496,7 +496,7 @@ def test_a_correction_round_pauses_the_items_clock(app):
     clock.set(at(2026, 3, 26))
     run_once(app.extensions["bangban"])
     page = case_page(huarui, case_no)
-    assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）")
+    assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）原期限2026-03-30，补正完成后顺延")
     assert item_clock(page, XF)[0] == "red"
     assert [i["key"] for i in api_login(app, "supervisor1").get("/api/supervision").json["items"]] == ["xf"]
     assert len(inbox_rows(html_login(app, "supervisor1"), case_no, "督办")) == 1  # only for 消防

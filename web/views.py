@@ -21,6 +21,12 @@ def index():
     return redirect(url_for("views.inbox") if g.actor else url_for("auth.login"))
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """The site's icon, where browsers ask for it on every page."""
+    return send_from_directory(current_app.static_folder, "favicon.ico", mimetype="image/vnd.microsoft.icon", max_age=86400)
+
+
 @bp.get("/inbox")
 @login_required
 def inbox():

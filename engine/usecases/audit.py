@@ -237,17 +237,24 @@ class Audit:
                               "current": sorted({t.element_id for t in run.ready_tasks()}),
                               "open": [{"element": t.element_id, "name": t.name, "title": t.title} for t in run.ready_tasks()],
                               "status": run.status()}
-            _, divergence = audit.replay(events, self._version_by_hash(uow), calendar, on_step=record)
+            replayed, divergence = audit.replay(events, self._version_by_hash(uow), calendar, on_step=record)
         ps = self.version(case.version_id)
-        from ..views import timeline
+        from ..views import change_rows, field_titles, timeline
         names = {}
+        logins = [v for e in events for pair in (e.payload.get("changes") or {}).values()
+                  for v in (pair if isinstance(pair, (list, tuple)) else [pair]) if isinstance(v, str) and len(v) <= 64]
         with self.db.unit_of_work(write=False) as uow:
-            names = uow.repo.display_names([e.actor_name for e in events])
-        lines = timeline(ps, events, names, {c: r["name"] for c, r in ps.manifest["roles"].items()})
+            names = uow.repo.display_names([e.actor_name for e in events] + logins)
+        clock_titles = {k: c.title for k, c in replayed.clocks.items()} if replayed is not None else {}
+        lines = timeline(ps, events, names, {c: r["name"] for c, r in ps.manifest["roles"].items()}, clock_titles,
+                         self.version_labels_of(events))
+        props = field_titles(ps)
         out = []
         for line, e in zip(lines, events, strict=True):
             state = steps.get(e.seq) or (out[-1]["state"] if out else {"completed": [], "current": [], "open": []})
-            out.append({"seq": e.seq, "event": line, "changes": e.payload.get("changes") or {}, "state": state,
+            changes = e.payload.get("changes") or {}
+            out.append({"seq": e.seq, "event": line, "changes": changes, "state": state,
+                        "change_rows": change_rows(ps, changes, names, props),
                         "version": e.payload.get("version") or e.payload.get("to")})
         return {"case": self._case_header(case, ps), "steps": out,
                 "divergence": divergence.to_dict() if divergence else None}

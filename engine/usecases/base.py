@@ -78,6 +78,7 @@ class ServiceBase:
         self.db = db
         self._current = (current_version_id, current)
         self._versions: dict[int, ProcessSet] = {current_version_id: current}
+        self._version_labels: dict[int, str] = {}
         self._schemas: dict[tuple[str, str], dict] = {}
         self._calendar: tuple[float, WorkCalendar, int] | None = None
         self._calendar_history: tuple[int, object] | None = None   # (calendar version, engine.calhistory history)
@@ -166,6 +167,28 @@ class ServiceBase:
             if row is not None and row.id != self._current[0]:
                 self._current = (row.id, self.version(row.id))
         return self._current
+
+    def version_label(self, version_id: int) -> str:
+        """A process version as people read it: 第N版（YYYY年M月D日发布）, never its hash."""
+        label = self._version_labels.get(version_id)
+        if label is None:
+            from ..clock import LOCAL_TZ
+            with self.db.unit_of_work(write=False) as uow:
+                n, at = uow.repo.version_ordinal(version_id)
+            from datetime import UTC
+            day = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ) if at else None
+            label = f"第{n}版" + (f"（{day.year}年{day.month}月{day.day}日发布）" if day else "")
+            self._version_labels[version_id] = label
+        return label
+
+    def version_labels_of(self, events) -> dict[str, str]:
+        """第N版 for each version hash the events name (a case migrated from one version to another)."""
+        hashes = {h for e in events if e.type == "migrated" for h in (e.payload.get("from"), e.payload.get("to")) if h}
+        if not hashes:
+            return {}
+        with self.db.unit_of_work(write=False) as uow:
+            ids = {h: row.id for h in hashes if (row := uow.repo.version_by_hash(h)) is not None}
+        return {h: self.version_label(i) for h, i in ids.items()}
 
     def version(self, version_id: int) -> ProcessSet:
         ps = self._versions.get(version_id)

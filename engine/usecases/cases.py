@@ -49,17 +49,34 @@ class Cases:
                   (("unit_name", "credit_code"), _search_terms(unit, 100, "申请单位", "unit")),
                   (("title",), _search_terms(project, 100, "项目名称", "project"))]
         status = _term(status, 16)
+        acceptance = self.current.manifest.get("acceptance") or {}
         with self.db.unit_of_work(write=False) as uow:
             rows, total, capped = uow.repo.search_cases(scope, groups, status, PAGE_SIZE, (page - 1) * PAGE_SIZE)
+            accepted: dict[int, object] = {}
+            if acceptance.get("element") and rows and hasattr(rows[0], "id"):
+                for e in uow.repo.completions_of_element([r.id for r in rows], acceptance["element"]):
+                    form = (e.payload or {}).get("form") or {}
+                    if all(form.get(k) == v for k, v in (acceptance.get("when") or {}).items()):
+                        accepted.setdefault(e.case_id, e.at)
         outcomes = self.current.manifest.get("outcomes", {})
-        return {"cases": [dict(r._mapping, status_name=outcomes.get(r.status, r.status)) for r in rows],
+        return {"cases": [dict(r._mapping, status_name=outcomes.get(r.status, r.status),
+                               stage_name=self._stage_name(r), accepted_at=accepted.get(getattr(r, "id", None)))
+                          for r in rows],
                 "total": total, "total_capped": capped, "page": page, "pages": max(1, -(-total // PAGE_SIZE))}
+
+    def _stage_name(self, case) -> str:
+        """The stage a case list shows: the stage of an active case; a closed one's outcome (已办结, 已终止, …),
+        never the stage its last tasks had (事后评价 after 办结, 联合办理 when it was terminated)."""
+        if case.status == "active":
+            return case.stage or ""
+        return self.current.manifest.get("outcomes", {}).get(case.status, "已结束")
 
     def _case_header(self, case, ps: ProcessSet) -> dict:
         outcomes = ps.manifest.get("outcomes", {})
         return {"case_no": case.case_no, "title": case.title, "unit_name": case.unit_name, "status": case.status,
                 "status_name": outcomes.get(case.status, case.status), "stage": case.stage,
                 "created_at": case.created_at, "updated_at": case.updated_at, "version": ps.hash[:12],
+                "version_label": self.version_label(case.version_id),
                 "due_date": case.due_date, "warning": case.warning,
                 "process_name": ps.manifest["processes"].get(case.process_id, {}).get("name", case.process_id)}
 
@@ -89,7 +106,8 @@ class Cases:
             inbox = uow.repo.inbox_for_case(case.id)
         bpmn = next((name for name, data in ps.files.items()
                      if name.endswith(".bpmn") and f'id="{case.process_id}"'.encode() in data), None)
-        return {"case_no": case.case_no, "process_id": case.process_id, "version": ps.hash[:12], "file": bpmn,
+        return {"case_no": case.case_no, "process_id": case.process_id, "version": ps.hash[:12],
+                "version_label": self.version_label(case.version_id), "file": bpmn,
                 "xml": ps.files[bpmn].decode("utf-8") if bpmn else None,
                 "completed": sorted(set(run.completed_elements())),
                 "current": sorted({r.element_id for r in inbox}),

@@ -46,9 +46,8 @@
     document.getElementById('step-no').textContent = step + 1;
     range.value = step + 1;
     var e = s.event;
-    var rows = Object.keys(s.changes || {}).map(function (field) {
-      var pair = s.changes[field];
-      return '<tr><td>' + esc(field) + '</td><td>' + esc(show(pair[0])) + '</td><td>' + esc(show(pair[1])) + '</td></tr>';
+    var rows = (s.change_rows || []).map(function (c) {
+      return '<tr><td>' + esc(c.title) + '</td><td>' + esc(show(c.before)) + '</td><td>' + esc(show(c.after)) + '</td></tr>';
     }).join('');
     var fields = (e.fields || []).map(function (f) {
       return '<dt>' + esc(f.title) + '</dt><dd>' + esc(f.value) + '</dd>';
