@@ -111,6 +111,36 @@ def field_title(schema: dict, name: str) -> str:
     return schema.get("properties", {}).get(name, {}).get("title", name)
 
 
+def shown_when(schema: dict) -> dict[str, dict[str, list]]:
+    """Fields a form shows only under a condition, read from its ``allOf`` ``if``/``then`` rules: a field that is
+    not required in general but required when another field of the form has one value (``if`` that field's
+    ``const``, ``then`` ``required``) is shown only when that field has one of those values — e.g. the 不予受理 reason
+    only when 不予受理 is chosen. ``{field: {condition field: [values]}}``."""
+    props = schema.get("properties") or {}
+    always = set(schema.get("required") or [])
+    out: dict[str, dict[str, list]] = {}
+    for rule in schema.get("allOf") or []:
+        cond, then = rule.get("if") or {}, rule.get("then") or {}
+        tests = cond.get("properties") or {}
+        if len(tests) != 1:
+            continue
+        (on, test), = tests.items()
+        if on not in props or not isinstance(test, dict) or "const" not in test:
+            continue
+        for name in then.get("required") or []:
+            if name in props and name not in always and name != on:
+                values = out.setdefault(name, {}).setdefault(on, [])
+                if test["const"] not in values:
+                    values.append(test["const"])
+    return {name: conds for name, conds in out.items() if len(conds) == 1}
+
+
+def _is_checkbox(schema: dict, name: str) -> bool:
+    """A yes/no field, shown as one box to tick."""
+    prop = schema.get("properties", {}).get(name)
+    return isinstance(prop, dict) and prop.get("type") == "boolean"
+
+
 def _message(error, schema: dict) -> tuple[str, str]:
     path = [p for p in error.absolute_path]
     field = str(path[0]) if path else ""
@@ -118,6 +148,8 @@ def _message(error, schema: dict) -> tuple[str, str]:
     if v == "required":
         missing = error.message.split("'")[1] if "'" in error.message else ""
         field = missing
+        if _is_checkbox(schema, missing):
+            return field, f"请勾选「{field_title(schema, missing)}」"
         return field, f"「{field_title(schema, missing)}」为必填项"
     if v == "additionalProperties":
         extras = sorted(set(error.instance) - set(schema.get("properties", {})))
@@ -138,7 +170,7 @@ def _message(error, schema: dict) -> tuple[str, str]:
     if v == "enum":
         return field, f"「{title}」的取值不在可选范围内"
     if v == "const":
-        return field, f"请确认「{title}」"
+        return field, f"请勾选「{title}」" if val is True and _is_checkbox(schema, field) else f"请确认「{title}」"
     if v == "minimum":
         return field, f"「{title}」不能小于 {val}"
     if v == "maximum":

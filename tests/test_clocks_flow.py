@@ -581,4 +581,4 @@ def test_a_refused_case_lists_its_items_as_not_handled(svc):
     clock.set(DISPATCH)
     no = h.start(svc, service_items=["xf", "hp"])
     h.complete(svc, "agent1", "受理审核", case_no=no, review_decision="不予受理", refusal_explanation="不属于服务事项")
-    assert {i["code"]: i["state"] for i in h.view(svc, no)["items"]} == {"xf": "未办理", "hp": "未办理"}
+    assert {i["code"]: i["state"] for i in h.view(svc, no)["items"]} == {"xf": "未分派（不予受理）", "hp": "未分派（不予受理）"}

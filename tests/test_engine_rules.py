@@ -150,7 +150,7 @@ APPLICATION_PROBLEMS = [
     pytest.param({"project_name": "项" * 101}, "「项目名称」不能超过 100 个字", id="too-long"),
     pytest.param({"secret_flag": True}, "表单中有不允许的字段：secret_flag", id="unknown-field"),
     pytest.param({"service_items": ["no-such-item"]}, "「具体服务事项」的取值不在可选范围内", id="unknown-item"),
-    pytest.param({"declaration": False}, "请确认「", id="declaration-not-given"),
+    pytest.param({"declaration": False}, "请勾选「", id="declaration-not-given"),
 ]
 
 

@@ -11,6 +11,8 @@ import pytest
 from engine.clock import LOCAL_TZ, clock
 from engine.worker import run_once
 from tests import helpers as h
+from tests.conftest import actor
+from tests.test_browser import live_server  # noqa: F401  (a fixture)
 from tests.webclient import api_login, html_login
 from web import create_app
 
@@ -152,3 +154,76 @@ def test_red_items_are_marked_and_their_supervision_is_linked(svc, app):
     page = supervisor.get("/supervision").text
     rows = re.findall(r"<tr>(.*?)</tr>", re.search(r'id="warnings">.*?<tbody>(.*?)</tbody>', page, re.S).group(1), re.S)
     assert "已督办（2026-03-25 09:0" in rows[0] and f'href="/cases/{no}#event-' in rows[0]
+
+
+# ---- forms: carry over what is known, show what applies, offer what the person may choose, ask to tick --------------
+def test_forms_carry_over_the_service_mode_the_termination_reason_and_the_requested_days(svc, app):
+    no = h.start(svc, service_mode="上门服务", service_items=["xf"])
+    h.complete(svc, "agent1", "受理审核", case_no=no, **h.accept())
+    agent = html_login(app, "agent1")
+    page = agent.get(f"/tasks/{h.find_task(svc, 'agent1', '材料交接并签订委托书', case_no=no)['task_id']}").text
+    assert re.search(r'<option value="上门服务" selected>', page)
+    h.complete(svc, "agent1", "材料交接并签订委托书", case_no=no, **h.commission())
+    h.dispatch(svc, no, ["xf"])
+    task = h.find_task(svc, "zb_zjj", "部门办理", h.ITEM_NAMES["xf"], case_no=no)
+    svc.send_message(actor(svc, "zb_zjj"), None, "extension_request",
+                     {"extension_days": 4, "extension_reason": "需要专家现场核查"}, task_id=task["task_id"])
+    approve = h.find_task(svc, "supervisor1", "审批延期申请", case_no=no)["task_id"]
+    page = html_login(app, "supervisor1").get(f"/tasks/{approve}").text
+    assert re.search(r'name="extension_days_approved" id="f-extension_days_approved" value="4"', page)
+    h.send(svc, "huarui", no, "termination_request", reason="出现不可抗力导致项目不具备办理条件")
+    h.complete(svc, "agent1", "审核终止申请", case_no=no, termination_decision="同意终止", termination_opinion="同意")
+    page = agent.get(f"/tasks/{h.find_task(svc, 'agent1', '办理终止手续', case_no=no)['task_id']}").text
+    assert re.search(r'<option value="出现不可抗力导致项目不具备办理条件" selected>', page)
+
+
+def test_the_applicant_is_not_offered_the_agents_termination_reason(svc, app):
+    no = h.start(svc)
+    h.accept_and_commission(svc, no)
+    applicant = html_login(app, "huarui").get(f"/cases/{no}/actions/termination_request").text
+    agent = html_login(app, "agent1").get(f"/cases/{no}/actions/termination").text
+    assert "申请单位申请终止帮办代办服务" in applicant and "申请单位不配合或弄虚作假" not in applicant
+    assert "申请单位不配合或弄虚作假导致项目办理无法推进" in agent
+    r = api_login(app, "huarui").post(f"/api/cases/{no}/messages/termination_request",
+                                      json={"reason": "申请单位不配合或弄虚作假导致项目办理无法推进"})
+    assert r.status_code == 422, r.text
+
+
+def test_an_unticked_box_is_asked_to_be_ticked(svc, app):
+    no = h.start(svc)
+    task = h.find_task(svc, "agent1", "受理审核", case_no=no)["task_id"]
+    r = api_login(app, "agent1").post(f"/api/tasks/{task}/complete", json={"review_decision": "受理"})
+    assert r.status_code == 422 and "请勾选「已核验申请单位出具的业务委托办理书面证明」" in r.json["message"], r.json
+    assert "为必填项" not in r.json["message"]
+
+
+def test_the_review_form_shows_the_refusal_reason_only_when_refusing(svc, app):
+    from engine.forms import shown_when
+    assert shown_when(svc.current.form("review.json")) == {"refusal_explanation": {"review_decision": ["不予受理"]},
+                                                            "authorization_checked": {"review_decision": ["受理"]}}
+    assert shown_when(svc.current.form("deliver.json")) == {"tracking_no": {"delivery_method": ["邮寄"]}}
+    no = h.start(svc)
+    page = html_login(app, "agent1").get(f"/tasks/{h.find_task(svc, 'agent1', '受理审核', case_no=no)['task_id']}").text
+    assert 'data-field="refusal_explanation" data-shown-when="{&#34;review_decision&#34;: [&#34;' in page
+    assert "form-conditions.js" in page
+
+
+@pytest.mark.browser
+def test_the_refusal_reason_appears_and_goes_with_the_choice_in_a_browser(svc, live_server):  # noqa: F811
+    from tests.test_browser import chromium_page, login, require_chromium
+    require_chromium()
+    h.freeze_clock(datetime(2026, 3, 2, 9, tzinfo=L))
+    no = h.start(svc)
+    task = h.find_task(svc, "agent1", "受理审核", case_no=no)["task_id"]
+    with chromium_page(live_server) as page:
+        login(page, "agent1")
+        page.goto(f"/tasks/{task}")
+        reason = page.locator('[data-field="refusal_explanation"]')
+        check = page.locator('[data-field="authorization_checked"]')
+        assert not reason.is_visible() and not check.is_visible()
+        page.get_by_label("不予受理", exact=True).check()
+        assert reason.is_visible() and not check.is_visible()
+        page.locator("#f-refusal_explanation").fill("不属于服务范围")
+        page.get_by_label("受理", exact=True).check()
+        assert not reason.is_visible() and check.is_visible()
+        assert page.locator("#f-refusal_explanation").is_disabled()

@@ -18,4 +18,6 @@ def local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def init_app(app) -> None:
+    from engine.forms import shown_when
     app.add_template_filter(local_time, "localtime")
+    app.add_template_global(shown_when, "shown_when")

@@ -217,8 +217,10 @@ class CaseStep:
             clock = run.clocks.get(t.clock_key) if t.clock_key else None
             due = _urgency(clock)["due_date"]
             values = task_values(t.name, t.title, t.data)
+            overdue = due is not None and clock.level == "red"     # e.g. a 督办 about an item already overdue
             values.update(due_date=notices.chinese_date(due) if due else "",
-                          due_clause=f"，请于{notices.chinese_date(due)}前办理" if due else "")
+                          due_clause=(f"，已超过{notices.chinese_date(due)}的办理期限" if overdue else
+                                      f"，请于{notices.chinese_date(due)}前办理" if due else ""))
             audience = f"user:{t.assignee}" if t.assignee else f"dept:{t.department}" if t.department else \
                 f"unit:{case.unit_id}" if t.role == "applicant" else f"role:{t.role}" if t.role else None
             found.append(notices.StepEvent("task_ready", last, t.element_id, values, t.id, audience=audience))
