@@ -156,7 +156,8 @@ def test_the_department_gets_its_task_with_the_deadline_and_the_supervisors_inst
     assert run_once(svc) == 1
     supervise = task_id(svc, "supervisor1", "督办", no)
     assert ("role:supervisor", "新待办：督办",
-            f"【新待办】督办（消防（设计审查/验收）（县住房和城乡建设局））：办件 {no}（武陟县华瑞食品有限公司，{TITLE}），已超过2026年3月23日的办理期限。",
+            f"【新待办】督办（消防（设计审查/验收）（县住房和城乡建设局））：办件 {no}（武陟县华瑞食品有限公司，{TITLE}），"
+            "已超过2026年3月23日的办理期限。",
             f"/tasks/{supervise}") in sent(svc, no, "role:supervisor")
     before = len(sent(svc, no, "dept:zjj"))
     h.complete(svc, "supervisor1", "督办", case_no=no, supervise_method="电话督办",
