@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 import lxml.html
 import pytest
@@ -123,6 +123,9 @@ def test_no_page_of_a_demo_world_shows_an_internal_word_or_hash(svc, world):
                 continue
             if "case_no" in rule.arguments and "doc_id" not in rule.arguments:
                 urls += [_url(rule, dict(world, case_no=no)) for no in case_numbers]
+            elif "task_id" in rule.arguments:      # every task in the person's inbox, not just one
+                urls += [_url(rule, dict(world, task_id=t["task_id"])) for t in svc.inbox(actor(svc, username))]
+                urls.append(_url(rule, world))
             else:
                 urls.append(_url(rule, world))
         for url in urls:
@@ -146,3 +149,30 @@ def test_favicon_is_served(svc):
         assert r.status_code == 200 and r.mimetype.startswith("image/") and r.data[:4] == b"\x00\x00\x01\x00"
         html = app.test_client().get("/login").get_data(as_text=True)
     assert '<link rel="icon" href="/favicon.ico">' in html
+
+
+def test_the_audit_replay_names_fields_items_and_people(svc, world):
+    app = create_app({"BANGBAN_SERVICE": svc, "SECRET_KEY": "test", "TESTING": True})
+    html = _login(app, "auditor1").get(f"/cases/{world['case_no']}/audit").get_data(as_text=True)
+    data = json.loads(re.search(r'id="audit-data">(.*?)</script>', html, re.S).group(1).replace("<\\/", "</"))
+    rows = [(c["title"], c["before"], c["after"]) for s in data["steps"] for c in s["change_rows"]]
+    assert ("办理结果", "", "需要补正") in rows
+    assert ("需补正的全部材料（一次性告知）", "", "补充环评专章") in rows
+    assert ("牵头代办人", "", "王代办") in rows and ("受理代办员", "", "王代办") in rows
+    assert ("批准延长（工作日）", "", "2") in rows
+    clock_lines = [s["event"]["summary"] for s in data["steps"] if s["event"]["type"].startswith("clock_")]
+    assert "环评，原因：补充环评专章" in clock_lines
+    assert "消防（设计审查/验收），延长2个工作日，理由：需要专家现场核查" in clock_lines
+    assert "hp" not in " ".join(clock_lines) and "xf" not in " ".join(clock_lines)
+
+
+def test_a_case_names_its_process_version_as_people_count_them(svc):
+    h.freeze_clock(datetime(2026, 3, 2, 9, tzinfo=LOCAL_TZ))
+    no = h.start(svc)
+    with svc.db.unit_of_work(write=False) as uow:
+        at = uow.repo.versions()[0].activated_at
+    day = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ)
+    app = create_app({"BANGBAN_SERVICE": svc, "SECRET_KEY": "test", "TESTING": True})
+    page = _login(app, "huarui").get(f"/cases/{no}").get_data(as_text=True)
+    assert f'<dd id="case-process">帮办代办服务（第1版，{day.year}年{day.month}月{day.day}日发布）</dd>' in page
+    assert svc.current.hash[:12] not in page

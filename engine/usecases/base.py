@@ -169,7 +169,7 @@ class ServiceBase:
         return self._current
 
     def version_label(self, version_id: int) -> str:
-        """A process version as people read it: 第N版（YYYY年M月D日发布）, never its hash."""
+        """A process version as people read it: 第N版，YYYY年M月D日发布 — never its hash."""
         label = self._version_labels.get(version_id)
         if label is None:
             from ..clock import LOCAL_TZ
@@ -177,7 +177,7 @@ class ServiceBase:
                 n, at = uow.repo.version_ordinal(version_id)
             from datetime import UTC
             day = (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(LOCAL_TZ) if at else None
-            label = f"第{n}版" + (f"（{day.year}年{day.month}月{day.day}日发布）" if day else "")
+            label = f"第{n}版" + (f"，{day.year}年{day.month}月{day.day}日发布" if day else "")
             self._version_labels[version_id] = label
         return label
 
