@@ -46,6 +46,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchlib import DEMO_PASSWORD, HOST, ROOT, Databases, bangban_cmd, free_port  # noqa: E402
 
+from engine.clock import service_today  # noqa: E402
 from engine.demo import SAMPLE_APPLICATION  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -73,6 +74,8 @@ MINIMAL_STEPS = [("agent1", name, minimal_step(n)) for n, name in ((1, "受理")
 APPLICATION = SAMPLE_APPLICATION
 
 # (user, task name, form data); the specialists' department is their username's suffix (zb_<dept>).
+_TODAY = service_today().isoformat()
+"""送达日期 may not lie in the future (deliver.json ``x-date: not_future``): the servers' today."""
 FULL_STEPS = [
     ("agent1", "受理审核", {"review_decision": "受理", "authorization_checked": True}),
     ("agent1", "材料交接并签订委托书",
@@ -82,7 +85,7 @@ FULL_STEPS = [
     ("zb_zjj", "部门办理", {"item_decision": "准予许可", "licence_no": "XF-1"}),
     ("zb_gdgs", "部门办理", {"item_decision": "准予许可", "licence_no": "GD-1"}),
     ("agent1", "汇总办理结果", {"results_collected": True}),
-    ("agent1", "统一送达", {"delivery_method": "邮寄", "tracking_no": "SF123456789", "delivery_date": "2026-11-27",
+    ("agent1", "统一送达", {"delivery_method": "邮寄", "tracking_no": "SF123456789", "delivery_date": _TODAY,
                         "work_record": "全程代办完成", "filed": True}),
     ("huarui", "签收办结单", {"results_received": True}),
     ("huarui", "评价代办服务", {"rating": "非常满意"}),

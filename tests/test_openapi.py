@@ -156,9 +156,10 @@ def test_the_forms_of_the_current_version_are_in_the_description(svc, doc):
     choices = [resolve(doc, r["$ref"]) for r in deref(doc, body)["anyOf"]]
     assert len(choices) == 3     # and the withdrawal (撤回申请), whose reason is free text
     assert [f["title"] for f in choices if "enum" not in f["properties"]["reason"]] == ["撤回申请"]
-    for form in choices:
-        if "enum" in form["properties"]["reason"]:
-            assert set(form["properties"]["reason"]["enum"]) == TERMINATION_REASONS
+    reasons = {form["title"]: set(form["properties"]["reason"]["enum"]) for form in choices
+               if "enum" in form["properties"]["reason"]}
+    assert reasons == {"决定终止帮办代办服务": TERMINATION_REASONS,      # 不配合或弄虚作假: the agent's reason only
+                       "申请终止帮办代办服务": TERMINATION_REASONS - {"申请单位不配合或弄虚作假导致项目办理无法推进"}}
     keys = doc["paths"]["/api/cases/{case_no}/messages/{key}"]["post"]["parameters"][1]["schema"]["enum"]
     assert set(keys) == {"termination_request", "termination", "withdrawal"}
     task_body = doc["paths"]["/api/tasks/{task_id}/messages/{key}"]["post"]["requestBody"]["content"]["application/json"]

@@ -169,8 +169,12 @@ def test_forms_carry_over_the_service_mode_the_termination_reason_and_the_reques
     svc.send_message(actor(svc, "zb_zjj"), None, "extension_request",
                      {"extension_days": 4, "extension_reason": "需要专家现场核查"}, task_id=task["task_id"])
     approve = h.find_task(svc, "supervisor1", "审批延期申请", case_no=no)["task_id"]
-    page = html_login(app, "supervisor1").get(f"/tasks/{approve}").text
+    supervisor = html_login(app, "supervisor1")
+    page = supervisor.get(f"/tasks/{approve}").text
     assert re.search(r'name="extension_days_approved" id="f-extension_days_approved" value="4"', page)
+    row = next(r for r in re.findall(r"<tr(?: [^>]*)?>(.*?)</tr>", supervisor.get("/inbox").text, re.S) if approve in r)
+    cells = [text_of(td).strip() for td in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[4] == "限时办结" and cells[6].startswith("● 剩余15个工作日"), cells     # the item's clock
     h.send(svc, "huarui", no, "termination_request", reason="出现不可抗力导致项目不具备办理条件")
     h.complete(svc, "agent1", "审核终止申请", case_no=no, termination_decision="同意终止", termination_opinion="同意")
     page = agent.get(f"/tasks/{h.find_task(svc, 'agent1', '办理终止手续', case_no=no)['task_id']}").text

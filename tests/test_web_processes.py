@@ -207,7 +207,8 @@ def test_a_published_rename_reaches_new_cases_only(app):
     assert old_diagram["current"] == new_diagram["current"] == ["Task_Review"]
     assert new_diagram["tasks"] == [{"element": "Task_Review", "name": "受理初审", "title": None}]
     case_page = html_login(app, "huarui").get(f"/cases/{new['case_no']}")
-    assert f"版本 {published['short']}" in case_page.text
+    assert "（第2版，" in case_page.text and published["short"] not in case_page.text     # as people count versions
+    assert "（第1版，" in html_login(app, "huarui").get(f"/cases/{old['case_no']}").text
 
     # both versions run on: each case's agent task is done under its own name
     api_complete(agent, new["case_no"], "受理初审", ACCEPT)
