@@ -147,7 +147,7 @@ def change_the_flow(page, tmp_path: Path) -> str:
     page.evaluate(SELECT, "Task_Review")
     expect(page.locator("#prop-name")).to_have_value("受理初审")
     props = page.locator("#prop-table tr")
-    expect(props).to_have_count(4)        # form, stage, record_actor, and the duplicate warning it shows
+    expect(props).to_have_count(6)        # form, stage, record_actor, the duplicate warning it shows, document, document_when
     expect(page.locator('#prop-table tr[data-name="formJsonSchemaFilename"] input').nth(1)).to_have_value("review.json")
     expect(page.locator('#prop-table tr[data-name="show"] input').nth(1)).to_have_value("duplicate_warning")
     expect(page.locator('#prop-table tr[data-name="record_actor"] input').nth(1)).to_have_value("case_agent")
