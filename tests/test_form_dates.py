@@ -48,4 +48,5 @@ def test_a_malformed_date_gets_the_format_message_not_a_crash():
 @pytest.mark.parametrize("rule, fmt", [("someday", "date"), ("not_past", None), ("not_past", "date-time")])
 def test_a_misused_keyword_is_a_problem_of_the_form_file(rule, fmt):
     problems = forms.check_schema(schema(rule, fmt))
-    assert problems == ["字段「补正期限」的 x-date 只能用于 format 为 date 的字段，取值为 not_past（不早于今天）或 not_future（不晚于今天）"]
+    assert problems == ["字段「补正期限」的 x-date 只能用于 format 为 date 的字段，取值为 not_past（不早于今天）"
+                        "或 not_future（不晚于今天）"]
