@@ -266,3 +266,14 @@ def bpmn_js(filename: str):
     if not path.is_relative_to(BPMN_JS_DIST.resolve()) or not path.is_file():
         abort(404)
     return send_from_directory(BPMN_JS_DIST, filename, max_age=86400)
+
+
+BPMN_JS_I18N = Path(__file__).resolve().parent / "frontend" / "node_modules" / "bpmn-js-i18n" / "translations"
+
+
+@bp.get("/vendor/bpmn-js-i18n/zn.js")
+def bpmn_js_i18n():
+    """The Chinese words of the modeler's palette, context pad and menus (bpmn-js-i18n, an ES module)."""
+    if not (BPMN_JS_I18N / "zn.js").is_file():
+        abort(404)
+    return send_from_directory(BPMN_JS_I18N, "zn.js", max_age=86400, mimetype="text/javascript")
