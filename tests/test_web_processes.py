@@ -122,7 +122,7 @@ def test_the_owner_opens_the_modeler_on_the_latest_version(app):
     for shown in ('id="bpmn-editor"', 'id="validate-button"', 'id="publish-button"', 'id="publish-comment"',
                   "/vendor/bpmn-js/bpmn-modeler.production.min.js", "/vendor/bpmn-js/assets/bpmn-js.css",
                   "/vendor/bpmn-js/assets/diagram-js.css", "/vendor/bpmn-js/assets/bpmn-font/css/bpmn-embedded.css",
-                  "/static/diagram-util.js", "/static/modeler.js"):
+                  "/static/diagram-util.js", "/static/modeler.js", "/static/form-editor.js", "/vendor/bpmn-js-i18n/zn.js"):
         assert shown in r.text, shown
     embedded = re.search(r'<script type="application/json" id="process-files">(.*?)</script>', r.text, re.S).group(1)
     files = json.loads(embedded)
@@ -247,6 +247,16 @@ def test_bpmn_js_dist_files_are_served(app):
         assert mimetype in r.mimetype, (path, r.mimetype)
         assert r.data == (BPMN_JS_DIST / path).read_bytes()
         r.close()
+
+
+def test_the_chinese_words_of_bpmn_js_are_served(app):
+    """bpmn-js-i18n's zh module (npm, pinned by the lock), for the modeler's palette, context pad and menus."""
+    r = app.test_client().get("/vendor/bpmn-js-i18n/zn.js")
+    assert r.status_code == 200 and "javascript" in r.mimetype
+    assert '"Append task"' in r.text and "export default" in r.text
+    r.close()
+    assert app.test_client().get("/vendor/bpmn-js-i18n/../package.json").status_code == 404
+    assert app.test_client().get("/vendor/bpmn-js-i18n/de.js").status_code == 404
 
 
 @pytest.mark.parametrize("path", [

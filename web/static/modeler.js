@@ -195,26 +195,49 @@
     function keepsLanes(bo) {
       return bo.$instanceOf('bpmn:SubProcess') || bo.$instanceOf('bpmn:BoundaryEvent');
     }
+    /** The pool lanes a nested shape's centre lies in. */
+    function drawnIn(shape, pool) {
+      var mid = { x: shape.x + shape.width / 2, y: shape.y + shape.height / 2 };
+      return lanesIn(pool, []).filter(function (l) {
+        return mid.x > l.x && mid.x < l.x + l.width && mid.y > l.y && mid.y < l.y + l.height;
+      }).map(function (l) { return l.businessObject; });
+    }
+    function laneKey(lanes) { return lanes.map(function (l) { return l.id; }).sort().join(' '); }
+    var seen = {};        // nested shape id -> the lanes it was drawn in before the current command
+    function remember() {
+      seen = {};
+      modeler.get('elementRegistry').forEach(function (shape) {
+        var pool = shape.waypoints || shape.labelTarget ? null : poolOf(shape);
+        if (pool && shape.parent && shape.parent !== pool && shape.parent.type !== 'bpmn:Lane' && shape.type !== 'bpmn:Lane') {
+          seen[shape.id] = laneKey(drawnIn(shape, pool));
+        }
+      });
+    }
+    modeler.on('import.done', remember);
+    modeler.on('commandStack.changed', remember);
     modeler.on('commandStack.lane.updateRefs.postExecute', function (event) {
       var context = event.context;
       if (context.bangbanNested || !context.flowNodeShapes) { return; }
       var updates = [];
-      (context.updates || []).forEach(function (u) {
-        if (!keepsLanes(u.flowNode)) { return; }
-        var add = u.remove.filter(function (l) { return u.add.indexOf(l) < 0; });
-        var remove = u.add.filter(function (l) { return u.remove.indexOf(l) < 0; });
-        if (add.length || remove.length) { updates.push({ flowNode: u.flowNode, add: add, remove: remove }); }
-      });
+      function undoUpdateOf(flowNode) {        // what bpmn-js just did to this node's lanes, undone
+        (context.updates || []).forEach(function (u) {
+          if (u.flowNode !== flowNode) { return; }
+          var add = u.remove.filter(function (l) { return u.add.indexOf(l) < 0; });
+          var remove = u.add.filter(function (l) { return u.remove.indexOf(l) < 0; });
+          if (add.length || remove.length) { updates.push({ flowNode: u.flowNode, add: add, remove: remove }); }
+        });
+      }
+      (context.updates || []).forEach(function (u) { if (keepsLanes(u.flowNode)) { undoUpdateOf(u.flowNode); } });
       withDescendants(context.flowNodeShapes).forEach(function (shape) {
         var bo = shape.businessObject;
         if (!shape.parent || shape.labelTarget || !bo || !bo.$instanceOf || !bo.$instanceOf('bpmn:FlowNode')) { return; }
         if (keepsLanes(bo)) { return; }
         var pool = poolOf(shape);
         if (!pool || shape.parent === pool || shape.parent.type === 'bpmn:Lane') { return; }   // bpmn-js handles these
-        var mid = { x: shape.x + shape.width / 2, y: shape.y + shape.height / 2 };
-        var want = lanesIn(pool, []).filter(function (l) {
-          return mid.x > l.x && mid.x < l.x + l.width && mid.y > l.y && mid.y < l.y + l.height;
-        }).map(function (l) { return l.businessObject; });
+        var want = drawnIn(shape, pool);
+        // moved within the same lanes (the space tool, a horizontal drag): its lanes stay what the file says, also
+        // where it was drawn outside them
+        if (seen[shape.id] !== undefined && seen[shape.id] === laneKey(want)) { undoUpdateOf(bo); return; }
         var have = (bo.get('lanes') || []).slice();
         var add = want.filter(function (l) { return have.indexOf(l) < 0; });
         var remove = have.filter(function (l) { return want.indexOf(l) < 0; });
