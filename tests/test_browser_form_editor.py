@@ -92,10 +92,10 @@ def the_canvas_is_wide_and_chinese(page) -> None:
     assert "追加任务" in pad_titles and "删除" in pad_titles, pad_titles
     assert not [t for t in pad_titles if re.search(r"[A-Za-z]{3,}", t)], pad_titles
     # the task's settings are labelled fields
-    expect(page.locator("#prop-formJsonSchemaFilename")).to_have_value("review.json")
-    expect(page.locator("#prop-stage")).to_have_value("代办受理")
-    expect(page.locator("#prop-record_actor")).to_have_value("case_agent")
-    expect(page.locator("#prop-document")).to_have_value("不予受理告知书")
+    expect(page.locator("#bio-properties-panel-formJsonSchemaFilename")).to_have_value("review.json")
+    expect(page.locator("#bio-properties-panel-stage")).to_have_value("代办受理")
+    expect(page.locator("#bio-properties-panel-record_actor")).to_have_value("case_agent")
+    expect(page.locator("#bio-properties-panel-document")).to_have_value("不予受理告知书")
     expect(page.locator("#props")).to_contain_text("办理完成时出具单据")
     expect(page.locator("#prop-expert")).not_to_have_attribute("open", "")
 
@@ -164,13 +164,15 @@ def add_the_task(page) -> str:
     task_id = page.evaluate(ADD_TASK)
     expect(page.locator("#props")).to_have_attribute("data-element", task_id)
     expect(page.locator("#props")).to_contain_text("全科代办员")          # its lane: who will do it
-    page.locator("#prop-name").fill(NEW_TASK)
-    page.locator("#prop-name").press("Enter")
-    page.locator("#prop-formJsonSchemaFilename").select_option(label=f"{NEW_FORM_TITLE}（form_1.json）")
-    expect(page.locator("#prop-formJsonSchemaFilename")).to_have_value("form_1.json")
-    page.locator("#prop-stage").select_option(label="代办受理")
-    expect(page.locator("#prop-stage")).to_have_value("代办受理")
-    expect(page.locator("#prop-formJsonSchemaFilename")).to_have_value("form_1.json")
+    panel = page.locator("#properties-panel")
+    expect(panel.locator(".bio-properties-panel-header")).to_contain_text("用户任务")
+    panel.get_by_label("名称", exact=True).fill(NEW_TASK)
+    panel.get_by_label("表单", exact=True).select_option(label=f"{NEW_FORM_TITLE}（form_1.json）")
+    expect(panel.get_by_label("表单", exact=True)).to_have_value("form_1.json")
+    panel.get_by_label("阶段", exact=True).select_option(label="代办受理")
+    expect(panel.get_by_label("阶段", exact=True)).to_have_value("代办受理")
+    expect(panel.get_by_label("表单", exact=True)).to_have_value("form_1.json")
+    expect(panel.get_by_label("名称", exact=True)).to_have_value(NEW_TASK)
     expect(page.locator(f'.djs-element[data-element-id="{task_id}"]')).to_contain_text(NEW_TASK)
     return task_id
 

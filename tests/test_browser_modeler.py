@@ -145,7 +145,7 @@ def change_the_flow(page, tmp_path: Path) -> str:
     page.evaluate("""() => { const m = window.bangbanModeler;
         m.get('modeling').updateLabel(m.get('elementRegistry').get('Task_Review'), '受理初审'); }""")
     page.evaluate(SELECT, "Task_Review")
-    expect(page.locator("#prop-name")).to_have_value("受理初审")
+    expect(page.locator("#bio-properties-panel-name")).to_have_value("受理初审")
     props = page.locator("#prop-table tr")
     expect(props).to_have_count(6)        # form, stage, record_actor, the duplicate warning it shows, document and when
     expect(page.locator('#prop-table tr[data-name="formJsonSchemaFilename"] input').nth(1)).to_have_value("review.json")

@@ -268,12 +268,14 @@ def bpmn_js(filename: str):
     return send_from_directory(BPMN_JS_DIST, filename, max_age=86400)
 
 
-BPMN_JS_I18N = Path(__file__).resolve().parent / "frontend" / "node_modules" / "bpmn-js-i18n" / "translations"
+MODELER_BUILD = Path(__file__).resolve().parent / "frontend" / "build"
+MODELER_FILES = frozenset({"bangban-modeler.js", "bangban-modeler.css"})
 
 
-@bp.get("/vendor/bpmn-js-i18n/zn.js")
-def bpmn_js_i18n():
-    """The Chinese words of the modeler's palette, context pad and menus (bpmn-js-i18n, an ES module)."""
-    if not (BPMN_JS_I18N / "zn.js").is_file():
+@bp.get("/vendor/bangban-modeler/<filename>")
+def modeler_bundle(filename: str):
+    """The modeler bundle: bpmn-js with bpmn-js-properties-panel and its Chinese words (bpmn-js-i18n), built by esbuild
+    from web/frontend/src (``npm run build``, run by ./run after ``npm ci``). Only its two files."""
+    if filename not in MODELER_FILES or not (MODELER_BUILD / filename).is_file():
         abort(404)
-    return send_from_directory(BPMN_JS_I18N, "zn.js", max_age=86400, mimetype="text/javascript")
+    return send_from_directory(MODELER_BUILD, filename, max_age=3600)

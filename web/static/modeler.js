@@ -72,6 +72,14 @@
     'Search in diagram': '在流程图中查找', 'Open {element}': '打开{element}', 'Append task': '追加任务',
     'Delete': '删除', 'Connect using sequence/message flow or association': '连线（顺序流、消息流或关联）'
   });
+  Object.keys(TYPE_NAMES).forEach(function (type) {        // the properties panel's header: 'User Task' …
+    ZH[type.replace(/^bpmn:/, '').replace(/(\B[A-Z])/g, ' $1')] = TYPE_NAMES[type];
+  });
+  Object.assign(ZH, {
+    'Select an element to edit its properties.': '选中流程图中的一个元素以查看和修改其属性。',
+    'Multiple elements are selected. Select a single element to edit its properties.': '选中了多个元素：请只选一个以修改其属性。',
+    'Toggle section': '展开或收起', 'Section contains data': '已填写', 'Section contains an error': '有错误'
+  });
   function translate(template, replacements) {
     replacements = replacements || {};
     var text = ZH[template] || ZH[(template || '').trim()] || template;
@@ -86,7 +94,16 @@
 
   var modeler = new window.BpmnJS({
     container: $('bpmn-editor'),
-    additionalModules: [translateModule],
+    additionalModules: [translateModule].concat((window.BangbanPanel && window.BangbanPanel.modules) || []),
+    propertiesPanel: {
+      parent: '#properties-panel',
+      layout: { groups: { general: { open: true }, 'bangban-settings': { open: true } } }
+    },
+    bangbanSettings: {
+      settings: function (element) { return settingsFor(element); },
+      read: function (element, name) { return readSetting(element, name); },
+      write: function (element, name, value) { writeSetting(element, name, value); }
+    },
     textRenderer: { defaultStyle: { fontFamily: D.FONT, fontSize: 12 } }
   });
   window.bangbanModeler = modeler;
@@ -321,7 +338,7 @@
   /** The designer for a form; false (and a Chinese message) when its text is no JSON object. */
   function showFormDesigner(name) {
     var box = $('form-editor');
-    var ok = window.BangbanFormEditor && window.BangbanFormEditor.open(box, $('props'), texts[name], function (text) {
+    var ok = window.BangbanFormEditor && window.BangbanFormEditor.open(box, $('field-panel'), texts[name], function (text) {
       texts[name] = text;
       $('editor-title').textContent = fileTitle(name) || name;
       renderFileList();
@@ -453,49 +470,30 @@
     return (bo.lanes || []).map(function (l) { return l.name || l.id; }).join('、');
   }
 
+  /** What the properties panel does not draw: the element's kind, id and lanes, and its properties by name. */
   function renderProps(element) {
-    var panel = $('props');
+    var panel = $('prop-extra');
     panel.textContent = '';
-    if (!element || element.type === 'label' || !activeFile || !/\.bpmn$/.test(activeFile)) {
-      panel.appendChild(el('p', { className: 'muted', text: '选中流程图中的一个元素以查看和修改其属性。' }));
+    var showDiagram = !!activeFile && /\.bpmn$/.test(activeFile);
+    $('properties-panel').hidden = !showDiagram;
+    $('field-panel').hidden = showDiagram;
+    if (!element || element.type === 'label' || !showDiagram) {
+      $('props').removeAttribute('data-element');
       return;
     }
     var bo = element.businessObject;
-    var modeling = modeler.get('modeling');
-    panel.setAttribute('data-element', element.id);
-    panel.appendChild(el('h3', { text: TYPE_NAMES[element.type] || element.type.replace(/^bpmn:/, '') }));
+    $('props').setAttribute('data-element', element.id);
     panel.appendChild(el('dl', { className: 'facts' }, [
+      el('dt', { text: '类型' }), el('dd', { text: TYPE_NAMES[element.type] || element.type.replace(/^bpmn:/, '') }),
       el('dt', { text: '编号' }), el('dd', {}, [el('code', { text: element.id })]),
       el('dt', { text: '泳道' }), el('dd', { text: laneNames(bo) || '—' })
     ]));
-
-    if (element.type !== 'bpmn:Process') {
-      var name = el('input', { id: 'prop-name', value: bo.name || '' });
-      name.addEventListener('change', function () { modeling.updateLabel(element, name.value); });
-      panel.appendChild(el('label', {}, ['名称', name]));
-    }
-
-    if (element.type === 'bpmn:ScriptTask') {
-      var script = el('textarea', { id: 'prop-script', className: 'code', spellcheck: 'false', rows: '8' });
-      script.style.height = '160px';
-      script.value = bo.script || '';
-      script.addEventListener('change', function () { modeling.updateProperties(element, { script: script.value }); });
-      panel.appendChild(el('label', {}, ['脚本（Python，缩进有意义）', script]));
-    }
-
-    if (element.type === 'bpmn:SequenceFlow') {
-      var cond = el('input', { id: 'prop-condition', value: (bo.conditionExpression && bo.conditionExpression.body) || '' });
-      cond.addEventListener('change', function () {
-        var body = cond.value.trim();
-        var expr = body ? modeler.get('moddle').create('bpmn:FormalExpression', { body: body }) : undefined;
-        modeling.updateProperties(element, { conditionExpression: expr });
-      });
-      panel.appendChild(el('label', {}, ['条件（Python 表达式）', cond]));
+    if (element.type === 'bpmn:UserTask') {
+      panel.appendChild(el('p', { className: 'muted', text: '办理的角色由任务所在的泳道决定：把任务拖到相应泳道即可。' }));
     }
 
     if (/^bpmn:(UserTask|StartEvent|EndEvent|ManualTask|Task|ScriptTask|ServiceTask)$/.test(element.type)) {
       var rows = spiffProperties(bo);
-      panel.appendChild(labelledProperties(element, rows));
       var table = el('table', { className: 'kv', id: 'prop-table' });
       var commit = function () {
         var current = Array.prototype.map.call(table.querySelectorAll('tr[data-row]'), function (tr) {
@@ -581,49 +579,44 @@
     return out;
   }
 
-  /** The element's spiffworkflow properties a process owner sets, each a labelled field (one undo step per change). */
-  function labelledProperties(element, rows) {
-    var box = el('div', { className: 'settings', id: 'prop-settings' });
-    var userTask = element.type === 'bpmn:UserTask';
-    box.appendChild(el('h3', { text: userTask ? '办理设置' : '流程设置' }));
-    var values = {};
-    rows.forEach(function (r) { if (!(r.name in values)) { values[r.name] = r.value; } });
-    SETTINGS.forEach(function (setting) {
-      var name = setting[0], kind = setting[2];
-      var taskOnly = ['formJsonSchemaFilename', 'assignee', 'department', 'title', 'record_actor', 'show',
-                      'document', 'document_when', 'form_defaults'].indexOf(name) >= 0;
-      if (!(name in values) && (userTask ? name === 'outcome' || name === 'notify' || name === 'notify_text' : taskOnly || name !== 'outcome')) {
-        return;       // shown where it applies, or where the element already has it
-      }
-      var current = values[name] || '';
-      var input;
-      if (kind === 'text') {
-        input = el('input', { id: 'prop-' + name, value: current });
-      } else {
-        input = el('select', { id: 'prop-' + name }, choicesFor(kind, current).map(function (c) {
-          return el('option', { value: c[0], text: c[1] });
-        }));
-        input.value = current;
-      }
-      input.setAttribute('data-property', name);
-      input.addEventListener('change', function () {
-        var value = input.value.trim();
-        var seen = false;
-        var next = [];
-        rows.forEach(function (r) {
-          if (r.name !== name) { next.push(r); return; }
-          if (!seen && value) { next.push({ name: name, value: value }); }
-          seen = true;
-        });
-        if (!seen && value) { next.push({ name: name, value: value }); }
-        setSpiffProperties(element, next);
-      });
-      box.appendChild(el('label', { className: 'setting' }, [setting[1], input, setting[3] ? el('span', { className: 'hint', text: setting[3] }) : null]));
-    });
-    if (userTask) {
-      box.appendChild(el('p', { className: 'muted', text: '办理的角色由任务所在的泳道决定：把任务拖到相应泳道即可。' }));
+  /** The settings the properties panel shows for an element: where they apply, or where the element has them. */
+  function settingsFor(element) {
+    if (!/^bpmn:(UserTask|StartEvent|EndEvent|ManualTask|Task|ScriptTask|ServiceTask|IntermediateThrowEvent|IntermediateCatchEvent|BoundaryEvent)$/.test(element.type)) {
+      return [];
     }
-    return box;
+    var userTask = element.type === 'bpmn:UserTask';
+    var values = {};
+    spiffProperties(element.businessObject).forEach(function (r) { if (!(r.name in values)) { values[r.name] = r.value; } });
+    var taskOnly = ['formJsonSchemaFilename', 'assignee', 'department', 'title', 'record_actor', 'show', 'document',
+                    'document_when', 'form_defaults'];
+    return SETTINGS.filter(function (setting) {
+      var name = setting[0];
+      if (name in values) { return true; }
+      return userTask ? ['outcome', 'notify', 'notify_text'].indexOf(name) < 0 : taskOnly.indexOf(name) < 0 && name === 'outcome';
+    }).map(function (setting) {
+      return { name: setting[0], label: setting[1], kind: setting[2] === 'text' ? 'text' : 'select', description: setting[3],
+               options: setting[2] === 'text' ? [] : choicesFor(setting[2], values[setting[0]] || '') };
+    });
+  }
+
+  function readSetting(element, name) {
+    var row = spiffProperties(element.businessObject).filter(function (r) { return r.name === name; })[0];
+    return row ? row.value : '';
+  }
+
+  /** Set one property (the first of that name; empty: remove it), keeping the others in their order. */
+  function writeSetting(element, name, value) {
+    value = (value || '').trim();
+    var rows = spiffProperties(element.businessObject);
+    var seen = false;
+    var next = [];
+    rows.forEach(function (r) {
+      if (r.name !== name) { next.push(r); return; }
+      if (!seen && value) { next.push({ name: name, value: value }); }
+      seen = true;
+    });
+    if (!seen && value) { next.push({ name: name, value: value }); }
+    setSpiffProperties(element, next);
   }
 
   function renderFormDatalist() {
