@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
+from engine import forms
 from engine.services import Bangban
 from tests import test_browser
 from tests.helpers import inbox_names
@@ -25,6 +27,7 @@ from tests.test_browser_modeler import shot, start_case
 pytestmark = pytest.mark.browser
 
 live_server = test_browser.live_server
+FORMS = Path(__file__).resolve().parents[1] / "processes" / "forms"
 NEW_TASK = "现场核验"
 NEW_FORM_TITLE = "现场核验记录"
 
@@ -228,3 +231,72 @@ def a_new_case_shows_both(page, svc: Bangban, fields: dict[str, str], tmp_path) 
     submit_task(page, NEW_TASK)
     logout(page)
     assert ("材料交接并签订委托书", None) in inbox_names(svc, "agent1", case_no)
+
+
+OPS = """([review, application]) => {
+  const ops = window.BangbanFormEditor.ops, copy = (x) => JSON.parse(JSON.stringify(x)), out = {};
+  let s = copy(review);
+  ops.removeField(s, 'review_decision');                       // the rules conditioned on it go with it
+  out.removed = s;
+  s = copy(review);
+  ops.renameField(s, 'refusal_explanation', 'reason');
+  out.renamed = s;
+  s = copy(review);
+  s.properties.review_opinion['x-case-var'] = true;
+  s.properties.review_opinion = ops.makeProp('single', s.properties.review_opinion);
+  out.single = copy(s.properties.review_opinion);
+  s.properties.review_opinion = ops.makeProp('multi', s.properties.review_opinion);
+  out.multi = copy(s.properties.review_opinion);
+  s.properties.review_opinion = ops.makeProp('date', s.properties.review_opinion);
+  out.date = copy(s.properties.review_opinion);
+  ops.setRequired(s, 'authorization_checked', true);
+  out.ticked = copy(s.properties.authorization_checked);
+  ops.setRequired(s, 'authorization_checked', false);
+  out.unticked = copy(s.properties.authorization_checked);
+  s = copy(review);
+  const extra = ops.addField(s, '补充说明', 'textarea');
+  ops.addCondition(s, extra, 'review_decision', '不予受理');  // joins the existing rule for 不予受理
+  out.joined = copy(s.allOf);
+  ops.removeCondition(s, extra, 0);
+  ops.removeCondition(s, 'refusal_explanation', 0);           // the rule is empty now: it goes
+  out.left = copy(s.allOf);
+  s = copy(application);
+  const first = s['x-sections'][1].fields[0];
+  ops.moveField(s, first, -1);                                 // across the edge: the end of the section before
+  out.moved = [first, s['x-sections'][0].fields.slice(-1)[0], s['x-sections'][1].fields[0] !== first];
+  const added = ops.addField(s, '备注', 'text');
+  out.added = [added, s['x-sections'].slice(-1)[0].fields.slice(-1)[0], ops.shownOrder(s).slice(-1)[0]];
+  ops.moveToSection(s, added, 0);
+  out.section = s['x-sections'][0].fields.slice(-1)[0];
+  out.application = s;
+  return out;
+}"""
+
+
+def test_the_designers_operations_keep_the_schema_whole(live_server):
+    """The designer's pure operations, in the browser, on the real forms: what refers to a field follows it."""
+    require_chromium()
+    review = json.loads((FORMS / "review.json").read_text(encoding="utf-8"))
+    application = json.loads((FORMS / "application.json").read_text(encoding="utf-8"))
+    with chromium_page(live_server) as page:
+        page.goto("/login")
+        page.add_script_tag(url="/static/form-editor.js")
+        out = page.evaluate(OPS, [review, application])
+    removed = out["removed"]
+    assert "review_decision" not in removed["properties"] and "review_decision" not in removed["required"]
+    assert "allOf" not in removed                                 # both rules were conditioned on it
+    assert out["renamed"]["allOf"][0]["then"]["required"] == ["reason"] and "reason" in out["renamed"]["properties"]
+    assert out["single"] == {"title": "审核意见", "x-case-var": True, "type": "string", "enum": ["选项一", "选项二"],
+                             "x-widget": "radio"}
+    assert out["multi"]["items"] == {"type": "string", "enum": ["选项一", "选项二"]} and out["multi"]["x-case-var"] is True
+    assert out["date"] == {"title": "审核意见", "x-case-var": True, "type": "string", "format": "date"}
+    assert out["ticked"]["const"] is True and "const" not in out["unticked"]
+    assert out["joined"][0]["then"]["required"] == ["refusal_explanation", "field_5"] and len(out["joined"]) == 2
+    assert len(out["left"]) == 1 and out["left"][0]["if"]["properties"]["review_decision"] == {"const": "受理"}
+    first, last_before, gone = out["moved"]
+    assert last_before == first and gone
+    added, last_section_end, shown_last = out["added"]
+    assert added == last_section_end == shown_last
+    assert out["section"] == added
+    for schema in (removed, out["renamed"], out["application"]):
+        assert forms.check_schema(schema) == [], schema

@@ -215,11 +215,18 @@
     var names = fieldNames(schema);
     var sections = schema['x-sections'];
     if (Array.isArray(sections) && sections.length) {
-      sections.forEach(function (s) {
-        var list = s.fields || [];
-        var i = list.indexOf(name), j = i + delta;
-        if (i >= 0 && j >= 0 && j < list.length) { list[i] = list[j]; list[j] = name; }
-      });
+      for (var k = 0; k < sections.length; k++) {
+        var list = sections[k].fields = sections[k].fields || [];
+        var at = list.indexOf(name), to = at + delta;
+        if (at < 0) { continue; }
+        if (to >= 0 && to < list.length) { list[at] = list[to]; list[to] = name; }
+        else if (sections[k + delta]) {          // across the edge of its section: into the next one
+          list.splice(at, 1);
+          var next = sections[k + delta].fields = sections[k + delta].fields || [];
+          if (delta < 0) { next.push(name); } else { next.unshift(name); }
+        }
+        break;
+      }
     }
     var i = names.indexOf(name), j = i + delta;
     if (i < 0 || j < 0 || j >= names.length) { return; }
@@ -227,6 +234,27 @@
     var props = {};
     names.forEach(function (n) { props[n] = schema.properties[n]; });
     schema.properties = props;
+  }
+
+  function sectionsOf(schema) {
+    var sections = schema['x-sections'];
+    return Array.isArray(sections) && sections.length ? sections : null;
+  }
+
+  function sectionOf(schema, name) {
+    var sections = sectionsOf(schema) || [];
+    for (var i = 0; i < sections.length; i++) {
+      if ((sections[i].fields || []).indexOf(name) >= 0) { return i; }
+    }
+    return -1;
+  }
+
+  /** Put a field at the end of section `index` (of a form with x-sections). */
+  function moveToSection(schema, name, index) {
+    var sections = sectionsOf(schema);
+    if (!sections || !sections[index]) { return; }
+    sections.forEach(function (s) { s.fields = (s.fields || []).filter(function (n) { return n !== name; }); });
+    sections[index].fields.push(name);
   }
 
   /** The fields in the order the form shows them (by section where it has sections). */
@@ -273,7 +301,9 @@
         el('label', {}, ['表单标题', title]), el('label', {}, ['表单说明（显示在表单上方）', desc])]));
 
       var table = el('table', { className: 'list form-fields', id: 'form-fields' });
-      table.appendChild(el('thead', {}, [el('tr', {}, ['顺序', '字段', '类型', '必填', ''].map(function (h) { return el('th', { text: h }); }))]));
+      var sections = sectionsOf(schema);
+      var heads = sections ? ['顺序', '字段', '分组', '类型', '必填', ''] : ['顺序', '字段', '类型', '必填', ''];
+      table.appendChild(el('thead', {}, [el('tr', {}, heads.map(function (h) { return el('th', { text: h }); }))]));
       var body = el('tbody');
       var order = shownOrder(schema);
       order.forEach(function (name, i) {
@@ -296,6 +326,7 @@
                              onclick: function () { selected = name; render(); } }, [
           el('td', { className: 'order' }, [up, down]),
           el('td', {}, [el('strong', { text: p.title || name })]),
+          sections ? el('td', { className: 'section', text: sectionOf(schema, name) >= 0 ? sections[sectionOf(schema, name)].title || '' : '（未分组，不显示）' }) : null,
           el('td', { text: TYPE_NAMES[kindOf(p)] + (p['x-options'] ? '（' + (SOURCES[p['x-options']] || '人员名单') + '）' : '') }),
           el('td', { text: req }),
           el('td', {}, [el('button', { type: 'button', className: 'small', text: '编辑', onclick: function (e) { e.stopPropagation(); selected = name; render(); } }), ' ', remove])
@@ -352,6 +383,23 @@
         changed();
       });
       panel.appendChild(el('label', {}, ['类型', typeSelect]));
+
+      var sections = sectionsOf(schema);
+      if (sections) {
+        var where = el('select', { id: 'field-section' }, [el('option', { value: '-1', text: '（未分组：表单上不显示）' })].concat(
+          sections.map(function (sec, i) { return el('option', { value: String(i), text: sec.title || ('第 ' + (i + 1) + ' 组') }); })));
+        where.value = String(sectionOf(schema, name));
+        where.addEventListener('change', function () {
+          var index = parseInt(where.value, 10);
+          if (index < 0) {
+            sections.forEach(function (sec) { sec.fields = (sec.fields || []).filter(function (n) { return n !== name; }); });
+          } else {
+            moveToSection(schema, name, index);
+          }
+          changed();
+        });
+        panel.appendChild(el('label', {}, ['分组（放在该组末尾）', where]));
+      }
 
       var required = el('input', { type: 'checkbox', id: 'field-required', checked: isRequired(schema, name) });
       required.addEventListener('change', function () { setRequired(schema, name, required.checked); changed(); });
@@ -471,6 +519,6 @@
     open: open,
     ops: { kindOf: kindOf, makeProp: makeProp, addField: addField, setRequired: setRequired, addCondition: addCondition,
            removeCondition: removeCondition, conditionsOf: conditionsOf, removeField: removeField, moveField: moveField,
-           renameField: renameField }
+           renameField: renameField, moveToSection: moveToSection, shownOrder: shownOrder }
   };
 }());
