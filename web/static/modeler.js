@@ -309,7 +309,8 @@
       }
       renderFileList();
     }).catch(function (err) {
-      showMessage('无法打开“' + (fileTitle(name) || name) + '”：' + (err && err.message ? err.message : err), 'error');
+      var why = err && err.message && /[\u4e00-\u9fff]/.test(err.message) ? err.message : '文件不是可以导入的 BPMN 流程图（XML 有误），请校验查看问题所在';
+      showMessage('无法打开“' + (fileTitle(name) || name) + '”：' + why, 'error');
     });
   }
 
@@ -704,7 +705,9 @@
   }
 
   function failed(err) {
-    showMessage('请求失败：' + (err && err.message ? err.message : err), 'error');
+    // fetch's own errors are English (Failed to fetch): say what happened instead; ours (requestJSON) are Chinese
+    var text = err && err.message && /[\u4e00-\u9fff]/.test(err.message) ? err.message : '无法连接服务器，请检查网络后重试';
+    showMessage('请求失败：' + text, 'error');
   }
 
   function validate() {
@@ -714,7 +717,7 @@
       return D.requestJSON('/api/processes/validate', { method: 'POST', body: { files: files } });
     }).then(function (res) {
       if (!res.ok) {
-        showMessage(res.body.message || ('HTTP ' + res.status), 'error');
+        showMessage(res.body.message || ('校验未完成（服务器答复代码 ' + res.status + '）'), 'error');
       } else if (res.body.ok) {
         clearProblemMarks();
         showMessage('校验通过：没有发现问题。', 'ok');
@@ -739,7 +742,7 @@
       files = collected;
       return D.requestJSON('/api/processes/versions');
     }).then(function (res) {
-      if (!res.ok) { throw new Error(res.body.message || ('HTTP ' + res.status)); }
+      if (!res.ok) { throw new Error(res.body.message || ('无法取得版本列表（服务器答复代码 ' + res.status + '）')); }
       var latest = res.body.versions.filter(function (v) { return v.latest; })[0];
       if (latest && latest.id !== base.id) {
         showMessage('流程已有更新的版本 #' + latest.id + '（' + latest.author + '：' + latest.comment + '）。' +
@@ -754,7 +757,7 @@
       } else if (res.status === 422 && res.body.details && res.body.details.length) {
         showProblems((res.body.message || '未发布') + '：', res.body.details);
       } else {
-        showMessage(res.body.message || ('发布失败（HTTP ' + res.status + '）'), 'error');
+        showMessage(res.body.message || ('发布失败（服务器答复代码 ' + res.status + '）'), 'error');
       }
     }).catch(failed).then(function () { setBusy(false); });
   }
