@@ -56,6 +56,7 @@ def test_the_owner_edits_a_form_and_adds_a_task_without_json(live_server, svc, t
     with chromium_page(live_server) as page:
         page.set_viewport_size({"width": 1366, "height": 768})
         login(page, "owner1")
+        page.on("dialog", lambda dialog: dialog.accept())    # 发布 may ask first (the confirmation of final steps)
         page.get_by_role("link", name="流程管理").click()
         page.get_by_role("link", name="编辑最新版本（流程建模）").click()
         editor = page.locator("#bpmn-editor")

@@ -541,11 +541,13 @@
     ['title', '标题', 'text', '同一任务有多个实例时区分它们，如 item[\'name\']'],
     ['record_actor', '把办理人记为办件变量', 'text', '如 case_agent；此后的任务可以“指定办理人”引用它'],
     ['show', '在表单旁显示', 'text', '办件变量，多个用逗号分隔，如 item,correction_request'],
+    ['confirm', '提交前确认', 'textarea', '结束办件或不可挽回的一步：写明后果的中文提示，办理人确认后才办理'],
+    ['confirm_when', '需要确认的条件', 'text', '表达式，如 review_decision == \'不予受理\'；不填则每次都确认'],
     ['document', '办理完成时出具单据', 'document', '编号单据，编号规则见流程清单'],
     ['document_when', '出具单据的条件', 'text', '表达式，如 review_decision == \'不予受理\'；不填则总是出具'],
     ['form_defaults', '表单预填', 'text', '表达式：表单各字段的初始值'],
     ['notify', '通知对象', 'text', '账号、dept:部门、role:角色 或 unit:'],
-    ['notify_text', '通知内容', 'text', ''],
+    ['notify_text', '通知内容', 'textarea', ''],
     ['outcome', '办件结果', 'outcome', '到达此处时办件的状态']
   ];
   var LABELS = {};
@@ -588,15 +590,16 @@
     var userTask = element.type === 'bpmn:UserTask';
     var values = {};
     spiffProperties(element.businessObject).forEach(function (r) { if (!(r.name in values)) { values[r.name] = r.value; } });
-    var taskOnly = ['formJsonSchemaFilename', 'assignee', 'department', 'title', 'record_actor', 'show', 'document',
-                    'document_when', 'form_defaults'];
+    var taskOnly = ['formJsonSchemaFilename', 'assignee', 'department', 'title', 'record_actor', 'show', 'confirm',
+                    'confirm_when', 'document', 'document_when', 'form_defaults'];
     return SETTINGS.filter(function (setting) {
       var name = setting[0];
       if (name in values) { return true; }
       return userTask ? ['outcome', 'notify', 'notify_text'].indexOf(name) < 0 : taskOnly.indexOf(name) < 0 && name === 'outcome';
     }).map(function (setting) {
-      return { name: setting[0], label: setting[1], kind: setting[2] === 'text' ? 'text' : 'select', description: setting[3],
-               options: setting[2] === 'text' ? [] : choicesFor(setting[2], values[setting[0]] || '') };
+      var typed = setting[2] === 'text' || setting[2] === 'textarea';
+      return { name: setting[0], label: setting[1], kind: typed ? setting[2] : 'select', description: setting[3],
+               options: typed ? [] : choicesFor(setting[2], values[setting[0]] || '') };
     });
   }
 

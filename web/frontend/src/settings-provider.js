@@ -2,7 +2,7 @@
    spiffworkflow:property settings (表单, 阶段, 办理人 …) as labelled fields. What the settings are, their choices and
    how they are read and written come from the page (config.bangbanSettings, web/static/modeler.js), so this file
    only draws them:
-     settings(element) -> [{name, label, kind: 'text'|'select', description, options: [[value, label]]}]
+     settings(element) -> [{name, label, kind: 'text'|'textarea'|'select', description, options: [[value, label]]}]
      read(element, name) -> string;  write(element, name, value)  (one undoable command) */
 import { h } from '@bpmn-io/properties-panel/preact';
 import {
@@ -61,6 +61,9 @@ function SettingEntry(props) {
   if (setting.kind === 'select') {
     return h(SelectEntry, { ...common, getOptions: () => setting.options.map(([value, label]) => ({ value, label })) });
   }
+  if (setting.kind === 'textarea') {
+    return h(TextAreaEntry, { ...common, debounce, rows: 3, autoResize: true });
+  }
   return h(TextFieldEntry, { ...common, debounce });
 }
 
@@ -95,7 +98,7 @@ SettingsProvider.prototype.getGroups = function (element) {
           setting,
           api,
           component: SettingEntry,
-          isEdited: setting.kind === 'select' ? isSelectEntryEdited : isTextFieldEntryEdited
+          isEdited: { select: isSelectEntryEdited, textarea: isTextAreaEntryEdited }[setting.kind] || isTextFieldEntryEdited
         }))
       });
     }
