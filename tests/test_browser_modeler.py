@@ -145,9 +145,9 @@ def change_the_flow(page, tmp_path: Path) -> str:
     page.evaluate("""() => { const m = window.bangbanModeler;
         m.get('modeling').updateLabel(m.get('elementRegistry').get('Task_Review'), '受理初审'); }""")
     page.evaluate(SELECT, "Task_Review")
-    expect(page.locator("#prop-name")).to_have_value("受理初审")
+    expect(page.locator("#bio-properties-panel-name")).to_have_value("受理初审")
     props = page.locator("#prop-table tr")
-    expect(props).to_have_count(4)        # form, stage, record_actor, and the duplicate warning it shows
+    expect(props).to_have_count(6)        # form, stage, record_actor, the duplicate warning it shows, document, document_when
     expect(page.locator('#prop-table tr[data-name="formJsonSchemaFilename"] input').nth(1)).to_have_value("review.json")
     expect(page.locator('#prop-table tr[data-name="show"] input').nth(1)).to_have_value("duplicate_warning")
     expect(page.locator('#prop-table tr[data-name="record_actor"] input').nth(1)).to_have_value("case_agent")
@@ -157,6 +157,9 @@ def change_the_flow(page, tmp_path: Path) -> str:
     page.locator("#new-form-name").fill(NEW_FORM)
     page.get_by_role("button", name="添加", exact=True).click()
     editor = page.locator("#json-editor")
+    expect(page.locator("#form-editor")).to_be_visible()          # a form opens in the designer; JSON for experts
+    expect(editor).to_be_hidden()
+    page.get_by_role("tab", name="JSON 文本（供熟悉 JSON 的人员）").click()
     expect(editor).to_be_visible()
     expect(page.locator("#bpmn-editor")).to_be_hidden()
     editor.fill(json.dumps(CONFIRM_FORM, ensure_ascii=False, indent=2) + "\n")
@@ -181,7 +184,8 @@ def change_the_flow(page, tmp_path: Path) -> str:
     expect(page.locator("#props")).to_contain_text("申请单位")            # its lane: the role that will do it
     shot(page, tmp_path, "modeler_problems.png")
 
-    # -- its properties, entered in the panel ------------------------------------------------------------------------
+    # -- its properties, entered by name in the panel's 全部属性 ------------------------------------------------------
+    page.locator("#prop-expert summary").click()
     for name, value in (("formJsonSchemaFilename", "confirm_materials.json"), ("stage", "统一送达")):
         page.locator("#prop-new-name").fill(name)
         page.locator("#prop-new-value").fill(value)
