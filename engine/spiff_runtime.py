@@ -576,10 +576,10 @@ def all_values(wf: BpmnWorkflow, name: str) -> list:
     return [t.data[name] for t in _completed(wf) if t.data.get(name) is not None]
 
 
-def completed_of(wf: BpmnWorkflow, element_id: str) -> list[tuple[float, dict, dict]]:
-    """Every completion of one diagram element (any subprocess, every loop round): (when, its data, its properties),
-    oldest first."""
-    done = [(t.last_state_change, t.data, properties_of(t.task_spec)) for t in _completed(wf)
+def completed_of(wf: BpmnWorkflow, element_id: str) -> list[tuple[float, dict, dict, str]]:
+    """Every completion of one diagram element (any subprocess, every loop round): (when, its data, its properties,
+    its task id), oldest first."""
+    done = [(t.last_state_change, t.data, properties_of(t.task_spec), str(t.id)) for t in _completed(wf)
             if t.task_spec.bpmn_id == element_id]
     return sorted(done, key=lambda d: d[0])
 

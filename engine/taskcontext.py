@@ -37,8 +37,9 @@ class Sources:
     """What the views read besides the task: loaded only when a view asks for it."""
 
     def __init__(self, application: Callable[[], dict], inbox: Callable[[], list], calendar: WorkCalendar,
-                 moment: datetime):
+                 moment: datetime, done_by: Callable[[str], tuple[str | None, datetime | None]] | None = None):
         self.application, self.inbox, self.calendar, self.moment = application, inbox, calendar, moment
+        self.done_by = done_by or (lambda task_id: (None, None))   # who completed a task, and when
 
 
 def build(ps: ProcessSet, run: CaseRun, task: TaskInfo, case, sources: Sources) -> tuple[list, list]:
@@ -61,7 +62,7 @@ def build(ps: ProcessSet, run: CaseRun, task: TaskInfo, case, sources: Sources) 
             if c is not None:
                 sections.append(clock_section(c, sources.calendar, sources.moment))
         elif entry.kind == "latest":
-            section = _latest(ps, run, task, entry)
+            section = _latest(ps, run, task, entry, sources)
             if section is not None:
                 sections.append(section)
     return facts, sections
@@ -132,21 +133,23 @@ def clock_section(c: ClockState, cal: WorkCalendar, moment: datetime) -> dict:
     return {"kind": "fields", "id": "clock", "title": f"办理时限：{c.title}", "rows": rows, "level": c.level}
 
 
-def _latest(ps: ProcessSet, run: CaseRun, task: TaskInfo, entry: showspec.Entry) -> dict | None:
+def _latest(ps: ProcessSet, run: CaseRun, task: TaskInfo, entry: showspec.Entry, sources: Sources) -> dict | None:
     """The last completion of task ``entry.name`` whose ``there`` equals this task's ``here``: its submitted form."""
     there, here = entry.args
     want = run.evaluate(here, task.data, "显示其他任务结果")
     found = None
-    for data, props in run.completed_of(entry.name):
+    for data, props, task_id in run.completed_of(entry.name):
         if run.evaluate(there, data, "显示其他任务结果") == want:
-            found = (data, props)
+            found = (data, props, task_id)
     if found is None:
         return None
-    data, props = found
+    data, props, task_id = found
     schema = ps.forms.get(props.get("formJsonSchemaFilename", ""), {})
     from .views import display_fields
     rows = [(f["title"], readable(data[f["name"]]) if isinstance(data[f["name"]], str) else f["value"])
             for f in display_fields(ps, schema, data)]
     if not rows:
         return None
-    return {"kind": "fields", "id": "latest", "title": schema.get("title") or "办理结果", "rows": rows}
+    who, when = sources.done_by(task_id)
+    head = ([("办理人", who)] if who else []) + ([("办理日期", _day(when))] if when else [])
+    return {"kind": "fields", "id": "latest", "title": schema.get("title") or "办理结果", "rows": head + rows}

@@ -236,7 +236,7 @@ def test_extension_approval_shows_the_clock_with_its_pause_and_extensions(app):
 
 def test_supervision_shows_how_overdue_and_its_instruction_reaches_the_department(app):
     clock.set(at(3, 2))
-    case_no = dispatched(app, ("xf",))
+    case_no = dispatched(app, ("xf", "hp"))
     clock.set(at(3, 25))
     run_once(app.extensions["bangban"])
     supervisor_api, supervisor = api_login(app, "supervisor1"), html_login(app, "supervisor1")
@@ -257,8 +257,11 @@ def test_supervision_shows_how_overdue_and_its_instruction_reaches_the_departmen
 
     section = sections(page_of(zjj, handle))["latest"]
     assert title_of(section) == "督办"
-    assert pairs(section) == [("督办方式", "书面督办"), ("督办意见", "请于两个工作日内办结并报送结果"),
-                              ("要求办结日期", "2026年3月27日")]
+    assert pairs(section) == [("办理人", "周科长"), ("办理日期", "2026年3月25日"), ("督办方式", "书面督办"),
+                              ("督办意见", "请于两个工作日内办结并报送结果"), ("要求办结日期", "2026年3月27日")]
+    # only the item it was about: 环评 (due 2026-03-30, not overdue) shows none
+    hp = page_of(html_login(app, "zb_sthj"), api_task(api_login(app, "zb_sthj"), case_no, "部门办理"))
+    assert "latest" not in sections(hp) and "督办意见" not in hp
     notices = [n["text"] for n in zjj_api.get("/api/notifications").json["notifications"]]
     assert [n for n in notices if n.startswith("【督办】")] == [
         f"【督办】办件 {case_no} 的服务事项「{XF}」（{ZJJ}）已超过办理时限。县行政审批和政务信息管理局书面督办，"

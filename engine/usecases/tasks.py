@@ -128,9 +128,16 @@ class Tasks:
         """What the page shows beside the form, as the task's ``show`` property declares it (``engine.showspec``):
         the facts of the variables it names, and the sections of its views (application, items' results, a clock,
         what another task submitted)."""
+        def done_by(task_id: str):
+            done = [e for e in uow.repo.events_for_case(case.id) if e.task_id == task_id and e.type == "task_completed"]
+            if not done:
+                return None, None
+            who = done[-1].actor_name
+            return uow.repo.display_names([who]).get(who, who), done[-1].at
+
         sources = taskcontext.Sources(application=lambda: uow.repo.first_event(case.id).payload.get("form", {}),
                                       inbox=lambda: uow.repo.inbox_for_case(case.id),
-                                      calendar=self.calendar(), moment=now())
+                                      calendar=self.calendar(), moment=now(), done_by=done_by)
         try:
             return taskcontext.build(ps, run, task, case, sources)
         except ProcessDefinitionError:   # a view's expression fails for this case: the page still opens
