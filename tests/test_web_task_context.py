@@ -385,6 +385,9 @@ latest(Task_Supervise, escalation['code'], item['code'])" />"""
         ("""<spiffworkflow:property name="confirm_when" value="review_decision == '不予受理'" />""",
          """<spiffworkflow:property name="confirm_when" value="review_decision.__class__" />""",
          "属性 confirm_when 的表达式未通过沙箱检查", "Task_Review"),
+        ('name="outcome" value="terminated" />',
+         'name="outcome" value="terminated" /><spiffworkflow:property name="confirm" value="确定结束吗？" />',
+         "属性 confirm 只能用于用户任务", "End_Terminated"),
     ]
     for old, new, message, element in cases:
         found = [p for p in _problems(_edit(process_files, old, new)) if message in p.message]
