@@ -122,12 +122,31 @@ NOTE_TYPES = frozenset({"timer_fired", "clock_started", "clock_paused", "clock_r
                         "clock_extended"})
 
 
+def _own_note(payload: dict) -> str:
+    """A clock or timer note as compared: without the step's ready tasks, which the last event of a step carries."""
+    return canonical({k: v for k, v in (payload or {}).items() if k != "ready_after"})
+
+
+def missing_notes(events: list, produced: list[tuple[str, dict]]) -> list[tuple[str, dict]]:
+    """The clock and timer notes a replay produced that the log does not record (each as often as it is missing), in
+    the replay's order."""
+    recorded = Counter((_get(e, "type"), _own_note(_get(e, "payload"))) for e in events if _get(e, "type") in NOTE_TYPES)
+    out = []
+    for type_, payload in produced:
+        if type_ not in NOTE_TYPES:
+            continue
+        key = (type_, _own_note(payload))
+        if recorded[key] > 0:
+            recorded[key] -= 1
+        else:
+            out.append((type_, payload))
+    return out
+
+
 def note_problem(events: list, produced: list[tuple[str, dict]]) -> Divergence | None:
     """The clock and timer events the log records are exactly those the replay produced (a forged 暂停计时 or a
     removed 延期 is caught even when the chain was resealed)."""
-    def own(payload: dict) -> str:          # without the step's ready tasks, which the last event of a step carries
-        return canonical({k: v for k, v in (payload or {}).items() if k != "ready_after"})
-
+    own = _own_note
     recorded = Counter((_get(e, "type"), own(_get(e, "payload"))) for e in events if _get(e, "type") in NOTE_TYPES)
     replayed = Counter((t, own(p)) for t, p in produced if t in NOTE_TYPES)
     if recorded == replayed:

@@ -521,13 +521,28 @@ def evaluate(wf: BpmnWorkflow, expression: str, context: dict) -> Any:
 
 
 def reached_outcomes(wf: BpmnWorkflow) -> list[str]:
-    """``outcome`` properties of the end events this case has reached."""
+    """``outcome`` properties of the end events this case has reached, in the case's task order.
+
+    Asked twice per step: instead of walking the whole task tree (which grows with a case's history: a case after 80
+    补正 rounds spent 17 ms a call on the walk), the workflows' task tables are scanned for completed tasks of the few
+    elements that carry an outcome; only when they give more than one outcome is the tree order taken."""
+    top = wf.top_workflow
     found = []
-    for t in _completed(wf):
-        outcome = properties_of(t.task_spec).get("outcome")
-        if outcome:
-            found.append(outcome)
+    for w in (top, *top.subprocesses.values()):
+        for t in w.tasks.values():
+            if t.state == TaskState.COMPLETED and "outcome" in properties_of(t.task_spec):
+                outcome = properties_of(t.task_spec)["outcome"]
+                if outcome:
+                    found.append(outcome)
+    if len(set(found)) > 1:
+        found = _outcomes_in_tree_order(wf)
+    if _CHECK_MEMO:   # the tests: the scan must give what the walk gives
+        assert sorted(found) == sorted(_outcomes_in_tree_order(wf)), (found, _outcomes_in_tree_order(wf))
     return found
+
+
+def _outcomes_in_tree_order(wf: BpmnWorkflow) -> list[str]:
+    return [o for o in (properties_of(t.task_spec).get("outcome") for t in _completed(wf)) if o]
 
 
 def completed_elements(wf: BpmnWorkflow) -> list[str]:

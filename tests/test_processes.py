@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,31 @@ def test_running_cases_stay_on_their_version(db, process_files):
     new.complete_task(actor(new, "agent1"), task["task_id"],
                       {"review_decision": "不予受理", "refusal_explanation": "不属于服务事项"})
     assert new.get_case(actor(new, "agent1"), old_case.case_no)["case"]["status"] == "refused"
+
+
+def test_each_element_of_the_diagram_is_drawn_inside_the_lane_it_belongs_to():
+    """bpmn-js (the process owner's modeler) reassigns a flow node to the lane its shape's centre lies in whenever the
+    lanes are updated: a node listed in one lane but drawn in another would change lanes at the next edit."""
+    from lxml import etree
+    ns = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL", "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
+          "dc": "http://www.omg.org/spec/DD/20100524/DC"}
+    tree = etree.parse(str(Path(__file__).resolve().parent.parent / "processes" / "bangban_case.bpmn"))
+    bounds = {s.get("bpmnElement"): s.find("dc:Bounds", ns) for s in tree.iterfind(".//bpmndi:BPMNShape", ns)}
+
+    def span(element_id: str) -> tuple[float, float]:
+        b = bounds[element_id]
+        return float(b.get("y")), float(b.get("y")) + float(b.get("height"))
+
+    wrong = []
+    for lane in tree.iterfind(".//bpmn:lane", ns):
+        top, bottom = span(lane.get("id"))
+        for ref in lane.iterfind("bpmn:flowNodeRef", ns):
+            y0, y1 = span(ref.text)
+            if not top <= (y0 + y1) / 2 <= bottom:
+                wrong.append(f"{ref.text} ({lane.get('name')})")
+    # and every task, event and gateway is in some lane (boundary events go with their task, subprocesses span lanes)
+    listed = {r.text for r in tree.iterfind(".//bpmn:flowNodeRef", ns)}
+    for kind in ("userTask", "scriptTask", "startEvent", "endEvent", "intermediateThrowEvent", "intermediateCatchEvent",
+                 "exclusiveGateway", "parallelGateway", "inclusiveGateway"):
+        wrong += [f"{el.get('id')}（不在任何泳道）" for el in tree.iterfind(f".//bpmn:{kind}", ns) if el.get("id") not in listed]
+    assert not wrong, wrong

@@ -153,7 +153,7 @@ class Audit:
         ``result``: ``intact`` (nothing to do), ``would_repair`` (dry run), ``repaired``, ``refused``, ``missing``."""
         import hashlib
 
-        from .. import audit
+        from .. import audit, audit_records
         case_no = str(case_no)[:32] if str(case_no).isprintable() else ""
         with clock.step() as step, self.db.unit_of_work(write=not dry_run) as uow:
             case = uow.repo.case_by_no(case_no, lock=not dry_run) if case_no else None
@@ -205,8 +205,10 @@ class Audit:
                 "new_state_hash": hashlib.sha256(state.encode("utf-8")).hexdigest(),
                 "status": [case.status, replayed.status()], "corrected": corrections,
                 "reissued_tasks": sorted([old, new] for old, new in reissued.items())})
-            # The replay's own notes and notices were given when the steps happened: only its state is taken.
-            replayed.notes, replayed.notifications = [], []
+            # The replay's own notes and notices were given when the steps happened: only its state is taken, and the
+            # clock and timer notes that corrected steps produced but the log lacks (a 评价期限 started for a rating task
+            # the faulty run never opened) are recorded now, after the repair, so that verify finds every one.
+            replayed.notes, replayed.notifications = audit_records.missing_notes(events, replayed.notes), []
             replayed.loaded_clock_keys = {r.key for r in clock_rows}
             replayed.changed_clocks = set(replayed.clocks)
             replayed.loaded_timers = None
