@@ -45,6 +45,11 @@ def test_refusal_asks_and_cancelling_leaves_the_case_unchanged(svc, live_server)
         expect(box).to_contain_text("不予受理后办件即告结束，申请单位将收到不予受理告知书")
         expect(page.get_by_role("button", name="确定")).to_be_focused()
         assert state(svc, case_no) == before
+        # on a phone the application and the question fit the screen
+        page.set_viewport_size({"width": 390, "height": 844})
+        assert page.evaluate("document.documentElement.scrollWidth") <= 391
+        expect(box).to_be_in_viewport()
+        page.set_viewport_size({"width": 1280, "height": 900})
 
         box.get_by_role("link", name="取消").click()
         expect(page.get_by_role("heading", level=1)).to_contain_text("受理审核")
