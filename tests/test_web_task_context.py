@@ -33,7 +33,7 @@ ACCEPT = {"review_decision": "受理", "authorization_checked": "true"}
 COMMISSION = {"commission_signed": True, "materials_received": "营业执照、项目备案证明等", "service_mode_confirmed": "现场服务"}
 REFUSAL = {"review_decision": "不予受理", "refusal_explanation": "项目不属于帮办代办服务范围"}
 REFUSE_CONFIRM = "不予受理后办件即告结束，申请单位将收到不予受理告知书"
-KEY = re.compile(r"\b[a-z]+_[a-z_]+\b")     # a field key such as project_name
+KEY = re.compile(r"[A-Za-z]+_[A-Za-z_]+")     # a field key such as project_name
 
 
 def at(month: int, day: int, hour: int = 9) -> datetime:
