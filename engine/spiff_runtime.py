@@ -423,6 +423,38 @@ def _get_tasks(self, first_task=None, **kwargs) -> list:
 
 BpmnBaseWorkflow.get_tasks = _get_tasks
 
+_ITERATOR_MAX_DEPTH = 1000          # SpiffWorkflow's TaskIterator default: tasks deeper than this are not descended into
+
+
+def _waiting_walk(wf):
+    """The tasks of ``wf``'s own tree as SpiffWorkflow's ``TaskIterator(task_tree, state=WAITING)`` visits them (depth
+    first, children of a task at least FUTURE, depth below 1,000), each task's children taken when the task is reached,
+    the task yielded when it is WAITING at that moment: a stack instead of the iterator's list popped from the front
+    and its depth bookkeeping walking up the parents at every leaf."""
+    tasks = wf.tasks
+    stack = [(wf.task_tree, 0)]
+    future, waiting = TaskState.FUTURE, TaskState.WAITING
+    while stack:
+        task, depth = stack.pop()
+        if task._children and task.state >= future and depth < _ITERATOR_MAX_DEPTH:
+            stack.extend((tasks.get(c), depth + 1) for c in reversed(task._children))
+        if task.state & waiting:
+            yield task
+
+
+def _update_waiting_tasks(self) -> None:
+    """``Workflow.update_waiting_tasks`` (run after every completed task, over the whole tree of the workflow: it grew
+    with a case's history) through :func:`_waiting_walk`, which visits the same tasks in the same order."""
+    if _CHECK_MEMO:     # the tests: the same tasks as SpiffWorkflow's iterator, in the same order
+        from SpiffWorkflow.util.task import TaskIterator
+        assert [t.id for t in _waiting_walk(self)] == \
+            [t.id for t in TaskIterator(self.task_tree, state=TaskState.WAITING)]
+    for task in _waiting_walk(self):
+        task.task_spec._update(task)
+
+
+BpmnBaseWorkflow.update_waiting_tasks = _update_waiting_tasks
+
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[ReadyTask]:
     out = []

@@ -275,3 +275,16 @@ def bpmn_js(filename: str):
     if not path.is_relative_to(BPMN_JS_DIST.resolve()) or not path.is_file():
         abort(404)
     return send_from_directory(BPMN_JS_DIST, filename, max_age=86400)
+
+
+MODELER_BUILD = Path(__file__).resolve().parent / "frontend" / "build"
+MODELER_FILES = frozenset({"bangban-modeler.js", "bangban-modeler.css"})
+
+
+@bp.get("/vendor/bangban-modeler/<filename>")
+def modeler_bundle(filename: str):
+    """The modeler bundle: bpmn-js with bpmn-js-properties-panel and its Chinese words (bpmn-js-i18n), built by esbuild
+    from web/frontend/src (``npm run build``, run by ./run after ``npm ci``). Only its two files."""
+    if filename not in MODELER_FILES or not (MODELER_BUILD / filename).is_file():
+        abort(404)
+    return send_from_directory(MODELER_BUILD, filename, max_age=3600)

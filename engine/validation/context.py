@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import caches, processes
 from .. import forms as form_rules
-from .chinese import exception_detail, explain_exception
+from .chinese import exception_detail, explain_exception, json_message
 from .common import Problem, _as_dict, _json_line, _line_of
 from .schemas import schema_problem
 
@@ -44,7 +44,7 @@ def _load_json(name: str, data: bytes, out: list[Problem]) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        out.append(Problem(f"不是有效的 JSON：{exc.msg}（第 {exc.colno} 列）", name, exc.lineno))
+        out.append(Problem(f"不是有效的 JSON：{json_message(exc)}", name, exc.lineno))
         return None
 
 
