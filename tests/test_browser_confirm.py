@@ -74,7 +74,7 @@ def test_publishing_a_version_asks_and_dismissing_publishes_nothing(svc, live_se
     with chromium_page(live_server) as page:
         login(page, "owner1")
         page.goto("/processes/modeler")
-        expect(page.locator("#bpmn-editor .djs-container")).to_be_visible()
+        expect(page.locator("#bpmn-editor")).to_have_attribute("data-state", "ready")
         asked: list[str] = []
 
         def dismiss(dialog):
