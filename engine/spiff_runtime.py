@@ -623,6 +623,14 @@ def all_values(wf: BpmnWorkflow, name: str) -> list:
     return [t.data[name] for t in _completed(wf) if t.data.get(name) is not None]
 
 
+def completed_of(wf: BpmnWorkflow, element_id: str) -> list[tuple[float, dict, dict, str]]:
+    """Every completion of one diagram element (any subprocess, every loop round): (when, its data, its properties,
+    its task id), oldest first."""
+    done = [(t.last_state_change, t.data, properties_of(t.task_spec), str(t.id)) for t in _completed(wf)
+            if t.task_spec.bpmn_id == element_id]
+    return sorted(done, key=lambda d: d[0])
+
+
 def _completed(wf: BpmnWorkflow):
     """Completed tasks of the case and all its subprocesses (a state filter would not descend into them)."""
     return (t for t in iter_tasks(wf) if t.state == TaskState.COMPLETED)

@@ -133,6 +133,7 @@ def test_the_owner_renames_and_adds_a_task_in_the_modeler_and_only_new_cases_get
 
 def change_the_flow(page, tmp_path: Path) -> str:
     login(page, "owner1")
+    page.on("dialog", lambda dialog: dialog.accept())    # 发布 asks first (tests/test_browser_confirm.py)
     page.get_by_role("link", name="流程管理").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("流程管理")
     expect(page.locator("#versions tbody tr")).to_have_count(1)
@@ -147,9 +148,11 @@ def change_the_flow(page, tmp_path: Path) -> str:
     page.evaluate(SELECT, "Task_Review")
     expect(page.locator("#bio-properties-panel-name")).to_have_value("受理初审")
     props = page.locator("#prop-table tr")
-    expect(props).to_have_count(6)        # form, stage, record_actor, the duplicate warning it shows, document, document_when
+    # form, stage, record_actor, what it shows (the duplicate warning, the application), the 不予受理告知书 and when
+    # it is issued, the confirmation of a refusal and when it is asked
+    expect(props).to_have_count(8)
     expect(page.locator('#prop-table tr[data-name="formJsonSchemaFilename"] input').nth(1)).to_have_value("review.json")
-    expect(page.locator('#prop-table tr[data-name="show"] input').nth(1)).to_have_value("duplicate_warning")
+    expect(page.locator('#prop-table tr[data-name="show"] input').nth(1)).to_have_value("duplicate_warning, application()")
     expect(page.locator('#prop-table tr[data-name="record_actor"] input').nth(1)).to_have_value("case_agent")
     expect(page.locator('#file-list button[data-file="bangban_case.bpmn"] .dirty')).to_be_visible()
 

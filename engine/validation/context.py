@@ -160,6 +160,11 @@ def _manifest_problems(ctx: _Context, files: dict[str, bytes]) -> list[Problem]:
             out.append(Problem(f"消息 {key} 的表单 {msg.get('form')} 不存在", processes.MANIFEST, _json_line(raw, key)))
         if not msg.get("name"):
             out.append(Problem(f"消息 {key} 没有 BPMN 消息名（name）", processes.MANIFEST, _json_line(raw, key)))
+        confirm = msg.get("confirm")
+        if confirm is not None and not (isinstance(confirm, str) and re.search(r"[\u4e00-\u9fff]", confirm)
+                                        and len(confirm) <= 200):
+            out.append(Problem(f"消息 {key} 的 confirm 应为中文的确认提示（至多 200 个字符），写明提交后的后果",
+                               processes.MANIFEST, _json_line(raw, key)))
     if ctx.catalogue is not None:
         try:
             for p in ctx.catalogue.problems():
