@@ -1,0 +1,42 @@
+"""Queries of case files (issue 17; a mixin of :class:`engine.repository.Repository`)."""
+from __future__ import annotations
+
+from sqlalchemy import func, insert, select
+
+from .models import CaseFile, User
+
+case_files, users = CaseFile.__table__, User.__table__
+
+
+class FilesRepository:
+    conn: object
+
+    def insert_case_file(self, **values) -> int:
+        return self.conn.execute(insert(case_files).values(**values).returning(case_files.c.id)).scalar_one()
+
+    def case_files(self, case_id: int) -> list:
+        """Every file of a case with its uploader's name, by item, material and version."""
+        f = case_files.c
+        return self.conn.execute(
+            select(case_files, users.c.display_name.label("uploader_name"), users.c.username.label("uploader"))
+            .join(users, users.c.id == f.uploaded_by).where(f.case_id == case_id)
+            .order_by(f.item_code, f.material, f.version)).all()
+
+    def case_file(self, case_id: int, file_id: int):
+        f = case_files.c
+        return self.conn.execute(
+            select(case_files, users.c.display_name.label("uploader_name"))
+            .join(users, users.c.id == f.uploaded_by).where(f.case_id == case_id, f.id == file_id)).first()
+
+    def case_files_bytes(self, case_id: int) -> int:
+        return int(self.conn.execute(select(func.coalesce(func.sum(case_files.c.size), 0))
+                                     .where(case_files.c.case_id == case_id)).scalar_one())
+
+    def last_file_version(self, case_id: int, item_code: str, material: str) -> int:
+        f = case_files.c
+        return int(self.conn.execute(select(func.coalesce(func.max(f.version), 0))
+                                     .where(f.case_id == case_id, f.item_code == item_code, f.material == material))
+                   .scalar_one())
+
+    def referenced_file_hashes(self) -> set[str]:
+        return {r[0] for r in self.conn.execute(select(case_files.c.sha256).distinct())}

@@ -1,0 +1,40 @@
+"""Case files (issue 17): one row per uploaded material version; the bytes are content-addressed on disk.
+
+Revision ID: 20261201_0017_files
+Revises: 20261201_0015_outbox
+Create Date: 2026-12-01
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "20261201_0017_files"
+down_revision = "20261201_0015_outbox"
+branch_labels = None
+depends_on = None
+
+ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def upgrade() -> None:
+    op.create_table(
+        "case_files",
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("case_id", ID, sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("item_code", sa.String(length=32), nullable=False),
+        sa.Column("material", sa.String(length=100), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("uploaded_by", ID, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("original_name", sa.String(length=120), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("event_seq", sa.Integer(), nullable=False),
+        sa.UniqueConstraint("case_id", "item_code", "material", "version", name="uq_case_files_version"),
+    )
+    op.create_index("ix_case_files_sha256", "case_files", ["sha256"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_case_files_sha256", table_name="case_files")
+    op.drop_table("case_files")
