@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import cli_calendar, cli_digests, cli_users, cli_zh, processes
+from . import cli_calendar, cli_digests, cli_files, cli_users, cli_zh, processes
 from .config import Settings
 from .db import Database, ensure_sqlite_dir, normalize_url
 from .errors import BangbanError, ProcessDefinitionError
@@ -357,6 +357,7 @@ _add_db_commands()
 cli_digests.register(audit, open_service)
 cli_users.register(cli, open_service)
 cli_calendar.register(cli, open_service)
+cli_files.register(cli, open_service)
 
 
 cli_zh.install()
