@@ -45,11 +45,11 @@ class Kind:
 
 KINDS = {k.code: k for k in (
     Kind("pdf", "application/pdf", (".pdf",), "PDF 文档", True),
-    Kind("jpeg", "image/jpeg", (".jpg", ".jpeg"), "JPEG 图片", True),
-    Kind("png", "image/png", (".png",), "PNG 图片", True),
+    Kind("jpeg", "image/jpeg", (".jpg", ".jpeg"), "图片（JPG）", True),
+    Kind("png", "image/png", (".png",), "图片（PNG）", True),
     Kind("ofd", "application/ofd", (".ofd",), "OFD 版式文档"),
-    Kind("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", (".docx",), "Word 文档"),
-    Kind("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (".xlsx",), "Excel 表格"),
+    Kind("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", (".docx",), "文字处理文档（DOCX）"),
+    Kind("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", (".xlsx",), "电子表格（XLSX）"),
 )}
 ALLOWED_TEXT = "PDF、JPG、PNG、OFD、DOCX、XLSX"
 BY_TYPE = {k.content_type: k for k in KINDS.values()}
