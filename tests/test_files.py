@@ -77,9 +77,9 @@ def test_upload_is_stored_by_its_hash_versioned_and_in_the_chain(svc, db, proces
     cold_verified(db, process_files, case_no)
 
 
-@pytest.mark.parametrize("maker,name,kind", [(f.png, "照片.png", "图片（PNG）"), (f.jpeg, "扫描件.JPG", "图片（JPG）"),
-                                             (f.docx, "报告.docx", "文字处理文档（DOCX）"), (f.xlsx, "清单.xlsx", "电子表格（XLSX）"),
-                                             (f.ofd, "批文.ofd", "OFD 版式文档")])
+@pytest.mark.parametrize("maker,name,kind", [
+    (f.png, "照片.png", "图片（PNG）"), (f.jpeg, "扫描件.JPG", "图片（JPG）"), (f.docx, "报告.docx", "文字处理文档（DOCX）"),
+    (f.xlsx, "清单.xlsx", "电子表格（XLSX）"), (f.ofd, "批文.ofd", "OFD 版式文档")])
 def test_each_allowed_kind_is_recognised_by_content(svc, store, case_no, maker, name, kind):
     assert upload(svc, "huarui", case_no, maker(), name)["kind"] == kind
 

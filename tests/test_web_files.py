@@ -159,3 +159,42 @@ def test_a_closed_case_refuses_uploads_with_409(svc, app, store, case_no):
     assert_refused(send(c, case_no, f.pdf()), 409, "不能再上传")
     assert stored_files(store) == []
     assert "上传新版本" not in c.get(f"/cases/{case_no}/materials").text
+
+
+def test_task_pages_whose_form_declares_x_files_show_the_materials(svc, app, store, case_no):
+    """受理审核 shows every item's materials; 部门办理 and the applicant's 补正材料 only their item's, and an upload from
+    the task page returns to it."""
+    agent = html_login(app, "agent1")
+    review = h.find_task(svc, "agent1", "受理审核", case_no=case_no)["task_id"]
+    page = agent.get(f"/tasks/{review}").text
+    assert 'id="task-materials"' in page and "消防设计文件" in page and "用电申请表" in page
+    h.accept_and_commission(svc, case_no)
+    h.dispatch(svc, case_no, ["hp", "xf"])
+    specialist = html_login(app, "zb_sthj")
+    handle = h.find_task(svc, "zb_sthj", "部门办理", "环评", case_no=case_no)["task_id"]
+    page = specialist.get(f"/tasks/{handle}").text
+    assert 'id="task-materials"' in page and HP in page and "消防设计文件" not in page
+    h.complete(svc, "zb_sthj", "部门办理", "环评", case_no=case_no, **h.needs_correction("补交环评报告书"))
+    applicant = html_login(app, "huarui")
+    supplement = h.find_task(svc, "huarui", "补正材料", case_no=case_no)["task_id"]
+    page = applicant.get(f"/tasks/{supplement}")
+    assert HP in page.text and "消防设计文件" not in page.text
+    fields = {"item": "hp", "material": HP, "next": f"/tasks/{supplement}", "csrf_token": token(page.text)}
+    body, content_type = multipart(fields, "环评报告书（补正）.pdf", f.pdf("补正"))
+    r = applicant.post(f"/cases/{case_no}/materials", data=body, content_type=content_type)
+    assert r.status_code == 302 and r.headers["Location"].startswith(f"/tasks/{supplement}")
+    fields["next"] = "//evil.example/x"
+    body, content_type = multipart(fields, "再一版.pdf", f.pdf("再一版"))
+    r = applicant.post(f"/cases/{case_no}/materials", data=body, content_type=content_type)
+    assert r.headers["Location"].startswith(f"/cases/{case_no}/materials")
+    page = specialist.get(f"/tasks/{h.find_task(svc, 'huarui', '补正材料', case_no=case_no)['task_id']}")
+    assert page.status_code == 403                                    # the applicant's task is not the specialist's
+    assert "第2版" in specialist.get(f"/cases/{case_no}/materials").text
+    h.assert_verified(svc, case_no)
+
+
+def test_x_files_takes_item_or_case_only():
+    from engine.forms import check_schema as problems
+    schema = {"type": "object", "properties": {}, "x-files": "everything"}
+    assert any("x-files" in p for p in problems(schema))
+    assert not any("x-files" in p for p in problems(dict(schema, **{"x-files": "item"})))

@@ -54,7 +54,10 @@ def materials(case_no: str):
 def upload(case_no: str):
     done = _upload(case_no)
     flash(f"已上传「{done['material']}」第 {done['version']} 版：{done['name']}（{size_text(done['size'])}）")
-    return redirect(url_for("files.materials", case_no=case_no) + f"#item-{done['item']}")
+    back = request.form.get("next", "")
+    if not (back.startswith("/") and not back.startswith("//") and "\\" not in back and back.isprintable()):
+        back = url_for("files.materials", case_no=case_no)
+    return redirect(back[:300] + f"#item-{done['item']}")
 
 
 @bp.get("/cases/<case_no>/files/<int:file_id>")

@@ -84,6 +84,31 @@ class Files:
                 "case_limit_text": size_text(limits.case_bytes), "accept": ",".join(
                     e for k in KINDS.values() for e in k.extensions)}
 
+    def task_materials(self, actor: Actor, task_id: str) -> dict | None:
+        """The materials a task's page shows, as its form declares (``x-files``: ``item``, the service item in the
+        task's ``item`` variable; ``case``, every item), or None when the form declares none."""
+        from .. import access
+        with self.db.unit_of_work(write=False) as uow:
+            row = self._ready_row(uow, task_id)
+            access.check_may_act(actor, row)
+            case = uow.repo.case_by_id(row.case_id)
+            ps = self.version(case.version_id)
+            task = self._load_run(uow, case, ps).ready_task(task_id)
+        scope = (ps.forms.get(task.form) or {}).get("x-files") if task is not None and task.form else None
+        if scope not in ("item", "case"):
+            return None
+        view = self.case_materials(actor, case.case_no)
+        if scope == "item":
+            item = task.data.get("item")
+            view["items"] = [i for i in view["items"] if isinstance(item, dict) and i["code"] == item.get("code")]
+        return dict(view, scope=scope)
+
+    def start_materials(self, process_id: str) -> bool:
+        """Whether the application form of ``process_id`` declares ``x-files`` (the applicant attaches the materials
+        right after submitting)."""
+        proc = self.current.manifest["processes"].get(process_id) or {}
+        return bool((self.current.forms.get(proc.get("start_form") or "") or {}).get("x-files"))
+
     @staticmethod
     def _file_dict(r) -> dict:
         kind = BY_TYPE.get(r.content_type)
