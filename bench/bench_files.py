@@ -207,7 +207,8 @@ def main() -> None:
               f"{wall:.2f} s = {ok / wall:.1f} uploads/s, {ok / wall:.1f} MB/s; latency median "
               f"{percentile(times, 50) * 1000:.0f} ms, p90 {percentile(times, 90) * 1000:.0f} ms, "
               f"max {times[-1] * 1000 if times else 0:.0f} ms")
-        print(f"   audit verify {case_no}: {verify.stdout.strip().splitlines()[-1] if verify.stdout.strip() else verify.stderr.strip()}")
+        said = verify.stdout.strip().splitlines()[-1] if verify.stdout.strip() else verify.stderr.strip()
+        print(f"   audit verify {case_no}: {said}")
         for f in failures[:5]:
             print("   failure:", f)
     finally:
