@@ -206,3 +206,26 @@ def test_an_interrupted_upload_leaves_no_file_and_gc_collects_orphans(svc, store
     assert len(stored_files(store)) == 3
     assert sorted(svc.files_gc()) == expected
     assert stored_files(store) == [kept["sha256"][:2] + "/" + kept["sha256"][2:]]
+
+
+def test_two_handlers_uploading_the_same_material_at_once_get_two_versions(svc, db, process_files, store, case_no):
+    import threading
+    h.accept_and_commission(svc, case_no)
+    h.dispatch(svc, case_no, ["hp"])
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def send(who: str, text: str) -> None:
+        barrier.wait()
+        try:
+            results.append(svc.upload_file(actor(svc, who), case_no, "hp", HP, f"{who}.pdf", io.BytesIO(f.pdf(text))))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=send, args=(who, who)) for who in ("huarui", "zb_sthj")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(r["version"] for r in results) == [1, 2]
+    assert len(stored_files(store)) == 2
+    cold_verified(db, process_files, case_no)
