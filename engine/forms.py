@@ -12,6 +12,8 @@ Extensions a form may use (all optional):
 - ``x-files`` (form level): the task's page shows the case's materials (issue 17) with their files, to upload and
   preview: ``item`` (the service item in the task's ``item`` variable) or ``case`` (every item of the case); after an
   application whose form has it, the applicant is taken to the case's materials to attach them.
+- ``x-materials-complete`` (form level, with ``x-files``): the task cannot be completed while a required material of
+  the items it shows is neither uploaded, nor received on paper, nor marked not applicable with a reason (材料交接).
 - ``x-date`` (on a ``format: date`` field): ``not_past`` (today or later, e.g. a 补正 deadline) or ``not_future``
   (today or earlier), today by the service clock in China's time zone.
 """

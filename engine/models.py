@@ -511,3 +511,21 @@ class CaseFile(Base):
 
     __table_args__ = (UniqueConstraint("case_id", "item_code", "material", "version", name="uq_case_files_version"),
                       Index("ix_case_files_sha256", "sha256"))
+
+
+class MaterialMark(Base):
+    """What the 材料交接 checklist records for a material besides files (issue 17): received on paper, or not
+    applicable with the reason. The latest mark of a material counts; each is an event in the case's chain."""
+
+    __tablename__ = "material_marks"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    item_code: Mapped[str] = mapped_column(String(32))
+    material: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))             # paper / not_applicable
+    reason: Mapped[str | None] = mapped_column(String(500))
+    marked_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_seq: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_material_marks_case", "case_id", "item_code", "material"),)

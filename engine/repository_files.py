@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select
 
-from .models import CaseFile, User
+from .models import CaseFile, MaterialMark, User
 
-case_files, users = CaseFile.__table__, User.__table__
+case_files, users, marks = CaseFile.__table__, User.__table__, MaterialMark.__table__
 
 
 class FilesRepository:
@@ -40,3 +40,12 @@ class FilesRepository:
 
     def referenced_file_hashes(self) -> set[str]:
         return {r[0] for r in self.conn.execute(select(case_files.c.sha256).distinct())}
+
+    def insert_material_mark(self, **values) -> int:
+        return self.conn.execute(insert(marks).values(**values).returning(marks.c.id)).scalar_one()
+
+    def material_marks(self, case_id: int) -> list:
+        """Every checklist mark of a case with its author's name, oldest first (the latest of a material counts)."""
+        return self.conn.execute(
+            select(marks, users.c.display_name.label("marker_name")).join(users, users.c.id == marks.c.marked_by)
+            .where(marks.c.case_id == case_id).order_by(marks.c.id)).all()

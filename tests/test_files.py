@@ -229,3 +229,58 @@ def test_two_handlers_uploading_the_same_material_at_once_get_two_versions(svc, 
     assert sorted(r["version"] for r in results) == [1, 2]
     assert len(stored_files(store)) == 2
     cold_verified(db, process_files, case_no)
+
+
+# ---- the 材料交接 checklist (x-materials-complete) --------------------------------------------------------------------
+def checklist_service(db, process_files):
+    """The service on the shipped processes with 材料交接并签订委托书 declaring ``x-materials-complete``."""
+    import json
+
+    from engine.demo import load_demo
+    from engine.services import Bangban
+    files = dict(process_files)
+    schema = json.loads(files["forms/commission.json"])
+    schema["x-materials-complete"] = True
+    files["forms/commission.json"] = json.dumps(schema, ensure_ascii=False).encode()
+    service = Bangban.open(db, files)
+    load_demo(db, service.current.catalogue)
+    return service, files
+
+
+def test_commission_waits_until_every_material_is_uploaded_received_or_explained(db, process_files, store):
+    svc, files = checklist_service(db, process_files)
+    h.freeze_clock()
+    no = h.start(svc, service_items=["hp"])
+    h.complete(svc, "agent1", "受理审核", case_no=no, **h.accept())
+    with pytest.raises(InvalidInput) as caught:
+        h.complete(svc, "agent1", "材料交接并签订委托书", case_no=no, **h.commission())
+    assert "环评「环境影响报告书（表）」" in caught.value.message and "建设项目环评审批申请表" in caught.value.message
+    upload(svc, "huarui", no, f.pdf())
+    agent = actor(svc, "agent1")
+    with pytest.raises(InvalidInput) as caught:
+        svc.mark_material(agent, no, "hp", "建设项目环评审批申请表", "not_applicable", "  ")
+    assert "原因" in caught.value.message
+    with pytest.raises(Forbidden):
+        svc.mark_material(actor(svc, "huarui"), no, "hp", "建设项目环评审批申请表", "paper")
+    with pytest.raises(InvalidInput):
+        svc.mark_material(agent, no, "hp", "建设项目环评审批申请表", "lost")
+    svc.mark_material(agent, no, "hp", "建设项目环评审批申请表", "not_applicable", "本项目为登记表项目，无需审批申请表")
+    h.tick()
+    svc.mark_material(agent, no, "hp", "建设项目环评审批申请表", "paper")
+    h.tick()
+    states = {m["name"]: m["state"] for m in svc.case_materials(agent, no)["items"][0]["materials"]}
+    assert states == {HP: "已上传", "建设项目环评审批申请表": "纸质材料已收"}
+    h.complete(svc, "agent1", "材料交接并签订委托书", case_no=no, **h.commission())
+    assert ("分派服务事项", None) in h.open_tasks(svc, no)
+    assert [e.payload["status"] for e in h.events(svc, no) if e.type == "material_marked"] == ["not_applicable", "paper"]
+    assert reopened(db, files).audit_case(no)["ok"]
+    sql(db, "UPDATE material_marks SET status = 'paper', reason = NULL WHERE status = 'not_applicable'")
+    result = reopened(db, files).audit_case(no)
+    assert not result["ok"] and "材料交接记录与其事件不符" in result["text"]
+
+
+def reopened(db, files):
+    from engine import caches
+    from engine.services import Bangban
+    caches.clear_all()
+    return Bangban.open_latest(db, files)

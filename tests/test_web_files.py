@@ -198,3 +198,22 @@ def test_x_files_takes_item_or_case_only():
     schema = {"type": "object", "properties": {}, "x-files": "everything"}
     assert any("x-files" in p for p in problems(schema))
     assert not any("x-files" in p for p in problems(dict(schema, **{"x-files": "item"})))
+
+
+def test_the_agent_records_paper_and_not_applicable_on_the_materials_page(svc, app, store, case_no):
+    agent = html_login(app, "agent1")
+    page = agent.get(f"/cases/{case_no}/materials")
+    assert 'class="mark-form"' in page.text and "未交接" in page.text
+    assert 'class="mark-form"' not in html_login(app, "huarui").get(f"/cases/{case_no}/materials").text
+    fields = {"csrf_token": token(page.text), "item": "hp", "material": "建设项目环评审批申请表", "status": "not_applicable",
+              "reason": ""}
+    assert_refused(agent.post(f"/cases/{case_no}/materials/mark", data=fields), 422, "原因")
+    r = agent.post(f"/cases/{case_no}/materials/mark", data=dict(fields, reason="登记表项目无需此表"))
+    assert r.status_code == 302
+    page = agent.get(r.headers["Location"])
+    assert "已登记「建设项目环评审批申请表」：不适用" in page.text and "不适用：登记表项目无需此表" in page.text
+    applicant = html_login(app, "huarui")
+    mine = dict(fields, reason="x", csrf_token=token(applicant.get(f"/cases/{case_no}").text))
+    assert_refused(applicant.post(f"/cases/{case_no}/materials/mark", data=mine), 403, "不能登记")
+    assert "材料交接登记" in agent.get(f"/cases/{case_no}").text
+    h.assert_verified(svc, case_no)

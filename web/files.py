@@ -54,10 +54,27 @@ def materials(case_no: str):
 def upload(case_no: str):
     done = _upload(case_no)
     flash(f"已上传「{done['material']}」第 {done['version']} 版：{done['name']}（{size_text(done['size'])}）")
+    return redirect(_back(case_no) + f"#item-{done['item']}")
+
+
+@bp.post("/cases/<case_no>/materials/mark")
+@login_required
+def mark(case_no: str):
+    check_csrf()
+    done = service().mark_material(g.actor, case_no, request.form.get("item", "")[:32],
+                                   request.form.get("material", "")[:100], request.form.get("status", "")[:20],
+                                   request.form.get("reason", "")[:600])
+    flash(f"已登记「{done['material']}」：{done['status_name']}")
+    return redirect(_back(case_no) + f"#item-{done['item']}")
+
+
+def _back(case_no: str) -> str:
+    """Where a form on the materials panel returns: the page it was sent from (a path of this site), else the
+    case's materials page."""
     back = request.form.get("next", "")
     if not (back.startswith("/") and not back.startswith("//") and "\\" not in back and back.isprintable()):
         back = url_for("files.materials", case_no=case_no)
-    return redirect(back[:300] + f"#item-{done['item']}")
+    return back[:300]
 
 
 @bp.get("/cases/<case_no>/files/<int:file_id>")

@@ -15,6 +15,14 @@ from ..events import EventBuffer
 from ..filestore import BY_TYPE, KINDS, FileStore, Limits, size_text
 
 OPEN_STATUS = "active"
+MARKS = {"paper": "纸质材料已收", "not_applicable": "不适用"}
+
+
+def _state(versions: list, mark) -> str | None:
+    """Where a required material stands: 已上传, 纸质材料已收, 不适用, or None (still missing)."""
+    if versions:
+        return "已上传"
+    return MARKS.get(mark.status) if mark is not None else None
 GRACE_SECONDS = 24 * 3600
 
 
@@ -67,6 +75,7 @@ class Files:
             items = [i for i in self._case_items(uow, case, ps) if self._sees_item(actor, i)]
             rows = uow.repo.case_files(case.id)
             used = uow.repo.case_files_bytes(case.id)
+            marks = {(m.item_code, m.material): m for m in uow.repo.material_marks(case.id)}   # the latest counts
         may_upload = self._may_upload(actor) and case.status == OPEN_STATUS
         by_material: dict[tuple[str, str], list[dict]] = {}
         for r in rows:
@@ -76,10 +85,15 @@ class Files:
             materials = []
             for name in item["materials"]:
                 versions = sorted(by_material.get((item["code"], name), []), key=lambda v: -v["version"])
-                materials.append({"name": name, "versions": versions, "current": versions[0] if versions else None})
-            out.append(dict(item, materials=materials, missing=[m["name"] for m in materials if not m["versions"]]))
+                mark = marks.get((item["code"], name))
+                materials.append({"name": name, "versions": versions, "current": versions[0] if versions else None,
+                                  "mark": self._mark_dict(mark) if mark is not None else None,
+                                  "state": _state(versions, mark)})
+            out.append(dict(item, materials=materials, missing=[m["name"] for m in materials if not m["versions"]],
+                            unsettled=[m["name"] for m in materials if m["state"] is None]))
         limits = self.file_limits
-        return {"case_no": case.case_no, "items": out, "may_upload": may_upload, "used": used,
+        may_mark = "mark_materials" in self.permissions(actor) and case.status == OPEN_STATUS
+        return {"case_no": case.case_no, "items": out, "may_upload": may_upload, "may_mark": may_mark, "used": used,
                 "used_text": size_text(used), "file_limit_text": size_text(limits.file_bytes),
                 "case_limit_text": size_text(limits.case_bytes), "accept": ",".join(
                     e for k in KINDS.values() for e in k.extensions)}
@@ -188,6 +202,72 @@ class Files:
             raise InvalidInput(f"请选择「{item['name']}」的申报材料", {"material": "不是该事项的申报材料"})
         return item, material
 
+    # ---- the 材料交接 checklist --------------------------------------------------------------------------------
+    @staticmethod
+    def _mark_dict(m) -> dict:
+        return {"status": m.status, "status_name": MARKS.get(m.status, m.status), "reason": m.reason,
+                "by": m.marker_name, "at": m.created_at}
+
+    def mark_material(self, actor: Actor, case_no: str, item_code, material, status, reason=None) -> dict:
+        """Record for one required material that its paper original was received (``paper``) or that it does not
+        apply (``not_applicable``, with the reason): a row and a ``material_marked`` event in the case's chain."""
+        check_read_only(actor, self.current.manifest["roles"])
+        if "mark_materials" not in self.permissions(actor):
+            raise Forbidden("您的角色不能登记材料交接情况")
+        if status not in MARKS:
+            raise InvalidInput("请选择“纸质材料已收”或“不适用”", {"status": "取值无效"})
+        reason = " ".join(str(reason or "").split())[:500] if isinstance(reason, str) or reason is None else ""
+        if status == "not_applicable" and not reason:
+            raise InvalidInput("选择“不适用”须写明原因", {"reason": "请写明原因"})
+        with clock.step() as step, self.db.unit_of_work() as uow:
+            case = self._visible_case(uow, actor, case_no, lock=True)
+            step.after(case.updated_at)
+            ps = self.version(case.version_id)
+            if case.status != OPEN_STATUS:
+                raise Conflict("办件已结束（或已撤回、终止），不能再登记材料")
+            items = {i["code"]: i for i in self._case_items(uow, case, ps)}
+            item = items.get(item_code) if isinstance(item_code, str) else None
+            if item is None:
+                raise InvalidInput("请选择本办件的服务事项", {"item": "不是本办件的服务事项"})
+            if not isinstance(material, str) or material not in item["materials"]:
+                raise InvalidInput(f"请选择「{item['name']}」的申报材料", {"material": "不是该事项的申报材料"})
+            at = now()
+            events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
+            mark_id = uow.repo.insert_material_mark(
+                case_id=case.id, item_code=item["code"], material=material, status=status,
+                reason=reason or None, marked_by=actor.id, created_at=at, event_seq=events.seq + 1)
+            role = self._acting_role(actor, [r for r, c in self.current.manifest["roles"].items()
+                                             if "mark_materials" in c.get("permissions", [])])
+            events.add("material_marked", at, actor, role, {
+                "mark_id": mark_id, "item": item["code"], "item_name": item["name"], "material": material,
+                "status": status, "status_name": MARKS[status], "reason": reason or None, "by": actor.display_name})
+            uow.repo.update_case(case.id, case.row_version, event_seq=events.seq, last_hash=events.last_hash,
+                                 updated_at=at)
+            uow.repo.append_events(events.rows)
+            uow.commit()
+        return {"case_no": case.case_no, "item": item["code"], "material": material, "status": status,
+                "status_name": MARKS[status]}
+
+    def unsettled_materials(self, uow, case, ps, run, task) -> list[str]:
+        """For a task whose form declares ``x-materials-complete``: the required materials of the items it shows
+        (``x-files``) that are neither uploaded, nor received on paper, nor marked not applicable."""
+        schema = ps.forms.get(task.form or "") or {}
+        if not schema.get("x-materials-complete"):
+            return []
+        codes = run.value("service_items") or []
+        if schema.get("x-files") == "item":
+            item = task.data.get("item")
+            codes = [item.get("code")] if isinstance(item, dict) else []
+        uploaded = {(r.item_code, r.material) for r in uow.repo.case_files(case.id)}
+        marked = {(m.item_code, m.material) for m in uow.repo.material_marks(case.id)}
+        out = []
+        for code in codes if isinstance(codes, list) else []:
+            item = ps.catalogue.items.get(code)
+            for name in (item or {}).get("materials") or []:
+                if (code, name) not in uploaded and (code, name) not in marked:
+                    out.append(f"{item['name']}「{name}」")
+        return out
+
     # ---- download --------------------------------------------------------------------------------------------
     def case_file(self, actor: Actor, case_no: str, file_id) -> dict:
         """One file of a case for download: its record and an open binary file (the caller closes it)."""
@@ -228,6 +308,18 @@ class Files:
         extra = sorted(set(rows) - recorded)
         if extra:
             return Divergence(None, None, "有材料文件记录没有对应的上传事件（记录被插入）")
+        marks = {m.id: m for m in uow.repo.material_marks(case.id)}
+        logged = {}
+        for e in events:
+            if e.type == "material_marked":
+                logged[(e.payload or {}).get("mark_id")] = e
+        for mark_id, e in logged.items():
+            m, p = marks.get(mark_id), e.payload or {}
+            if m is None or (m.item_code, m.material, m.status, m.reason, m.event_seq) != \
+                    (p.get("item"), p.get("material"), p.get("status"), p.get("reason"), e.seq):
+                return Divergence(e.seq, e.type, f"材料交接记录与其事件不符（记录被改动或删除）：{p.get('material')}")
+        if set(marks) - set(logged):
+            return Divergence(None, None, "有材料交接记录没有对应的事件（记录被插入）")
         return None
 
     def files_gc(self, dry_run: bool = False, grace_seconds: float = GRACE_SECONDS) -> list[str]:
