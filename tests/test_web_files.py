@@ -217,3 +217,21 @@ def test_the_agent_records_paper_and_not_applicable_on_the_materials_page(svc, a
     assert_refused(applicant.post(f"/cases/{case_no}/materials/mark", data=mine), 403, "不能登记")
     assert "材料交接登记" in agent.get(f"/cases/{case_no}").text
     h.assert_verified(svc, case_no)
+
+
+def test_the_department_attaches_the_licence_scan_which_is_not_a_required_material(svc, app, store, case_no):
+    """``x-files-extra`` of 部门办理: the 批文/证照扫描件 is listed with the item, uploaded by its department only,
+    never counted as missing."""
+    h.accept_and_commission(svc, case_no)
+    h.dispatch(svc, case_no, ["hp"])
+    applicant = html_login(app, "huarui")
+    assert_refused(send(applicant, case_no, f.pdf(), "批文.pdf", material="批文/证照扫描件"), 403, "办理结果")
+    specialist = html_login(app, "zb_sthj")
+    handle = h.find_task(svc, "zb_sthj", "部门办理", "环评", case_no=case_no)["task_id"]
+    page = specialist.get(f"/tasks/{handle}").text
+    assert "批文/证照扫描件" in page and "办理结果（非申报材料）" in page
+    assert send(specialist, case_no, f.pdf("批文"), "环评批复.pdf", material="批文/证照扫描件").status_code == 302
+    hp = svc.case_materials(h.actor(svc, "huarui"), case_no)["items"][0]
+    assert "批文/证照扫描件" not in hp["missing"] and HP in hp["missing"]
+    assert "由负责部门上传" in applicant.get(f"/cases/{case_no}/materials").text
+    h.assert_verified(svc, case_no)

@@ -18,6 +18,17 @@ OPEN_STATUS = "active"
 MARKS = {"paper": "纸质材料已收", "not_applicable": "不适用"}
 
 
+def _extra(ps) -> list[str]:
+    """Files a task adds to each service item besides its required materials (forms' ``x-files-extra``, e.g. the
+    department's 批文/证照扫描件), in form order, once each."""
+    out: list[str] = []
+    for schema in ps.forms.values():
+        for name in (schema.get("x-files-extra") or []) if isinstance(schema, dict) else []:
+            if isinstance(name, str) and name not in out:
+                out.append(name)
+    return out
+
+
 def _state(versions: list, mark) -> str | None:
     """Where a required material stands: 已上传, 纸质材料已收, 不适用, or None (still missing)."""
     if versions:
@@ -59,7 +70,7 @@ class Files:
             if item is not None:
                 out.append({"code": code, "name": item["name"], "department": item["department"],
                             "department_name": ps.catalogue.departments.get(item["department"], ""),
-                            "materials": [str(m) for m in item.get("materials") or []]})
+                            "materials": [str(m) for m in item.get("materials") or []], "extra": _extra(ps)})
         return out
 
     @staticmethod
@@ -83,17 +94,19 @@ class Files:
         out = []
         for item in items:
             materials = []
-            for name in item["materials"]:
+            for name in item["materials"] + [x for x in item["extra"] if x not in item["materials"]]:
                 versions = sorted(by_material.get((item["code"], name), []), key=lambda v: -v["version"])
                 mark = marks.get((item["code"], name))
                 materials.append({"name": name, "versions": versions, "current": versions[0] if versions else None,
                                   "mark": self._mark_dict(mark) if mark is not None else None,
-                                  "state": _state(versions, mark)})
-            out.append(dict(item, materials=materials, missing=[m["name"] for m in materials if not m["versions"]],
-                            unsettled=[m["name"] for m in materials if m["state"] is None]))
+                                  "state": _state(versions, mark), "required": name in item["materials"]})
+            required = [m for m in materials if m["required"]]
+            out.append(dict(item, materials=materials, missing=[m["name"] for m in required if not m["versions"]],
+                            unsettled=[m["name"] for m in required if m["state"] is None]))
         limits = self.file_limits
         may_mark = "mark_materials" in self.permissions(actor) and case.status == OPEN_STATUS
         return {"case_no": case.case_no, "items": out, "may_upload": may_upload, "may_mark": may_mark, "used": used,
+                "uploads_results": may_upload and bool(actor.department),
                 "used_text": size_text(used), "file_limit_text": size_text(limits.file_bytes),
                 "case_limit_text": size_text(limits.case_bytes), "accept": ",".join(
                     e for k in KINDS.values() for e in k.extensions)}
@@ -198,8 +211,10 @@ class Files:
             raise InvalidInput("请选择本办件的服务事项", {"item": "不是本办件的服务事项"})
         if not self._sees_item(actor, item):
             raise Forbidden("只能上传本部门负责事项的材料")
-        if not isinstance(material, str) or material not in item["materials"]:
+        if not isinstance(material, str) or material not in item["materials"] + item["extra"]:
             raise InvalidInput(f"请选择「{item['name']}」的申报材料", {"material": "不是该事项的申报材料"})
+        if material not in item["materials"] and not actor.department:
+            raise Forbidden(f"「{material}」是办理结果，只能由负责该事项的部门上传")
         return item, material
 
     # ---- the 材料交接 checklist --------------------------------------------------------------------------------
