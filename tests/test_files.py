@@ -284,3 +284,42 @@ def reopened(db, files):
     from engine.services import Bangban
     caches.clear_all()
     return Bangban.open_latest(db, files)
+
+
+# ---- the command line: export with files, verify offline, gc ------------------------------------------------------------
+def test_export_with_files_verifies_offline_and_catches_a_changed_file(svc, db, db_url, store, case_no, tmp_path):
+    import zipfile
+
+    from tests.test_audit_tamper import run_cli
+    upload(svc, "huarui", case_no, f.pdf("一"))
+    upload(svc, "huarui", case_no, f.png(), "照片.png", material="建设项目环评审批申请表")
+    out = tmp_path / "档案.zip"
+    done = run_cli(db_url, "audit", "export", case_no, "-o", str(out), "--with-files")
+    assert done.returncode == 0 and "2 个材料文件" in done.stdout, done.stdout + done.stderr
+    checked = run_cli(db_url, "audit", "verify", "--file", str(out))
+    assert checked.returncode == 0 and "完整" in checked.stdout and "含 2 个材料文件" in checked.stdout, checked.stdout
+    doctored = tmp_path / "改过.zip"
+    with zipfile.ZipFile(out) as src, zipfile.ZipFile(doctored, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            dst.writestr(info.filename, data.replace("一".encode(), "二".encode()) if data.startswith(b"%PDF") else data)
+    bad = run_cli(db_url, "audit", "verify", "--file", str(doctored))
+    assert bad.returncode == 1 and "哈希不符" in bad.stdout and "Traceback" not in bad.stdout + bad.stderr
+    store.path_of(hashlib.sha256(f.png()).hexdigest()).unlink()
+    refused = run_cli(db_url, "audit", "export", case_no, "-o", str(tmp_path / "x.zip"), "--with-files")
+    assert refused.returncode == 1 and "不存在" in refused.stderr
+
+
+def test_files_gc_command(svc, db_url, store, case_no):
+    from tests.test_audit_tamper import run_cli
+    kept = upload(svc, "huarui", case_no, f.pdf("留"))
+    orphan = store.put(io.BytesIO(f.pdf("孤儿")), "孤儿.pdf", MB, "太大")
+    old = time.time() - 3 * 86400
+    for sha in (orphan.sha256, kept["sha256"]):
+        os.utime(store.path_of(sha), (old, old))
+    dry = run_cli(db_url, "files", "gc", "--dry-run")
+    assert dry.returncode == 0 and "将删除：" + orphan.sha256[:2] in dry.stdout and "共将删除 1 个文件" in dry.stdout
+    assert store.path_of(orphan.sha256).exists()
+    done = run_cli(db_url, "files", "gc")
+    assert done.returncode == 0 and "共删除 1 个文件" in done.stdout
+    assert not store.path_of(orphan.sha256).exists() and store.path_of(kept["sha256"]).exists()
