@@ -529,3 +529,19 @@ class MaterialMark(Base):
     event_seq: Mapped[int] = mapped_column(Integer)
 
     __table_args__ = (Index("ix_material_marks_case", "case_id", "item_code", "material"),)
+
+
+class FileDownload(Base):
+    """Who fetched which case file when (issue 17): an append-only access log beside the case's chain (a read
+    does not change the case). The file's hash is recorded with it."""
+
+    __tablename__ = "file_downloads"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("case_files.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    preview: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_file_downloads_case", "case_id", "id"),)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, insert, select
 
-from .models import CaseFile, MaterialMark, User
+from .models import CaseFile, FileDownload, MaterialMark, User
 
-case_files, users, marks = CaseFile.__table__, User.__table__, MaterialMark.__table__
+case_files, users, marks, downloads = CaseFile.__table__, User.__table__, MaterialMark.__table__, FileDownload.__table__
 
 
 class FilesRepository:
@@ -49,3 +49,15 @@ class FilesRepository:
         return self.conn.execute(
             select(marks, users.c.display_name.label("marker_name")).join(users, users.c.id == marks.c.marked_by)
             .where(marks.c.case_id == case_id).order_by(marks.c.id)).all()
+
+    def log_download(self, **values) -> None:
+        self.conn.execute(insert(downloads).values(**values))
+
+    def file_downloads(self, case_id: int, limit: int = 100) -> list:
+        """The latest downloads of a case's files, newest first, with who and which file."""
+        d = downloads.c
+        return self.conn.execute(
+            select(downloads, users.c.display_name, case_files.c.material, case_files.c.version,
+                   case_files.c.original_name)
+            .join(users, users.c.id == d.user_id).join(case_files, case_files.c.id == d.file_id)
+            .where(d.case_id == case_id).order_by(d.id.desc()).limit(limit)).all()

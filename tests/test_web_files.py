@@ -108,6 +108,9 @@ def test_applicant_uploads_and_the_specialist_sees_and_previews(svc, app, store,
                            io.BytesIO(f.docx()))
     r = fetch(s, f"/cases/{case_no}/files/{docx['file_id']}?preview=1")     # no preview for a Word file
     assert r.headers["Content-Disposition"].startswith("attachment")
+    log = html_login(app, "auditor1").get(f"/cases/{case_no}/materials").text.split('id="downloads"', 1)[1]
+    assert log.count("焦作市生态环境局武陟分局专办员") == 3 and "预览" in log and f"{HP} 第1版（报告书.pdf）" in log
+    assert 'id="downloads"' not in c.get(f"/cases/{case_no}/materials").text       # the applicant sees no log
     timeline = c.get(f"/cases/{case_no}").text
     assert "上传材料" in timeline and "file_uploaded" not in timeline
     h.assert_verified(svc, case_no)

@@ -80,7 +80,7 @@ def _back(case_no: str) -> str:
 @bp.get("/cases/<case_no>/files/<int:file_id>")
 @login_required
 def download(case_no: str, file_id: int):
-    got = service().case_file(g.actor, case_no, file_id)
+    got = service().case_file(g.actor, case_no, file_id, preview=request.args.get("preview") == "1")
     inline = request.args.get("preview") == "1" and got["previewable"]
     response = send_file(got["file"], mimetype=got["content_type"], as_attachment=not inline,
                          download_name=got["name"], etag=got["sha256"], max_age=0, conditional=True)

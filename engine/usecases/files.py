@@ -87,6 +87,7 @@ class Files:
             rows = uow.repo.case_files(case.id)
             used = uow.repo.case_files_bytes(case.id)
             marks = {(m.item_code, m.material): m for m in uow.repo.material_marks(case.id)}   # the latest counts
+            log = uow.repo.file_downloads(case.id) if "audit" in self.permissions(actor) else None
         may_upload = self._may_upload(actor) and case.status == OPEN_STATUS
         by_material: dict[tuple[str, str], list[dict]] = {}
         for r in rows:
@@ -105,8 +106,10 @@ class Files:
                             unsettled=[m["name"] for m in required if m["state"] is None]))
         limits = self.file_limits
         may_mark = "mark_materials" in self.permissions(actor) and case.status == OPEN_STATUS
+        downloads = [{"who": d.display_name, "at": d.at, "file": f"{d.material} 第{d.version}版（{d.original_name}）",
+                      "preview": d.preview} for d in log] if log is not None else None
         return {"case_no": case.case_no, "items": out, "may_upload": may_upload, "may_mark": may_mark, "used": used,
-                "uploads_results": may_upload and bool(actor.department),
+                "uploads_results": may_upload and bool(actor.department), "downloads": downloads,
                 "used_text": size_text(used), "file_limit_text": size_text(limits.file_bytes),
                 "case_limit_text": size_text(limits.case_bytes), "accept": ",".join(
                     e for k in KINDS.values() for e in k.extensions)}
@@ -284,9 +287,10 @@ class Files:
         return out
 
     # ---- download --------------------------------------------------------------------------------------------
-    def case_file(self, actor: Actor, case_no: str, file_id) -> dict:
-        """One file of a case for download: its record and an open binary file (the caller closes it)."""
-        with self.db.unit_of_work(write=False) as uow:
+    def case_file(self, actor: Actor, case_no: str, file_id, preview: bool = False) -> dict:
+        """One file of a case for download: its record and an open binary file (the caller closes it). Each fetch
+        is logged (who, when, which file and its hash) in ``file_downloads``."""
+        with self.db.unit_of_work() as uow:
             case = self._visible_case(uow, actor, case_no)
             ps = self.version(case.version_id)
             row = uow.repo.case_file(case.id, int(file_id)) if str(file_id).isdigit() and len(str(file_id)) < 12 else None
@@ -294,6 +298,10 @@ class Files:
                 dept = ps.catalogue.items.get(row.item_code, {}).get("department")
                 if dept != actor.department:
                     row = None
+            if row is not None:
+                uow.repo.log_download(case_id=case.id, file_id=row.id, sha256=row.sha256, user_id=actor.id,
+                                      preview=bool(preview), at=now())
+                uow.commit()
         if row is None:
             raise NotFound("材料文件不存在或您无权查看")
         try:

@@ -1,5 +1,5 @@
 """Case files (issue 17): one row per uploaded material version (the bytes are content-addressed on disk), and the
-材料交接 checklist's marks (received on paper / not applicable with a reason).
+材料交接 checklist's marks (received on paper / not applicable with a reason), and the log of file downloads.
 
 Revision ID: 20261201_0017_files
 Revises: 20261201_0015_outbox
@@ -47,9 +47,22 @@ def upgrade() -> None:
         sa.Column("event_seq", sa.Integer(), nullable=False),
     )
     op.create_index("ix_material_marks_case", "material_marks", ["case_id", "item_code", "material"])
+    op.create_table(
+        "file_downloads",
+        sa.Column("id", ID, primary_key=True),
+        sa.Column("case_id", ID, sa.ForeignKey("cases.id"), nullable=False),
+        sa.Column("file_id", ID, sa.ForeignKey("case_files.id"), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("user_id", ID, sa.ForeignKey("users.id"), nullable=False),
+        sa.Column("preview", sa.Boolean(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_file_downloads_case", "file_downloads", ["case_id", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_file_downloads_case", table_name="file_downloads")
+    op.drop_table("file_downloads")
     op.drop_index("ix_material_marks_case", table_name="material_marks")
     op.drop_table("material_marks")
     op.drop_index("ix_case_files_sha256", table_name="case_files")
