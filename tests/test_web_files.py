@@ -90,7 +90,8 @@ def test_applicant_uploads_and_the_specialist_sees_and_previews(svc, app, store,
     h.accept_and_commission(svc, case_no)
     h.dispatch(svc, case_no, ["hp", "xf"])
     s = html_login(app, "zb_sthj")
-    assert 'id="materials-link"' in s.get(f"/cases/{case_no}").text
+    case_page = s.get(f"/cases/{case_no}").text
+    assert 'id="materials-link"' in case_page and "环评：已上传 1/2 项，尚缺 建设项目环评审批申请表" in case_page
     page = s.get(f"/cases/{case_no}/materials")
     assert "环评" in page.text and "消防设计文件" not in page.text      # only the department's own item
     first = svc.case_materials(h.actor(svc, "zb_sthj"), case_no)["items"][0]["materials"][0]
