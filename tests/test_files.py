@@ -94,7 +94,8 @@ def test_each_allowed_kind_is_recognised_by_content(svc, store, case_no, maker, 
     (f.pdf(), "..\\..\\boot.pdf", "不能包含路径"),
     (f.pdf(), "", "文件名为空"),
     (b"PK\x03\x04 not really a zip", "假.docx", "不支持此文件类型"),
-])
+], ids=["exe-as-pdf", "text-as-pdf", "pdf-as-docx", "png-as-pdf", "empty", "traversal", "backslash-traversal",
+        "no-name", "broken-zip"])
 def test_bad_files_are_refused_and_leave_nothing(svc, db, process_files, store, case_no, data, name, words):
     before = h.event_types(svc, case_no)
     with pytest.raises(InvalidInput) as caught:
