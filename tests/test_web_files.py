@@ -239,3 +239,15 @@ def test_the_department_attaches_the_licence_scan_which_is_not_a_required_materi
     assert "批文/证照扫描件" not in hp["missing"] and HP in hp["missing"]
     assert "由负责部门上传" in applicant.get(f"/cases/{case_no}/materials").text
     h.assert_verified(svc, case_no)
+
+
+def test_an_upload_cut_off_mid_body_leaves_nothing(svc, app, store, case_no):
+    c = html_login(app, "huarui")
+    page = c.get(f"/cases/{case_no}")
+    body, content_type = multipart({"csrf_token": token(page.text), "item": "hp", "material": HP}, "报告书.pdf",
+                                   f.pdf(pad=600_000))
+    before = h.event_types(svc, case_no)
+    r = c.post(f"/cases/{case_no}/materials", input_stream=io.BytesIO(body[: len(body) // 2]), content_type=content_type,
+               environ_overrides={"CONTENT_LENGTH": str(len(body))})
+    assert 400 <= r.status_code < 500 and chinese(r.text), (r.status_code, r.text[:300])
+    assert stored_files(store) == [] and h.event_types(svc, case_no) == before

@@ -3,6 +3,8 @@ versions), uploads (multipart, streamed to disk by Werkzeug, then into the file 
 Every rule is the engine's (``engine.usecases.files``); a refusal is a Chinese 4xx page (JSON under /api)."""
 from __future__ import annotations
 
+import tempfile
+
 from flask import Blueprint, flash, g, redirect, render_template, request, send_file, url_for
 
 from engine.errors import InvalidInput, TooLarge
@@ -17,9 +19,25 @@ FILE_CSP = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; frame
 
 
 @bp.before_app_request
-def larger_limit_for_uploads():
+def prepare_upload():
+    """An upload may be as large as the file limit (plus its envelope); its file part is spooled to a temporary
+    file on disk (never held in memory), closed at the end of the request whatever happened — also when the client
+    went away mid-body and Werkzeug never handed the part over."""
     if request.method == "POST" and request.endpoint == "files.upload":
         request.max_content_length = service().file_limits.file_bytes + FORM_OVERHEAD
+        spools = g.upload_spools = []
+
+        def spool(total_content_length, content_type, filename=None, content_length=None):
+            handle = tempfile.TemporaryFile("rb+")
+            spools.append(handle)
+            return handle
+        request._get_file_stream = spool
+
+
+@bp.teardown_app_request
+def close_spools(_exc):
+    for handle in g.pop("upload_spools", []):
+        handle.close()
 
 
 def _upload(case_no: str) -> dict:
