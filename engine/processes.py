@@ -272,7 +272,7 @@ def _load_json(files: dict[str, bytes], name: str, problems: list[str]) -> Any:
         problems.append(f"{name}：不是有效的 UTF-8 编码（第 {exc.start} 字节）")
         return None
     except json.JSONDecodeError as exc:
-        from .validation.chinese import json_message
+        from .json_messages import json_message
         problems.append(f"{name}：不是有效的 JSON：{json_message(exc)}")
         return None
 

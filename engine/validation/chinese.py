@@ -16,6 +16,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..json_messages import json_message  # noqa: F401 - shared
 from ..spiff_messages import clean_detail, exception_detail, exception_kind, one_line  # noqa: F401 - shared
 from .common import _short
 
@@ -215,26 +216,3 @@ def value_kind(value: Any) -> str:
         if isinstance(value, kind):
             return f"{name}（{len(value)} 项）"
     return "其他类型的对象"
-
-
-# ---- JSON syntax (the standard library's json module) -----------------------------------------------------------------
-_JSON_MESSAGES = (
-    ("Expecting value", "此处应为一个值（文字须加双引号；可能多了逗号或缺少内容）"),
-    ("Expecting property name enclosed in double quotes", "此处应为加双引号的字段名（可能多了逗号）"),
-    ("Expecting ',' delimiter", "此处缺少逗号"),
-    ("Expecting ':' delimiter", "字段名后缺少冒号"),
-    ("Illegal trailing comma", "最后一项之后多了一个逗号"),
-    ("Extra data", "内容结束后还有多余的文字"),
-    ("Unterminated string", "文字缺少结尾的双引号"),
-    ("Invalid control character", "文字中有不允许的控制字符（如未转义的换行）"),
-    ("Invalid \\uXXXX escape", "无效的 \\u 转义"),
-    ("Invalid \\escape", "无效的反斜杠转义"),
-)
-
-
-def json_message(exc: Exception) -> str:
-    """A :class:`json.JSONDecodeError` told in Chinese, with its line and column (never ``Expecting value``)."""
-    msg = getattr(exc, "msg", "") or ""
-    text = next((zh for en, zh in _JSON_MESSAGES if msg.startswith(en)), "格式有误")
-    line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
-    return f"{text}（第 {line} 行第 {col} 列）" if line else text
