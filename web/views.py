@@ -79,7 +79,8 @@ def new_case():
         except InvalidInput as exc:
             errors, status, values = exc, 422, dict(submitted, **form["defaults"])
         else:
-            flash(f"申请已提交，办件编号 {started.case_no}")
+            flash(f"申请已提交，办件编号 {started.case_no}"
+                  + ("；请在“申报材料”中逐项上传申报材料" if service().start_materials(process_id) else ""))  # x-files
             return redirect(url_for("views.case", case_no=started.case_no))
     return render_template("start.html", form=form, values=values, errors=errors, unit_id=unit_id), status
 

@@ -193,6 +193,10 @@ class Tasks:
             if task is None:
                 raise Conflict("该待办已被办理，不能重复提交")
             access.check_may_act(actor, _TaskAccess(task, case.unit_id))
+            unsettled = self.unsettled_materials(uow, case, ps, run, task)   # x-materials-complete (usecases.files)
+            if unsettled:
+                raise InvalidInput("以下申报材料既未上传，也未登记“纸质材料已收”或“不适用”：" + "、".join(unsettled[:20]),
+                                   {"materials": "申报材料未交接完"})
             if confirmed is False:
                 try:
                     consequence = self.confirmation_needed(run, task, data)
