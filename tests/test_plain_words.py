@@ -21,8 +21,8 @@ from tests.conftest import actor
 from tests.test_access_matrix import _login, _routes, _url, _users_by_role
 from web import create_app
 
-ALLOWED = {"PDF", "HTTP", "HTTPS", "URL", "CSV", "XLSX", "JSON", "BPMN"}
-"""Names of formats people know by these letters (an upload takes a CSV/XLSX file; a download is a PDF)."""
+ALLOWED = {"PDF", "HTTP", "HTTPS", "URL", "CSV", "XLSX", "DOCX", "JSON", "BPMN"}
+"""Names of file formats people know by these letters (an upload takes a PDF, DOCX or XLSX file; a download is a PDF)."""
 TOKEN = re.compile(r"[A-Za-z0-9_]+")
 LATIN = re.compile(r"(?=[A-Za-z_]{4,})_*[A-Za-z][A-Za-z_]*")
 """A run of four or more letters and underscores with a letter in it (a row of underscores is a line to sign on)."""
