@@ -57,8 +57,8 @@ def test_the_case_deadline_does_not_move_earlier_while_an_item_is_paused(svc, ap
     h.complete(svc, "zb_sthj", "部门办理", h.ITEM_NAMES["hp"], case_no=no, **h.needs_correction("补充环评专章"))
     assert h.case_row(svc, no).due_date == date(2026, 3, 30)      # not 03-23, the one running item's
     page = api_login(app, "agent1").get(f"/cases/{no}").text
-    assert re.search(r'<dd id="case-due">.*?2026-03-30', page, re.S)
-    assert "原期限 2026-03-30，补正完成后顺延" in text_of(page)
+    assert re.search(r'<dd id="case-due">.*?2026年3月30日', page, re.S)
+    assert "原期限 2026年3月30日，补正完成后顺延" in text_of(page)
     clock.set(datetime(2026, 3, 12, 15, tzinfo=L))
     h.complete(svc, "huarui", "补正材料", h.ITEM_NAMES["hp"], case_no=no, **h.supplement())
     assert h.case_row(svc, no).due_date == date(2026, 4, 2)       # 3 working days of 补正 added
@@ -78,7 +78,7 @@ def test_a_refused_case_shows_its_reason_at_the_top_and_no_item_waits_for_dispat
     assert re.search(r'id="case-outcome".*?不予受理的原因及解释.*?申请事项不属于帮办代办服务范围', top, re.S)
     assert set(case_items(agent, no).values()) == {"未分派（不予受理）"}
     row = case_list_row(agent, no)
-    assert row[3:] == ["不予受理", "不予受理", "2026-03-02 09:00", "未受理"]
+    assert row[3:] == ["不予受理", "不予受理", "2026年3月2日 09:00", "未受理"]
 
 
 def test_a_terminated_case_lists_no_item_as_waiting_and_no_stage_of_work(svc, app):
@@ -93,7 +93,7 @@ def test_a_terminated_case_lists_no_item_as_waiting_and_no_stage_of_work(svc, ap
     page = agent.get(f"/cases/{no}").text
     assert re.search(r'id="case-outcome".*?终止原因.*?国家法律法规规章和政策发生调整', page[:page.index('id="stages"')], re.S)
     row = case_list_row(agent, no)
-    assert row[3:] == ["已终止", "已终止", "2026-03-02 09:00", "2026-03-03 10:00"]
+    assert row[3:] == ["已终止", "已终止", "2026年3月2日 09:00", "2026年3月3日 10:00"]
 
 
 def test_a_completed_case_in_its_evaluations_shows_as_completed_not_as_a_stage(svc, app):
@@ -109,7 +109,7 @@ def test_a_completed_case_in_its_evaluations_shows_as_completed_not_as_a_stage(s
     assert row[3:5] == ["已办结", "已办结"]
     clock.set(datetime(2026, 3, 2, 11, 30, tzinfo=L))
     active = h.start(svc)
-    assert case_list_row(html_login(app, "agent1"), active)[3:] == ["代办受理", "办理中", "2026-03-02 11:30", "尚未受理"]
+    assert case_list_row(html_login(app, "agent1"), active)[3:] == ["代办受理", "办理中", "2026年3月2日 11:30", "尚未受理"]
 
 
 # ---- 送达日期 not in the future -----------------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def test_red_items_are_marked_and_their_supervision_is_linked(svc, app):
                rectify_by="2026-03-27")
     page = supervisor.get("/supervision").text
     rows = re.findall(r"<tr>(.*?)</tr>", re.search(r'id="warnings">.*?<tbody>(.*?)</tbody>', page, re.S).group(1), re.S)
-    assert "已督办（2026-03-25 09:0" in rows[0] and f'href="/cases/{no}#event-' in rows[0]
+    assert "已督办（2026年3月25日 09:0" in rows[0] and f'href="/cases/{no}#event-' in rows[0]
 
 
 # ---- forms: carry over what is known, show what applies, offer what the person may choose, ask to tick --------------

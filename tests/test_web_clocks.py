@@ -279,19 +279,19 @@ def test_an_items_light_goes_green_yellow_red_and_red_raises_supervision(app):
     row = inbox_row(zjj, case_no, "部门办理", XF)
     level, tooltip, text = light(row)
     assert (level, text) == ("green", "剩余15个工作日")
-    assert tooltip == "绿灯，办结期限 2026-03-23"
-    assert "期限 2026-03-23" in row and "暂定" not in row
+    assert tooltip == "绿灯，办结期限 2026年3月23日"
+    assert "期限 2026年3月23日" in row and "暂定" not in row
     task_page = zjj.get(f"/tasks/{task_id_of(row)}")
     assert task_page.status_code == 200
     clock_cell = re.search(r'<dd id="task-clock">(.*?)</dd>', task_page.text, re.S).group(1)
     assert light(clock_cell)[::2] == ("green", "剩余15个工作日")
     page = case_page(agent, case_no)
-    assert item_clock(page, XF) == ("green", "剩余15个工作日期限2026-03-23")
-    assert item_clock(page, HP) == ("green", "剩余20个工作日期限2026-03-30")
-    assert case_due(page) == ("green", "2026-03-30")
+    assert item_clock(page, XF) == ("green", "剩余15个工作日期限2026年3月23日")
+    assert item_clock(page, HP) == ("green", "剩余20个工作日期限2026年3月30日")
+    assert case_due(page) == ("green", "2026年3月30日")
     page = supervisor.get("/supervision").text
     assert "红牌（超期） 0" in page and "黄牌（预警） 0" in page and "没有黄牌或红牌事项" in page
-    assert "现在 2026-03-02 09:00" in page
+    assert "现在 2026年3月2日 09:00" in page
 
     # -- the evening before the yellow day: still green, nothing to do for the worker ------------------------------
     clock.set(at(2026, 3, 17, 23, 59))
@@ -306,15 +306,15 @@ def test_an_items_light_goes_green_yellow_red_and_red_raises_supervision(app):
     assert light(inbox_row(zjj, case_no, "部门办理", XF))[::2] == ("yellow", "剩余3个工作日")
     notes = notifications(inbox)
     assert [n for n in notes if "【黄牌预警】" in n] == [
-        f"2026-03-18 09:00 【黄牌预警】{XF}（{ZJJ}）办理时限即将届满，请抓紧办理 {case_no}"]
+        f"2026年3月18日 09:00 【黄牌预警】{XF}（{ZJJ}）办理时限即将届满，请抓紧办理 {case_no}"]
     # before it, only the department's new task (notifications.json), with its deadline
     assert [n for n in notes if "【黄牌预警】" not in n] == [
-        f"2026-03-02 09:00 【新待办】部门办理（{XF}）：办件 {case_no}（武陟县华瑞食品有限公司，年产万吨食品项目），"
+        f"2026年3月2日 09:00 【新待办】部门办理（{XF}）：办件 {case_no}（武陟县华瑞食品有限公司，年产万吨食品项目），"
         f"请于2026年3月23日前办理。 {case_no}"]
     page = case_page(agent, case_no)
-    assert item_clock(page, XF) == ("yellow", "剩余3个工作日期限2026-03-23")
+    assert item_clock(page, XF) == ("yellow", "剩余3个工作日期限2026年3月23日")
     assert item_clock(page, HP)[0] == "green"
-    assert case_due(page) == ("yellow", "2026-03-30")
+    assert case_due(page) == ("yellow", "2026年3月30日")
     page = supervisor.get("/supervision").text
     assert "红牌（超期） 0" in page and "黄牌（预警） 1" in page
     assert [light(r)[0] for r in supervision_rows(page)] == ["yellow"]
@@ -332,16 +332,16 @@ def test_an_items_light_goes_green_yellow_red_and_red_raises_supervision(app):
     assert run_once(app.extensions["bangban"]) == 0  # nothing fires twice
     assert light(inbox_row(zjj, case_no, "部门办理", XF))[::2] == ("red", "已超期2个工作日")
     page = case_page(agent, case_no)
-    assert item_clock(page, XF) == ("red", "已超期2个工作日期限2026-03-23")
-    assert item_clock(page, HP) == ("yellow", "剩余3个工作日期限2026-03-30")
-    assert case_due(page) == ("red", "2026-03-30")
+    assert item_clock(page, XF) == ("red", "已超期2个工作日期限2026年3月23日")
+    assert item_clock(page, HP) == ("yellow", "剩余3个工作日期限2026年3月30日")
+    assert case_due(page) == ("red", "2026年3月30日")
     supervise_row = inbox_row(supervisor, case_no, "督办", f"{XF}（{ZJJ}）")
     assert len(inbox_rows(supervisor, case_no, "督办")) == 1
     page = supervisor.get("/supervision").text
     assert '<span class="badge badge-red">红牌（超期） 1</span>' in page and "黄牌（预警） 1" in page
     rows = supervision_rows(page)
     assert [light(r)[::2] for r in rows] == [("red", "已超期2个工作日"), ("yellow", "剩余3个工作日")]
-    assert XF in rows[0] and ZJJ in rows[0] and case_no in rows[0] and "王代办" in rows[0] and "2026-03-23" in rows[0]
+    assert XF in rows[0] and ZJJ in rows[0] and case_no in rows[0] and "王代办" in rows[0] and "2026年3月23日" in rows[0]
     assert HP in rows[1] and STHJ in rows[1]
     only_zjj = supervisor.get("/supervision?department=zjj").text
     assert [light(r)[0] for r in supervision_rows(only_zjj)] == ["red"]
@@ -351,8 +351,8 @@ def test_an_items_light_goes_green_yellow_red_and_red_raises_supervision(app):
     assert [(i["key"], i["level"], i["left"], i["due_date"]) for i in api.json["items"]] == [
         ("xf", "red", -2, "2026-03-23"), ("hp", "yellow", 3, "2026-03-30")]
     agent_notes = notifications(agent.get("/inbox").text)
-    assert f"2026-03-25 09:00 【红牌超期】{XF}（{ZJJ}）已超过办理时限，已提请督办 {case_no}" in agent_notes
-    assert f"2026-03-18 09:00 【黄牌预警】{XF}（{ZJJ}）办理时限即将届满，请抓紧办理 {case_no}" in agent_notes
+    assert f"2026年3月25日 09:00 【红牌超期】{XF}（{ZJJ}）已超过办理时限，已提请督办 {case_no}" in agent_notes
+    assert f"2026年3月18日 09:00 【黄牌预警】{XF}（{ZJJ}）办理时限即将届满，请抓紧办理 {case_no}" in agent_notes
     assert any("【红牌超期】" in n and XF in n for n in notifications(zjj.get("/inbox").text))
     warnings = [text for label, text in timeline(case_page(agent, case_no)) if label == "时限预警"]
     assert sorted(w.split("：", 1)[1] for w in warnings) == sorted([f"黄牌预警：{XF}", f"黄牌预警：{HP}", f"红牌超期：{XF}"])
@@ -366,7 +366,7 @@ def test_an_items_light_goes_green_yellow_red_and_red_raises_supervision(app):
     # the department decides: the clock stops, late
     page = html_submit(zjj, f"/tasks/{task_id_of(inbox_row(zjj, case_no, '部门办理', XF))}",
                        {"item_decision": "准予许可", "licence_no": "武建消审〔2026〕9号"})
-    assert item_clock(page, XF) == ("late", "超期办结（超2个工作日）期限2026-03-23")
+    assert item_clock(page, XF) == ("late", "超期办结（超2个工作日）期限2026年3月23日")
     page = supervisor.get("/supervision").text
     assert "红牌（超期） 0" in page and "黄牌（预警） 1" in page
 
@@ -453,7 +453,7 @@ def test_a_specialist_requests_an_extension_and_the_supervisor_approves_it(app):
     assert flash_of(page) == ["已办理：审批延期申请"]
     # 15 + 5 = 20 working days: due 2026-03-30; 14 used, 6 left: green again (yellow from the 16th)
     level, text = item_clock(page, XF)
-    assert (level, text) == ("green", "剩余6个工作日期限2026-03-30已延期5个工作日")
+    assert (level, text) == ("green", "剩余6个工作日期限2026年3月30日已延期5个工作日")
     assert any(label == "延期（已批准）" and f"{XF}，延长5个工作日，理由：{EXTENSION_REASON}" in text
                for label, text in timeline(page))
     v = api_login(app, "agent1").get(f"/api/cases/{case_no}").json["clocks"]["xf"]
@@ -485,7 +485,7 @@ def test_a_correction_round_pauses_the_items_clock(app):
     sthj = html_login(app, "zb_sthj")
     page = html_submit(sthj, f"/tasks/{task_id_of(inbox_row(sthj, case_no, '部门办理', HP))}",
                        h.needs_correction("补交环境影响报告表"))
-    assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）原期限2026-03-30，补正完成后顺延")
+    assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）原期限2026年3月30日，补正完成后顺延")
     assert item_clock(page, XF)[0] == "green"
     assert any(label == "时限暂停（补正）" and f"{HP}，原因：补交环境影响报告表" in text for label, text in timeline(page))
     huarui = html_login(app, "huarui")
@@ -496,7 +496,7 @@ def test_a_correction_round_pauses_the_items_clock(app):
     clock.set(at(2026, 3, 26))
     run_once(app.extensions["bangban"])
     page = case_page(huarui, case_no)
-    assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）原期限2026-03-30，补正完成后顺延")
+    assert item_clock(page, HP) == ("paused", "补正暂停中（已用3个工作日）原期限2026年3月30日，补正完成后顺延")
     assert item_clock(page, XF)[0] == "red"
     assert [i["key"] for i in api_login(app, "supervisor1").get("/api/supervision").json["items"]] == ["xf"]
     assert len(inbox_rows(html_login(app, "supervisor1"), case_no, "督办")) == 1  # only for 消防
@@ -545,13 +545,13 @@ def test_the_supervisor_keeps_the_working_day_calendar(app):
     assert re.search(r"<td>2027-01-04</td><td>休息日</td><td>测试休息</td>", days)
     assert "本年尚无完整的放假安排" in page  # one day does not make the year complete
     assert calendar_state(app)[2027]["admin_days"] == [{"day": "2027-01-04", "kind": "rest", "name": "测试休息"}]
-    assert item_clock(case_page(supervisor, case_no), HP) == ("green", "剩余20个工作日（暂定）期限2027-01-08（暂定）")
+    assert item_clock(case_page(supervisor, case_no), HP) == ("green", "剩余20个工作日（暂定）期限2027年1月8日（暂定）")
     r = supervisor.post("/calendar", data={"action": "remove", "day": "2027-01-04", "csrf_token": token(page)})
     page = follow(supervisor, r)
     assert flash_of(page) == ["日历已更新，重新计算了 1 件办件的时限"]
     assert "2027-01-04" not in page[page.index('id="admin-days"'):page.index('id="calendar-changes"')]
     assert calendar_state(app)[2027]["admin_days"] == []
-    assert item_clock(case_page(supervisor, case_no), HP) == ("green", "剩余20个工作日（暂定）期限2027-01-07（暂定）")
+    assert item_clock(case_page(supervisor, case_no), HP) == ("green", "剩余20个工作日（暂定）期限2027年1月7日（暂定）")
     # removing a day that is not set
     r = supervisor.post("/calendar", data={"action": "remove", "day": "2027-01-04", "csrf_token": token(page)})
     assert_html_error(r, 404, "该日期没有人工设置")
@@ -568,13 +568,13 @@ def test_the_supervisor_keeps_the_working_day_calendar(app):
     assert "<td>2027-02-06</td><td>调休上班</td><td>春节</td>" in page
     state = calendar_state(app)[2027]
     assert (state["complete"], state["known"], state["admin_days"]) == (True, True, CALENDAR_2027_DAYS)
-    assert item_clock(case_page(supervisor, case_no), HP) == ("green", "剩余20个工作日期限2027-01-08")
+    assert item_clock(case_page(supervisor, case_no), HP) == ("green", "剩余20个工作日期限2027年1月8日")
     # the year can be marked incomplete again (and back)
     r = supervisor.post("/calendar", data={"action": "complete", "year": "2027", "complete": "false",
                                            "csrf_token": token(page)})
     page = follow(supervisor, r)
     assert "本年尚无完整的放假安排" in page
-    assert item_clock(case_page(supervisor, case_no), HP) == ("green", "剩余20个工作日（暂定）期限2027-01-08（暂定）")
+    assert item_clock(case_page(supervisor, case_no), HP) == ("green", "剩余20个工作日（暂定）期限2027年1月8日（暂定）")
     follow(supervisor, supervisor.post("/calendar", data={"action": "complete", "year": "2027", "complete": "true",
                                                           "csrf_token": token(page)}))
     assert calendar_state(app)[2027]["complete"] is True
@@ -763,7 +763,7 @@ def test_the_demo_clock_exists_only_in_demo_mode(app):
     page = supervisor.get("/supervision").text
     assert "演示时钟" not in page
     assert_html_error(supervisor.post("/demo/clock", data={"days": "30", "csrf_token": token(page)}), 404, "页面不存在")
-    assert "现在 2026-03-02 09:00" in supervisor.get("/supervision").text
+    assert "现在 2026年3月2日 09:00" in supervisor.get("/supervision").text
     assert snapshot(app, case_no) == before
 
 
@@ -777,14 +777,14 @@ def test_the_demo_clock_moves_time_and_fires_what_fell_due(demo_app):
                       403)
     supervisor = html_login(app, "supervisor1")
     page = supervisor.get("/supervision").text
-    assert "演示时钟" in page and "现在 2026-03-02 09:00" in page
+    assert "演示时钟" in page and "现在 2026年3月2日 09:00" in page
     assert snapshot(app, case_no) == before
 
     r = supervisor.post("/demo/clock", data={"days": "30", "csrf_token": token(page)})
     assert r.status_code == 302 and r.headers["Location"] == "/supervision", (r.status_code, r.text[:1000])
     page = supervisor.get("/supervision").text
     assert flash_of(page) == ["演示时钟已前进 30 天"]
-    assert "现在 2026-04-01 09:00" in page
+    assert "现在 2026年4月1日 09:00" in page
     assert "红牌（超期） 2" in page  # 消防 due 03-23, 环评 due 03-30
     assert [light(r)[0] for r in supervision_rows(page)] == ["red", "red"]
     assert item_clock(case_page(supervisor, case_no), XF)[0] == "red"
@@ -799,9 +799,9 @@ def test_a_due_date_in_a_year_not_yet_entered_is_provisional_until_it_is_importe
     case_no = dispatch_case(app, at(2026, 12, 10))
     agent = html_login(app, "agent1")
     page = case_page(agent, case_no)
-    assert item_clock(page, HP) == ("green", "剩余20个工作日（暂定）期限2027-01-07（暂定）")
-    assert item_clock(page, XF) == ("green", "剩余15个工作日期限2026-12-31")
-    assert case_due(page) == ("green", "2027-01-07（暂定）")
+    assert item_clock(page, HP) == ("green", "剩余20个工作日（暂定）期限2027年1月7日（暂定）")
+    assert item_clock(page, XF) == ("green", "剩余15个工作日期限2026年12月31日")
+    assert case_due(page) == ("green", "2027年1月7日（暂定）")
     sthj = html_login(app, "zb_sthj")
     level, tooltip, text = light(inbox_row(sthj, case_no, "部门办理", HP))
     assert (level, text) == ("green", "剩余20个工作日（暂定）")
@@ -814,8 +814,8 @@ def test_a_due_date_in_a_year_not_yet_entered_is_provisional_until_it_is_importe
     assert flash_of(follow(supervisor, r)) == ["日历已更新，重新计算了 1 件办件的时限"]
 
     page = case_page(agent, case_no)
-    assert item_clock(page, HP) == ("green", "剩余20个工作日期限2027-01-08")
-    assert case_due(page) == ("green", "2027-01-08")
+    assert item_clock(page, HP) == ("green", "剩余20个工作日期限2027年1月8日")
+    assert case_due(page) == ("green", "2027年1月8日")
     assert "暂定" not in page
     assert light(inbox_row(sthj, case_no, "部门办理", HP))[::2] == ("green", "剩余20个工作日")
     hp = api_login(app, "agent1").get(f"/api/cases/{case_no}").json["clocks"]["hp"]
