@@ -126,7 +126,8 @@ def _render(svc, case_no: str, kind: str, user: str = "supervisor1") -> dict:
 
 @pytest.fixture
 def issued(svc):
-    """One case per path, and which case holds each kind."""
+    """One case per path, and which case holds each kind (on the frozen clock: the same dates every day)."""
+    h.freeze_clock()
     done, refused, key, ended = _completed_case(svc), _refused_case(svc), _key_case(svc), _terminated_case(svc)
     return {"申请表": done, "承诺书": done, "委托书": done, "补正告知书": done, "办结单": done, "评价表": done,
             "不予受理告知书": refused, "代办委托协议": key, "终止单": ended}
@@ -250,12 +251,12 @@ def test_golden_html_of_each_kind(svc, issued):
     """The page each template renders for a fixed scenario, compared with the stored file (numbers, dates and the
     QR code, which change with the clock and the host, are masked). Set BANGBAN_UPDATE_GOLDEN=1 to rewrite."""
     import os
-    GOLDEN.mkdir(exist_ok=True)
     for kind in KINDS:
         html = _masked(_render(svc, issued[kind], kind)["html"])
         path = GOLDEN / f"{kind}.html"
-        if os.environ.get("BANGBAN_UPDATE_GOLDEN") or not path.exists():
+        if os.environ.get("BANGBAN_UPDATE_GOLDEN"):
             path.write_text(html, encoding="utf-8")
+        assert path.exists(), f"缺少 {path.name}：运行 BANGBAN_UPDATE_GOLDEN=1 pytest {__file__} -k golden 生成并检查后提交"
         assert html == path.read_text(encoding="utf-8"), f"{kind} 的 HTML 与 {path.name} 不同"
 
 
