@@ -91,27 +91,32 @@ def _source(name: str, data: bytes) -> str:
 def template_problems(files: dict[str, bytes], kinds_used: set[str] | None = None) -> list[str]:
     """Every problem of the set's document templates: each parses, uses only known names; each kind of document
     the diagrams issue (``kinds_used``) and the application's two have a template."""
-    problems: list[str] = []
+    return [message for _file, message in template_problems_by_file(files, kinds_used)]
+
+
+def template_problems_by_file(files: dict[str, bytes], kinds_used: set[str] | None = None) -> list[tuple[str, str]]:
+    """:func:`template_problems` with the file each problem is in."""
+    problems: list[tuple[str, str]] = []
     for name in sorted(files):
         if not (name.startswith(PREFIX) and name.endswith(SUFFIX)):
             continue
         try:
             ast = _ENV.parse(_source(name, files[name]))
         except ProcessDefinitionError as exc:
-            problems.append(exc.message)
+            problems.append((name, exc.message))
             continue
         except TemplateSyntaxError as exc:
-            problems.append(f"{name} 第 {exc.lineno} 行：单据模板语法有误：{exc.message}")
+            problems.append((name, f"{name} 第 {exc.lineno} 行：单据模板语法有误：{exc.message}"))
             continue
         unknown = sorted(meta.find_undeclared_variables(ast) - CONTEXT_NAMES - set(HELPERS))
         if unknown:
-            problems.append(f"{name}：单据模板使用了未知的变量 {'、'.join(unknown)}"
-                            f"（可用：{'、'.join(sorted(CONTEXT_NAMES | set(HELPERS)))}）")
+            problems.append((name, f"{name}：单据模板使用了未知的变量 {'、'.join(unknown)}"
+                                   f"（可用：{'、'.join(sorted(CONTEXT_NAMES | set(HELPERS)))}）"))
     if kinds_used is not None and any(n.startswith(PREFIX) for n in files):
         have = set(template_kinds(files))
         for kind in sorted(set(kinds_used) | set(APPLICATION_KINDS)):
             if kind not in have:
-                problems.append(f"缺少单据「{kind}」的模板 {template_file(kind)}")
+                problems.append((template_file(kind), f"缺少单据「{kind}」的模板 {template_file(kind)}"))
     return problems
 
 

@@ -355,3 +355,22 @@ def test_document_page_and_pdf_through_the_web(svc, issued, web):
     assert c.get(f"/cases/{case_no}/print/别的").status_code == 404
     other = html_login(web, "jiahe")                 # another unit's applicant
     assert other.get(links[0] + "/pdf").status_code == 404
+
+
+def test_a_process_owner_edits_a_template_through_the_api(svc, web):
+    """Templates are files of the process set: validated and published like the forms (the modeler sends them)."""
+    from tests.webclient import api_login
+    owner = api_login(web, "owner1")
+    name = "documents/终止单.html"
+    current = owner.get("/api/processes/versions").json["versions"]
+    files = owner.get(f"/api/processes/versions/{current[0]['id']}/files").json["files"]
+    assert name in files
+    r = owner.post("/api/processes/validate", json={"files": {name: files[name] + "{{ data.__class__ }}{{ os }}"}})
+    assert r.status_code == 200 and r.json["ok"] is False
+    assert any(p["file"] == name and "os" in p["message"] for p in r.json["problems"]), r.json["problems"]
+    changed = files[name].replace("有关资料已移交完毕。", "有关资料已全部移交完毕。")
+    r = owner.post("/api/processes/publish", json={"files": {name: changed}, "comment": "终止单措辞"})
+    assert r.status_code == 201, r.text
+    assert svc.current.files[name].decode() == changed
+    r = owner.post("/api/processes/validate", json={"files": {"documents/x.py": "print(1)"}})
+    assert r.status_code == 422

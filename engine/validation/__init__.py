@@ -106,7 +106,7 @@ def validate_set(files: dict[str, bytes]) -> list[Problem]:
         with _guard(out, processes.MANIFEST):
             out.extend(_manifest_problems(ctx, files))
         with _guard(out):
-            out.extend(Problem(p) for p in document_templates.template_problems(files))
+            out.extend(Problem(m, f) for f, m in document_templates.template_problems_by_file(files))
         trees: dict[str, Any] = {}
         bpmn_names = [n for n in files if n.endswith(".bpmn")]
         if not bpmn_names:

@@ -80,6 +80,7 @@
     if (name === 'catalogue.json') { return '事项目录'; }
     if (name === 'bangban.json') { return '流程清单'; }
     if (name === 'notifications.json') { return '通知模板'; }
+    if (/^documents\//.test(name)) { return '单据模板'; }
     try {
       return JSON.parse(texts[name]).title || '';
     } catch (e) {
@@ -94,7 +95,10 @@
     var groups = [
       ['流程图', names.filter(function (n) { return /\.bpmn$/.test(n); })],
       ['表单', names.filter(function (n) { return /^forms\//.test(n); })],
-      ['事项目录、流程清单与通知模板', names.filter(function (n) { return !/\.bpmn$/.test(n) && !/^forms\//.test(n); })]
+      ['单据模板', names.filter(function (n) { return /^documents\//.test(n); })],
+      ['事项目录、流程清单与通知模板', names.filter(function (n) {
+        return !/\.bpmn$/.test(n) && !/^forms\//.test(n) && !/^documents\//.test(n);
+      })]
     ];
     groups.forEach(function (g) {
       if (!g[1].length) { return; }
@@ -102,7 +106,7 @@
       g[1].forEach(function (name) {
         var title = fileTitle(name);
         var button = el('button', { type: 'button', 'data-file': name, title: name, onclick: function () { openFile(name); } }, [
-          name.replace(/^forms\//, ''),
+          name.replace(/^(forms|documents)\//, ''),
           isDirty(name) ? el('span', { className: 'dirty', text: ' ●', title: '已修改' }) : null,
           title ? el('small', { text: title }) : null]);
         if (name === activeFile) { button.setAttribute('aria-current', 'true'); }
