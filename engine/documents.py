@@ -141,7 +141,8 @@ def render(template: bytes, name: str, doc: dict, data: dict, office: str, verif
     except TemplateSyntaxError as exc:
         raise ProcessDefinitionError(f"{name} 第 {exc.lineno} 行：单据模板语法有误：{exc.message}") from exc
     context = {"doc": doc, "data": data, "form": data.get("form") or {}, "app": data.get("application") or {},
-               "office": office, "verify_url": unquote(verify_url) if verify_url else None,   # as people read it
+               # as people read and type it: no scheme, the number in its own characters
+               "office": office, "verify_url": re.sub(r"^https?://", "", unquote(verify_url)) if verify_url else None,
                "qr": qr_svg(verify_url) if verify_url else ""}
     try:
         body = tpl.render(context)

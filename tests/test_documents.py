@@ -266,7 +266,7 @@ def _masked(html: str) -> str:
     return re.sub(r"410823\d{12}", "CASENO", html)
 
 
-def test_printing_again_after_the_template_changed_gives_the_same_content(svc, issued):
+def test_printing_again_after_the_template_changed_gives_the_same_content(svc, issued, tmp_path):
     case_no = issued["办结单"]
     before = _render(svc, case_no, "办结单")
     changed = {"documents/办结单.html": svc.current.files["documents/办结单.html"].replace(
@@ -276,6 +276,8 @@ def test_printing_again_after_the_template_changed_gives_the_same_content(svc, i
     again = _render(svc, case_no, "办结单")
     assert again["html"] == before["html"]
     assert "新模板" not in again["html"]
+    if shutil.which("pdftotext"):          # and so does the PDF made from it
+        assert _pdf_text(svc.document_pdf(again), tmp_path) == _pdf_text(svc.document_pdf(before), tmp_path)
     # a document issued after the change prints with the new wording
     fresh = _completed_case(svc)
     assert "现作办结处理（新模板）。" in _render(svc, fresh, "办结单")["html"]
@@ -289,8 +291,9 @@ def web(svc):
 
 
 def _verify_path(html: str) -> str:
-    url = re.search(r"扫码验真：(http://[^<\s]+)", html).group(1).replace("&amp;", "&")
-    parts = urlsplit(url)
+    url = re.search(r"扫码验真：([^<\s]+)", html).group(1).replace("&amp;", "&")
+    assert url.startswith("bangban.test/verify/")            # printed without the scheme, as typed
+    parts = urlsplit("http://" + url)
     return unquote(parts.path) + "?" + parts.query
 
 

@@ -73,7 +73,7 @@ def new_case():
         except InvalidInput as exc:
             errors, status, values = exc, 422, dict(submitted, **form["defaults"])
         else:
-            flash(f"申请已提交，办件编号 {started.case_no}")
+            flash(f"申请已提交，办件编号 {started.case_no}。请打印本页“单据”中的申请表和承诺书，盖章签字后交综合窗口")
             return redirect(url_for("views.case", case_no=started.case_no))
     return render_template("start.html", form=form, values=values, errors=errors, unit_id=unit_id), status
 
