@@ -18,6 +18,7 @@ from datetime import date, datetime
 from urllib.parse import unquote
 
 from jinja2 import TemplateSyntaxError, meta
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
@@ -146,8 +147,10 @@ def render(template: bytes, name: str, doc: dict, data: dict, office: str, verif
                "qr": qr_svg(verify_url) if verify_url else ""}
     try:
         body = tpl.render(context)
+    except SecurityError as exc:
+        raise ProcessDefinitionError(f"{name}：单据模板无法生成：使用了沙箱不允许的操作") from exc
     except Exception as exc:  # noqa: BLE001 - a template's error is the process owner's, shown in Chinese
-        raise ProcessDefinitionError(f"{name}：单据模板无法生成：{type(exc).__name__}") from exc
+        raise ProcessDefinitionError(f"{name}：单据模板无法生成：模板运行出错（请检查其中的表达式）") from exc
     return f'<div class="doc-sheet">\n{body}\n</div>'
 
 

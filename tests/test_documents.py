@@ -176,7 +176,7 @@ def test_a_template_cannot_reach_python_internals(svc, issued):
     evil = b"{{ data.__class__.__mro__[1].__subclasses__() }}"
     with pytest.raises(Exception) as caught:
         templates.render(evil, "documents/x.html", {"kind": "x", "number": "1", "issued_date": None}, {}, "中心", None)
-    assert "单据模板无法生成" in str(caught.value)
+    assert "单据模板无法生成：使用了沙箱不允许的操作" in str(caught.value)
 
 
 @needs_poppler
