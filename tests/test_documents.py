@@ -377,3 +377,13 @@ def test_a_process_owner_edits_a_template_through_the_api(svc, web):
     assert svc.current.files[name].decode() == changed
     r = owner.post("/api/processes/validate", json={"files": {"documents/x.py": "print(1)"}})
     assert r.status_code == 422
+
+
+def test_a_changed_template_shows_in_the_version_diff(process_files):
+    from engine.versions import diff_files
+    name = "documents/评价表.html"
+    changed = dict(process_files, **{name: process_files[name] + "<p>新增一行</p>".encode()})
+    assert [(c["category"], c["kind_name"], c["name"]) for c in diff_files(process_files, changed)] == \
+        [("单据模板", "修改", "评价表")]
+    removed = {k: v for k, v in process_files.items() if k != name}
+    assert [(c["category"], c["kind_name"]) for c in diff_files(process_files, removed)] == [("单据模板", "删除")]
