@@ -387,3 +387,19 @@ def test_a_changed_template_shows_in_the_version_diff(process_files):
         [("单据模板", "修改", "评价表")]
     removed = {k: v for k, v in process_files.items() if k != name}
     assert [(c["category"], c["kind_name"]) for c in diff_files(process_files, removed)] == [("单据模板", "删除")]
+
+
+def test_a_document_issued_before_templates_existed_prints_with_todays_template(svc, issued):
+    """A document stored without its template reference (as issued before this feature) still prints, with the
+    current template, from its recorded data."""
+    case_no = issued["终止单"]
+    doc_id = _doc_id(svc, case_no, "终止单")
+    h.drop_append_only_guards(svc.db.engine)
+    with svc.db.engine.begin() as conn:
+        data = conn.execute(text("SELECT data FROM documents WHERE id = :i"), {"i": doc_id}).scalar_one()
+        data = json.loads(data) if isinstance(data, str) else data
+        old = {k: v for k, v in data.items() if k not in ("template", "application", "service_items", "department")}
+        conn.execute(text("UPDATE documents SET data = :d WHERE id = :i"),
+                     {"d": json.dumps(old, ensure_ascii=False), "i": doc_id})
+    html = _render(svc, case_no, "终止单")["html"]
+    assert "帮办代办服务项目终止单" in html and "出现不可抗力导致项目不具备办理条件" in html
