@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from . import cli_calendar, cli_digests, cli_users, cli_zh, processes
+from . import cli_calendar, cli_digests, cli_files, cli_users, cli_zh, processes
 from .config import Settings
 from .db import Database, ensure_sqlite_dir, normalize_url
 from .errors import BangbanError, ProcessDefinitionError
@@ -247,6 +247,7 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
                  public_key_file: str | None) -> None:
     import json
     import time
+    import zipfile
 
     from .audit import verify_dossier
     for given in (digest_file, public_key_file, dossier):
@@ -255,6 +256,16 @@ def audit_verify(case_nos: tuple[str, ...], all_cases: bool, dossier: str | None
             sys.exit(2)
     if digest_file:
         cli_digests.verify_digest(open_service, digest_file, public_key_file)
+    if dossier and zipfile.is_zipfile(dossier):           # exported --with-files: the dossier and its files
+        from .dossier_files import read_zip, uploads
+        data, file_problems = read_zip(dossier)
+        result = verify_dossier(data) if data is not None else {"ok": False, "case_no": None, "text": file_problems[0]}
+        if data is not None and file_problems:
+            result = dict(result, ok=False, text=("；".join(file_problems[:5]) if result["ok"]
+                                                  else result["text"] + "；" + "；".join(file_problems[:5])))
+        click.echo(f"{result['case_no'] or dossier}：{result['text']}"
+                   + (f"（含 {len(uploads(data))} 个材料文件）" if data is not None and result["ok"] else ""))
+        sys.exit(0 if result["ok"] else 1)
     if dossier:
         try:
             with open(dossier, encoding="utf-8") as fh:
@@ -336,13 +347,24 @@ def audit_repair(case_nos: tuple[str, ...], all_cases: bool, dry_run: bool, reas
 @audit.command("export", help="导出办件档案（事件、数据、单据、流程版本）为一个 JSON 文件，可在别处用 verify --file 核验。")
 @click.argument("case_no")
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False))
-def audit_export(case_no: str, output: str) -> None:
+@click.option("--with-files", is_flag=True,
+              help="连同材料文件导出为一个压缩包（dossier.json 与 files/<哈希>），verify --file 逐个核对")
+def audit_export(case_no: str, output: str, with_files: bool) -> None:
     import json
     service = open_service()
     try:
         data = service.export_dossier(None, case_no)
     finally:
         service.db.dispose()
+    if with_files:
+        from .dossier_files import write_zip
+        try:
+            count = write_zip(data, service.file_store, output)
+        except ValueError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        click.echo(f"已导出 {case_no} 到 {output}（{len(data['events'])} 条事件，{count} 个材料文件）")
+        return
     with open(output, "w", encoding="utf-8") as fh:
         json.dump(data, fh, ensure_ascii=False)
     click.echo(f"已导出 {case_no} 到 {output}（{len(data['events'])} 条事件）")
@@ -357,6 +379,7 @@ _add_db_commands()
 cli_digests.register(audit, open_service)
 cli_users.register(cli, open_service)
 cli_calendar.register(cli, open_service)
+cli_files.register(cli, open_service)
 
 
 cli_zh.install()

@@ -19,6 +19,7 @@ class Settings:
     app_role: str | None = None
     digest_key: Path | None = None      # the Ed25519 private key that signs digests (a file outside the database)
     digest_log: Path = ROOT / "var" / "digests.jsonl"   # where each signed digest is appended, one JSON line each
+    files_dir: Path = ROOT / "var" / "files"            # uploaded case files, content-addressed (engine.filestore)
 
     @classmethod
     def from_env(cls) -> "Settings":
@@ -30,6 +31,7 @@ class Settings:
             app_role=os.environ.get("BANGBAN_APP_ROLE") or None,
             digest_key=Path(os.environ["BANGBAN_DIGEST_KEY"]) if os.environ.get("BANGBAN_DIGEST_KEY") else None,
             digest_log=Path(os.environ.get("BANGBAN_DIGEST_LOG") or ROOT / "var" / "digests.jsonl"),
+            files_dir=Path(os.environ.get("BANGBAN_FILES_DIR") or ROOT / "var" / "files"),
         )
 
     @property

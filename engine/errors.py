@@ -45,6 +45,14 @@ class Conflict(BangbanError):
     code = "conflict"
 
 
+class ConfirmationRequired(Conflict):
+    """The step ends a case (or is otherwise final) and the person has not yet confirmed it: nothing was changed.
+    ``message`` names the consequence (the task's ``confirm`` text, a message's ``confirm``); the page asks, and the
+    step is taken when the same form comes back confirmed."""
+
+    code = "confirmation_required"
+
+
 class TooLarge(BangbanError):
     """What was sent is over a size limit (counted in bytes, whatever the script)."""
 

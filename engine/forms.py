@@ -9,6 +9,13 @@ Extensions a form may use (all optional):
 - ``x-document`` (form level): what the document the task issues names besides its fields: ``rated`` (``lead``: the
   case's lead officer; ``title``: the task's title; else the text itself) and ``date_field`` (the case variable holding
   the date the service was completed); the signer is always the logged-in actor.
+- ``x-files`` (form level): the task's page shows the case's materials (issue 17) with their files, to upload and
+  preview: ``item`` (the service item in the task's ``item`` variable) or ``case`` (every item of the case); after an
+  application whose form has it, the applicant is taken to the case's materials to attach them.
+- ``x-files-extra`` (form level): files a task adds to each service item besides the catalogue's required materials
+  (e.g. the department's 批文/证照扫描件 at 部门办理); listed with the item's materials, never counted as missing.
+- ``x-materials-complete`` (form level, with ``x-files``): the task cannot be completed while a required material of
+  the items it shows is neither uploaded, nor received on paper, nor marked not applicable with a reason (材料交接).
 - ``x-date`` (on a ``format: date`` field): ``not_past`` (today or later, e.g. a 补正 deadline) or ``not_future``
   (today or earlier), today by the service clock in China's time zone.
 """
@@ -59,6 +66,12 @@ def check_schema(schema: Any) -> list[str]:
     if doc is not None and (not isinstance(doc, dict) or set(doc) - {"rated", "date_field"}
                             or not all(isinstance(v, str) and v for v in doc.values())):
         problems.append("x-document 应为对象，只含 rated（lead、title 或被评价对象名称）与 date_field（完成日期字段）两项文字")
+    extra = schema.get("x-files-extra")
+    if extra is not None and (not isinstance(extra, list) or not all(isinstance(x, str) and 0 < len(x) <= 100
+                                                                      for x in extra)):
+        problems.append("x-files-extra 应为材料名称的列表（每项 1–100 个字）")
+    if schema.get("x-files") not in (None, "item", "case"):
+        problems.append("x-files 取值应为 item（待办所办的服务事项的材料）或 case（办件全部服务事项的材料）")
     for name, prop in (schema.get("properties") or {}).items() if isinstance(schema.get("properties"), dict) else ():
         rule = prop.get("x-date") if isinstance(prop, dict) else None
         if rule is not None and (rule not in _DATE_RULES or prop.get("format") != "date"):

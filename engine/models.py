@@ -487,3 +487,61 @@ class AdminChange(Base):
     reason: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_admin_log_target", "target_kind", "target"), Index("ix_admin_log_at", "at"))
+
+
+class CaseFile(Base):
+    """A material file attached to a case (issue 17): the bytes live content-addressed (SHA-256) in the file store
+    (:mod:`engine.filestore`), written before this row; each upload of one (item, material) is a new version, the
+    earlier ones kept. The upload is also an event in the case's hash chain, so ``audit verify`` sees a file
+    changed or removed on disk."""
+
+    __tablename__ = "case_files"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    item_code: Mapped[str] = mapped_column(String(32))
+    material: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    size: Mapped[int] = mapped_column(BigInteger)
+    content_type: Mapped[str] = mapped_column(String(100))
+    sha256: Mapped[str] = mapped_column(String(64))
+    original_name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_seq: Mapped[int] = mapped_column(Integer)              # the file_uploaded event that recorded it
+
+    __table_args__ = (UniqueConstraint("case_id", "item_code", "material", "version", name="uq_case_files_version"),
+                      Index("ix_case_files_sha256", "sha256"))
+
+
+class MaterialMark(Base):
+    """What the 材料交接 checklist records for a material besides files (issue 17): received on paper, or not
+    applicable with the reason. The latest mark of a material counts; each is an event in the case's chain."""
+
+    __tablename__ = "material_marks"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    item_code: Mapped[str] = mapped_column(String(32))
+    material: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(16))             # paper / not_applicable
+    reason: Mapped[str | None] = mapped_column(String(500))
+    marked_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event_seq: Mapped[int] = mapped_column(Integer)
+
+    __table_args__ = (Index("ix_material_marks_case", "case_id", "item_code", "material"),)
+
+
+class FileDownload(Base):
+    """Who fetched which case file when (issue 17): an append-only access log beside the case's chain (a read
+    does not change the case). The file's hash is recorded with it."""
+
+    __tablename__ = "file_downloads"
+    id: Mapped[int] = mapped_column(ID, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    file_id: Mapped[int] = mapped_column(ForeignKey("case_files.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    preview: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_file_downloads_case", "case_id", "id"),)

@@ -270,8 +270,12 @@ def _load_json(files: dict[str, bytes], name: str, problems: list[str]) -> Any:
         return None
     try:
         return json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        problems.append(f"{name}：不是有效的 JSON：{exc}")
+    except UnicodeDecodeError as exc:
+        problems.append(f"{name}：不是有效的 UTF-8 编码（第 {exc.start} 字节）")
+        return None
+    except json.JSONDecodeError as exc:
+        from .json_messages import json_message
+        problems.append(f"{name}：不是有效的 JSON：{json_message(exc)}")
         return None
 
 

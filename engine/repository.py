@@ -34,6 +34,7 @@ from .models import (
     User,
 )
 from .repository_accounts import AccountsRepository
+from .repository_files import FilesRepository
 from .repository_inbox import InboxRepository
 from .repository_keyregister import KeyRegisterRepository
 from .repository_notifications import NotificationsRepository
@@ -96,7 +97,7 @@ def _escape_like(text: str) -> str:
 
 
 class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsRepository, ReassignRepository,
-                 KeyRegisterRepository, InboxRepository, SearchRepository, NotificationsRepository):
+                 KeyRegisterRepository, InboxRepository, SearchRepository, NotificationsRepository, FilesRepository):
     def __init__(self, conn: Connection):
         self.conn = conn
         self.dialect = conn.dialect.name

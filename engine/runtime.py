@@ -249,6 +249,15 @@ class CaseRun:
         """The latest value of a dict variable per its ``key`` field (e.g. each evaluation's result as it stands)."""
         return rt.latest_values_by(self.wf, name, key)
 
+    def completed_of(self, element_id: str) -> list[tuple[dict, dict, str]]:
+        """Every completion of a diagram element, oldest first: (its data, its properties, its task id)."""
+        return [(data, props, task_id) for _, data, props, task_id in rt.completed_of(self.wf, element_id)]
+
+    def evaluate(self, expression: str, data: dict, what: str) -> Any:
+        """A process owner's expression over some task data (and the case variables), in the sandbox."""
+        with self._clock_context():
+            return self._eval(expression, data, what)
+
     def completed_elements(self) -> list[str]:
         return rt.completed_elements(self.wf)
 

@@ -26,6 +26,8 @@ EVENT_LABELS = {
     "timer_fired": "时限预警",
     "migrated": "迁移到新流程版本",
     "state_repaired": "按事件记录修复办件状态",
+    "file_uploaded": "上传材料",
+    "material_marked": "材料交接登记",
     "message": "消息",
 }
 
@@ -191,6 +193,13 @@ def timeline(ps: ProcessSet, events, names: dict[str, str], role_names: dict[str
             if p.get("scope") == "lead":
                 summary += "，并由其接替本办件的牵头工作"
             summary += f"，原因：{p.get('reason')}"
+        elif e.type == "material_marked":
+            p = e.payload
+            summary = f"{p.get('item_name') or ''}「{p.get('material')}」：{p.get('status_name')}" + \
+                (f"，原因：{p.get('reason')}" if p.get("reason") else "")
+        elif e.type == "file_uploaded":
+            p = e.payload
+            summary = f"{p.get('item_name') or ''}「{p.get('material')}」第{p.get('version')}版：{p.get('name')}"
         elif e.type == "timer_fired":
             summary = e.payload.get("timer", "") + (f"：{e.payload['title']}" if e.payload.get("title") else "")
         task_name = e.task_name or ""

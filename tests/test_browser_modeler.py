@@ -133,6 +133,7 @@ def test_the_owner_renames_and_adds_a_task_in_the_modeler_and_only_new_cases_get
 
 def change_the_flow(page, tmp_path: Path) -> str:
     login(page, "owner1")
+    page.on("dialog", lambda dialog: dialog.accept())    # 发布 asks first (tests/test_browser_confirm.py)
     page.get_by_role("link", name="流程管理").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("流程管理")
     expect(page.locator("#versions tbody tr")).to_have_count(1)
@@ -145,11 +146,13 @@ def change_the_flow(page, tmp_path: Path) -> str:
     page.evaluate("""() => { const m = window.bangbanModeler;
         m.get('modeling').updateLabel(m.get('elementRegistry').get('Task_Review'), '受理初审'); }""")
     page.evaluate(SELECT, "Task_Review")
-    expect(page.locator("#prop-name")).to_have_value("受理初审")
+    expect(page.locator("#bio-properties-panel-name")).to_have_value("受理初审")
     props = page.locator("#prop-table tr")
-    expect(props).to_have_count(6)        # form, stage, record_actor, the duplicate warning it shows, document, document_when
+    # form, stage, record_actor, what it shows (the duplicate warning, the application), the 不予受理告知书 and when
+    # it is issued, the confirmation of a refusal and when it is asked
+    expect(props).to_have_count(8)
     expect(page.locator('#prop-table tr[data-name="formJsonSchemaFilename"] input').nth(1)).to_have_value("review.json")
-    expect(page.locator('#prop-table tr[data-name="show"] input').nth(1)).to_have_value("duplicate_warning")
+    expect(page.locator('#prop-table tr[data-name="show"] input').nth(1)).to_have_value("duplicate_warning, application()")
     expect(page.locator('#prop-table tr[data-name="record_actor"] input').nth(1)).to_have_value("case_agent")
     expect(page.locator('#file-list button[data-file="bangban_case.bpmn"] .dirty')).to_be_visible()
 
@@ -157,6 +160,9 @@ def change_the_flow(page, tmp_path: Path) -> str:
     page.locator("#new-form-name").fill(NEW_FORM)
     page.get_by_role("button", name="添加", exact=True).click()
     editor = page.locator("#json-editor")
+    expect(page.locator("#form-editor")).to_be_visible()          # a form opens in the designer; JSON for experts
+    expect(editor).to_be_hidden()
+    page.get_by_role("tab", name="JSON 文本（供熟悉 JSON 的人员）").click()
     expect(editor).to_be_visible()
     expect(page.locator("#bpmn-editor")).to_be_hidden()
     editor.fill(json.dumps(CONFIRM_FORM, ensure_ascii=False, indent=2) + "\n")
@@ -181,7 +187,8 @@ def change_the_flow(page, tmp_path: Path) -> str:
     expect(page.locator("#props")).to_contain_text("申请单位")            # its lane: the role that will do it
     shot(page, tmp_path, "modeler_problems.png")
 
-    # -- its properties, entered in the panel ------------------------------------------------------------------------
+    # -- its properties, entered by name in the panel's 全部属性 ------------------------------------------------------
+    page.locator("#prop-expert summary").click()
     for name, value in (("formJsonSchemaFilename", "confirm_materials.json"), ("stage", "统一送达")):
         page.locator("#prop-new-name").fill(name)
         page.locator("#prop-new-value").fill(value)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -268,6 +269,13 @@ def test_a_form_that_is_not_json_schema_is_rejected(process_files):
     assert _only(problems, "不是有效的表单").element == "Task_Review"
     broken = validate_set(_with(process_files, "forms/review.json", '{"type": "object",\n "properties": }'))
     assert _only(broken, "不是有效的 JSON").line == 2
+    assert _only(broken, "不是有效的 JSON").message == \
+        "不是有效的 JSON：此处应为一个值（文字须加双引号；可能多了逗号或缺少内容）（第 2 行第 16 列）"
+    for text, told in (('{"a": 1,}', "最后一项之后多了一个逗号"), ('{"a": 1 "b": 2}', "此处缺少逗号"),
+                       ('{"a" 1}', "字段名后缺少冒号"), ('{"a": "x', "文字缺少结尾的双引号"),
+                       ('{} {}', "内容结束后还有多余的文字"), ("", "此处应为一个值")):
+        message = _only(validate_set(_with(process_files, "forms/review.json", text)), "不是有效的 JSON").message
+        assert told in message and not re.search(r"[A-Za-z]{4,}", message.replace("JSON", "")), (text, message)
 
 
 def test_a_message_the_service_sends_must_be_caught(process_files):

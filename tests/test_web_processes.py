@@ -25,7 +25,7 @@ from tests.test_web import (
     assert_json_error,
     html_login,
 )
-from web.views import BPMN_JS_DIST
+from web.views import BPMN_JS_DIST, MODELER_BUILD
 
 app = test_web.app      # the fixture: the app whose every response is checked for a leaked traceback
 
@@ -120,9 +120,9 @@ def test_the_owner_opens_the_modeler_on_the_latest_version(app):
     r = page.get("/processes/modeler")
     assert r.status_code == 200
     for shown in ('id="bpmn-editor"', 'id="validate-button"', 'id="publish-button"', 'id="publish-comment"',
-                  "/vendor/bpmn-js/bpmn-modeler.production.min.js", "/vendor/bpmn-js/assets/bpmn-js.css",
-                  "/vendor/bpmn-js/assets/diagram-js.css", "/vendor/bpmn-js/assets/bpmn-font/css/bpmn-embedded.css",
-                  "/static/diagram-util.js", "/static/modeler.js"):
+                  'id="properties-panel"', "/vendor/bangban-modeler/bangban-modeler.js",
+                  "/vendor/bangban-modeler/bangban-modeler.css", "/static/diagram-util.js", "/static/modeler.js",
+                  "/static/form-editor.js"):
         assert shown in r.text, shown
     embedded = re.search(r'<script type="application/json" id="process-files">(.*?)</script>', r.text, re.S).group(1)
     files = json.loads(embedded)
@@ -246,6 +246,23 @@ def test_bpmn_js_dist_files_are_served(app):
         assert r.status_code == 200, path
         assert mimetype in r.mimetype, (path, r.mimetype)
         assert r.data == (BPMN_JS_DIST / path).read_bytes()
+        r.close()
+
+
+def test_the_modeler_bundle_is_served(app):
+    """bpmn-js with bpmn-js-properties-panel and bpmn-js-i18n's Chinese words, built by esbuild from web/frontend/src
+    (./run builds it after npm ci); only its script and style sheet."""
+    assert (MODELER_BUILD / "bangban-modeler.js").is_file(), "建模器脚本未构建：./run 会在 npm ci 之后运行 npm run build"
+    c = FlaskClient(app, app.response_class)
+    for name, mimetype, inside in (("bangban-modeler.js", "javascript", "办理设置"),
+                                   ("bangban-modeler.css", "text/css", ".bio-properties-panel")):
+        r = c.get(f"/vendor/bangban-modeler/{name}")
+        assert r.status_code == 200 and mimetype in r.mimetype, name
+        assert inside in r.get_data(as_text=True), name
+        r.close()
+    for path in ("bangban-modeler.js.LEGAL.txt", "../package.json", "..%2Fpackage.json", "../src/modeler.js", ".bangban-built"):
+        r = c.get(f"/vendor/bangban-modeler/{path}")
+        assert r.status_code == 404, path
         r.close()
 
 

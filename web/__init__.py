@@ -149,4 +149,6 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(account.bp)
     from . import notifications
     app.register_blueprint(notifications.bp)
+    from . import files
+    app.register_blueprint(files.bp)
     return app

@@ -21,7 +21,7 @@ def service():
 WHILE_MUST_CHANGE = frozenset({"auth.login", "auth.logout", "account.password", "api.logout", "api.me",
                                "account.api_password"})
 TIMED_OUT = "登录已超时，请重新登录"
-PUBLIC_FILES = frozenset({"static", "views.bpmn_js"})    # style sheets, scripts, fonts: no session lookup
+PUBLIC_FILES = frozenset({"static", "views.bpmn_js", "views.modeler_bundle"})    # style sheets, scripts, fonts: no session lookup
 
 
 def init_app(app) -> None:

@@ -7,6 +7,8 @@ import re
 
 from werkzeug.datastructures import MultiDict
 
+CONFIRM_FIELD = "confirmed_step"   # the 确定 button of a page's confirmation box (web/templates/_confirm.html)
+
 
 def from_html(schema: dict, form: MultiDict) -> dict:
     out: dict = {}
@@ -32,7 +34,7 @@ def from_html(schema: dict, form: MultiDict) -> dict:
         out[name] = raw
     # fields the schema does not know are passed on, so the engine can refuse them
     for name in form:
-        if name not in out and name not in schema.get("properties", {}) and name not in ("csrf_token", "unit_id"):
+        if name not in out and name not in schema.get("properties", {}) and name not in ("csrf_token", "unit_id", CONFIRM_FIELD):
             out[name] = form.get(name)
     return out
 

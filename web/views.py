@@ -8,10 +8,10 @@ from pathlib import Path
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, send_from_directory, url_for
 
 from engine.clock import LOCAL_TZ, now
-from engine.errors import InvalidInput
+from engine.errors import ConfirmationRequired, InvalidInput
 
 from .auth import check_csrf, login_required, permission_required, service
-from .formdata import from_html, parse_int
+from .formdata import CONFIRM_FIELD, from_html, parse_int
 
 bp = Blueprint("views", __name__)
 
@@ -73,7 +73,8 @@ def new_case():
         except InvalidInput as exc:
             errors, status, values = exc, 422, dict(submitted, **form["defaults"])
         else:
-            flash(f"申请已提交，办件编号 {started.case_no}。请打印本页“单据”中的申请表和承诺书，盖章签字后交综合窗口")
+            flash(f"申请已提交，办件编号 {started.case_no}；请打印本页“单据”中的申请表和承诺书，盖章签字"
+                  + ("，并在“申报材料”中逐项上传申报材料" if service().start_materials(process_id) else ""))  # x-files
             return redirect(url_for("views.case", case_no=started.case_no))
     return render_template("start.html", form=form, values=values, errors=errors, unit_id=unit_id), status
 
@@ -88,37 +89,46 @@ def case(case_no: str):
 @login_required
 def task(task_id: str):
     view = service().get_task(g.actor, task_id)
-    values, errors, status = view["defaults"], None, 200
+    values, errors, status, confirm = view["defaults"], None, 200, None
     if request.method == "POST":
         check_csrf()
         values = from_html(view["schema"], request.form)
         try:
-            result = service().complete_task(g.actor, task_id, values)
+            result = service().complete_task(g.actor, task_id, values, confirmed=_confirmed())
         except InvalidInput as exc:
             errors, status = exc, 422
+        except ConfirmationRequired as exc:     # the step ends the case: ask, with the form as it was filled in
+            confirm, status = exc.message, 409
         else:
             msg = f"已办理：{view['task']['name']}"
             if result.get("document"):
                 msg += f"，已出具{result['document']['kind']}（{result['document']['number']}）"
             flash(msg)
             return redirect(url_for("views.case", case_no=result["case_no"]))
-    return render_template("task.html", view=view, values=values, errors=errors), status
+    return render_template("task.html", view=view, values=values, errors=errors, confirm=confirm), status
+
+
+def _confirmed() -> bool:
+    """Whether the person confirmed the consequence the page named (the 确定 button of its confirmation box)."""
+    return request.form.get(CONFIRM_FIELD) == "1"
 
 
 def _message_page(case_no: str | None, key: str, task_id: str | None = None):
     view = service().message_form(g.actor, case_no, key, task_id)
-    values, errors, status = {}, None, 200
+    values, errors, status, confirm = {}, None, 200, None
     if request.method == "POST":
         check_csrf()
         values = from_html(view["schema"], request.form)
         try:
-            result = service().send_message(g.actor, case_no, key, values, task_id)
+            result = service().send_message(g.actor, case_no, key, values, task_id, confirmed=_confirmed())
         except InvalidInput as exc:
             errors, status = exc, 422
+        except ConfirmationRequired as exc:
+            confirm, status = exc.message, 409
         else:
             flash(f"已提交：{view['label']}")
             return redirect(url_for("views.case", case_no=result["case_no"]))
-    return render_template("action.html", view=view, values=values, errors=errors), status
+    return render_template("action.html", view=view, values=values, errors=errors, confirm=confirm), status
 
 
 @bp.route("/cases/<case_no>/actions/<key>", methods=["GET", "POST"])
@@ -309,3 +319,16 @@ def bpmn_js(filename: str):
     if not path.is_relative_to(BPMN_JS_DIST.resolve()) or not path.is_file():
         abort(404)
     return send_from_directory(BPMN_JS_DIST, filename, max_age=86400)
+
+
+MODELER_BUILD = Path(__file__).resolve().parent / "frontend" / "build"
+MODELER_FILES = frozenset({"bangban-modeler.js", "bangban-modeler.css"})
+
+
+@bp.get("/vendor/bangban-modeler/<filename>")
+def modeler_bundle(filename: str):
+    """The modeler bundle: bpmn-js with bpmn-js-properties-panel and its Chinese words (bpmn-js-i18n), built by esbuild
+    from web/frontend/src (``npm run build``, run by ./run after ``npm ci``). Only its two files."""
+    if filename not in MODELER_FILES or not (MODELER_BUILD / filename).is_file():
+        abort(404)
+    return send_from_directory(MODELER_BUILD, filename, max_age=3600)

@@ -20,6 +20,7 @@
 | ``keyregister`` | the key-project / key-enterprise register; facts a new case takes from the registers | 重点认定 |
 | ``supervision`` | yellow and red items, the demo clock | 时限督办 |
 | ``notifications`` | in-app notices (read/unread), channels, delivering the outbox, failures | 通知, 通知渠道, 通知发送失败 |
+| ``files`` | case materials: upload (versions), list, download, file checks for audit, gc | 申报材料, ``bangban files gc`` |
 | ``timers`` | time passing: due BPMN timers fired case by case | ``bangban worker`` |
 | ``step`` | what every writer repeats: load the case locked, run, save state/events/clocks/timers/inbox | — |
 | ``base`` | shared state: database, process versions, permissions, forms with choices | — |

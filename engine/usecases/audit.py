@@ -103,6 +103,8 @@ class Audit:
             divergence = audit_records.case_row_problem(case, expected, ps.manifest.get("outcomes", {}))
         if divergence is None:
             divergence = audit_records.document_problems(uow.repo.documents_full(case.id), events)
+        if divergence is None:
+            divergence = self.file_problems(uow, case, events)      # uploaded files: rows and bytes (issue 17)
         return audit.name_things(divergence, ps, stored.clocks)
 
     @staticmethod

@@ -6,6 +6,7 @@ from ..access import Actor
 from ..clock import LOCAL_TZ, clock, now
 from ..db import UnitOfWork
 from ..errors import (
+    ConfirmationRequired,
     Conflict,
     Forbidden,
     NotFound,
@@ -55,7 +56,7 @@ class Messages:
             case, ps, run, msg, task = self._message_context(uow, actor, case_no, key, task_id)
             schema = self._schema(uow, ps, msg["form"])
         return {"case": self._case_header(case, ps), "schema": schema, "label": msg.get("label", msg["name"]), "key": key,
-                "task": self._task_dict(task) if task else None}
+                "task": self._task_dict(task) if task else None, "confirm": msg.get("confirm") or None}
 
     def _message_context(self, uow: UnitOfWork, actor: Actor, case_no: str, key: str, task_id: str | None = None,
                          step=None):
@@ -89,18 +90,24 @@ class Messages:
             raise Conflict(msg.get("unavailable_message") or "本办件当前不能办理此操作")
         return case, ps, run, msg, task
 
-    def send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None = None) -> dict:
-        """Send one of the manifest's messages (申请终止, 决定终止, 申请延期 ...) to a case, with its form."""
+    def send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None = None,
+                     confirmed: bool | None = None) -> dict:
+        """Send one of the manifest's messages (申请终止, 决定终止, 申请延期 ...) to a case, with its form.
+        ``confirmed`` as for :meth:`complete_task`: False while the message has a ``confirm`` text raises
+        :class:`ConfirmationRequired` and changes nothing."""
         try:
-            return self._send_message(actor, case_no, key, form_data, task_id)
+            return self._send_message(actor, case_no, key, form_data, task_id, confirmed)
         except ProcessDefinitionError as exc:
             self.report_process_error(case_no, None, exc)
             raise
 
-    def _send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None) -> dict:
+    def _send_message(self, actor: Actor, case_no: str | None, key: str, form_data: dict, task_id: str | None,
+                      confirmed: bool | None) -> dict:
         with clock.step() as step, self.db.unit_of_work() as uow:
             case, ps, run, msg, task = self._message_context(uow, actor, case_no, key, task_id, step)
             data = forms.validate(self._schema(uow, ps, msg["form"]), form_data)
+            if confirmed is False and msg.get("confirm"):
+                raise ConfirmationRequired(msg["confirm"])
             at = now()
             role = self._acting_role(actor, msg.get("roles", []))
             payload = dict(data, by=actor.username, by_name=actor.display_name, role=role,

@@ -1,14 +1,13 @@
 """The inbox, a task with its form and context, and completing it."""
 from __future__ import annotations
 
-import re
-
-from .. import access, forms, inboxq, notices
+from .. import access, forms, inboxq, taskcontext
 from ..access import Actor
 from ..clock import clock, now
 from ..db import UnitOfWork
 from ..deadlines import ClockState, local_date
 from ..errors import (
+    ConfirmationRequired,
     Conflict,
     InvalidInput,
     NotFound,
@@ -119,44 +118,66 @@ class Tasks:
             schema = self._schema(uow, ps, task.form)
             actions = self.case_actions(actor, case, ps, run, {t.element_id for t in run.ready_tasks()}, task)
             clock = run.clocks.get(task.clock_key) if task.clock_key else None
+            facts, sections = self._task_context(uow, ps, run, task, case)
         return {"task": self._task_dict(task), "schema": schema, "defaults": run.form_defaults(task),
-                "case": self._case_header(case, ps), "context": self._task_context(ps, task), "actions": actions,
+                "case": self._case_header(case, ps), "context": facts, "sections": sections, "actions": actions,
+                "confirm": self._confirm_of(task),
                 "clock": clock.compute(self.calendar(), now()).describe(self.calendar(), now()) if clock else None}
 
-    @staticmethod
-    def _task_context(ps: ProcessSet, task: TaskInfo) -> list[tuple[str, str]]:
-        """Facts shown beside a form: the variables its ``show`` property names (an item, a request, a message)."""
-        out: list[tuple[str, str]] = []
-        for name in filter(None, (n.strip() for n in task.properties.get("show", "").split(","))):
-            value = task.data.get(name)
-            if value in (None, "", [], {}):
-                continue
-            item = ps.catalogue.items.get(value.get("code")) if isinstance(value, dict) else None
-            if item is not None:
-                out.append(("服务事项", f"{item['name']}（{ps.catalogue.departments[item['department']]}，"
-                                         f"时限{item['limit_days']}个工作日）"))
-                if item.get("materials"):
-                    out.append(("申报材料", "、".join(item["materials"])))
-            elif isinstance(value, dict):
-                out += [(ps.field_title(k), _readable(v)) for k, v in value.items()
-                        if v not in (None, "") and ps.field_title(k) != k]
-            else:
-                out.append((ps.field_title(name), _readable(value)))
-        return out
+    def _task_context(self, uow: UnitOfWork, ps: ProcessSet, run, task: TaskInfo, case) -> tuple[list, list]:
+        """What the page shows beside the form, as the task's ``show`` property declares it (``engine.showspec``):
+        the facts of the variables it names, and the sections of its views (application, items' results, a clock,
+        what another task submitted)."""
+        def done_by(task_id: str):
+            done = [e for e in uow.repo.events_for_case(case.id) if e.task_id == task_id and e.type == "task_completed"]
+            if not done:
+                return None, None
+            who = done[-1].actor_name
+            return uow.repo.display_names([who]).get(who, who), done[-1].at
 
-    def complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
-        """Complete a ready task; one transaction: check, validate, run, save, log, project."""
+        sources = taskcontext.Sources(application=lambda: uow.repo.first_event(case.id).payload.get("form", {}),
+                                      inbox=lambda: uow.repo.inbox_for_case(case.id),
+                                      calendar=self.calendar(), moment=now(), done_by=done_by)
         try:
-            return self._complete_task(actor, task_id, form_data)
+            return taskcontext.build(ps, run, task, case, sources)
+        except ProcessDefinitionError:   # a view's expression fails for this case: the page still opens
+            return [], [{"kind": "fields", "id": "error", "title": "办理依据",
+                         "rows": [("说明", "流程定义中显示办理依据的设置有误，暂时无法显示；不影响办理，请告知流程管理员。")]}]
+
+    @staticmethod
+    def _confirm_of(task: TaskInfo) -> dict | None:
+        """The task's ``confirm`` text and whether it depends on the form (``confirm_when``), for the page."""
+        text = (task.properties.get("confirm") or "").strip()
+        return {"text": text, "conditional": bool(task.properties.get("confirm_when"))} if text else None
+
+    def confirmation_needed(self, run, task: TaskInfo, data: dict) -> str | None:
+        """The consequence the person must confirm before this step is taken (``confirm``, when ``confirm_when``
+        holds for the submitted form), or None."""
+        confirm = self._confirm_of(task)
+        if confirm is None:
+            return None
+        when = task.properties.get("confirm_when")
+        if when and not run.holds(when, task, data, "需要确认的条件"):
+            return None
+        return confirm["text"]
+
+    def complete_task(self, actor: Actor, task_id: str, form_data: dict, confirmed: bool | None = None) -> dict:
+        """Complete a ready task; one transaction: check, validate, run, save, log, project.
+
+        ``confirmed``: whether the person confirmed the consequence the task's ``confirm`` property names (web pages
+        pass it); False while it applies raises :class:`ConfirmationRequired` and changes nothing. None: the caller
+        (the JSON API, scripts) asks no confirmation."""
+        try:
+            return self._complete_task(actor, task_id, form_data, confirmed)
         except CaseFailed as failed:
             self.report_process_error(failed.case_no, failed.case_id, failed.error)
             raise failed.error from None
 
-    def _complete_task(self, actor: Actor, task_id: str, form_data: dict) -> dict:
+    def _complete_task(self, actor: Actor, task_id: str, form_data: dict, confirmed: bool | None) -> dict:
         with clock.step() as step:   # one instant for the whole step (replay repeats it)
-            return self._complete_task_now(actor, task_id, form_data, step)
+            return self._complete_task_now(actor, task_id, form_data, step, confirmed)
 
-    def _complete_task_now(self, actor: Actor, task_id: str, form_data: dict, step) -> dict:
+    def _complete_task_now(self, actor: Actor, task_id: str, form_data: dict, step, confirmed: bool | None) -> dict:
         access.check_read_only(actor, self.current.manifest["roles"])
         with self.db.unit_of_work() as uow:
             case = uow.repo.case_of_task(task_id, lock=True) if _TASK_ID.fullmatch(str(task_id)) else None
@@ -172,6 +193,17 @@ class Tasks:
             if task is None:
                 raise Conflict("该待办已被办理，不能重复提交")
             access.check_may_act(actor, _TaskAccess(task, case.unit_id))
+            unsettled = self.unsettled_materials(uow, case, ps, run, task)   # x-materials-complete (usecases.files)
+            if unsettled:
+                raise InvalidInput("以下申报材料既未上传，也未登记“纸质材料已收”或“不适用”：" + "、".join(unsettled[:20]),
+                                   {"materials": "申报材料未交接完"})
+            if confirmed is False:
+                try:
+                    consequence = self.confirmation_needed(run, task, data)
+                except ProcessDefinitionError as exc:
+                    raise CaseFailed(case.id, case.case_no, exc) from exc
+                if consequence:
+                    raise ConfirmationRequired(consequence)
             at = now()
             events = EventBuffer(case.case_no, case.id, case.event_seq, case.last_hash)
             try:
@@ -191,15 +223,3 @@ class Tasks:
             self._save(uow, case, ps, run, events, at, completed_task=task.id, existing=existing, actor=actor)
             uow.commit()
         return {"case_no": case.case_no, "document": document}
-
-
-_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def _readable(value) -> str:
-    """A shown value as people read it: a date as 2026年3月9日, yes/no in words."""
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
-        return notices.chinese_date(value)
-    return str(value)

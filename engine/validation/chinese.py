@@ -16,6 +16,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from ..json_messages import json_message  # noqa: F401 - shared
 from ..spiff_messages import clean_detail, exception_detail, exception_kind, one_line  # noqa: F401 - shared
 from .common import _short
 

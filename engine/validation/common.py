@@ -23,7 +23,7 @@ MAX_TIMER_SECONDS = 5.0                 # all timer evaluations of one validatio
 EXPRESSION_PROPERTIES = frozenset({
     "assignee", "department", "title", "clock", "clock_limit", "clock_title", "clock_department", "clock_pause",
     "clock_pause_reason", "clock_stop", "clock_extend", "clock_extend_days", "clock_extend_reason", "notify",
-    "notify_text", "warns_clock", "form_defaults", "clock_stop_all", "document_when",
+    "notify_text", "warns_clock", "form_defaults", "clock_stop_all", "document_when", "confirm_when",
 })
 WARNING_LEVELS = ("yellow", "red")
 RESERVED_IDS = ("Start", "End")          # clash with SpiffWorkflow's built-in specs (design.md)

@@ -9,7 +9,7 @@ from typing import Any
 
 from .. import caches, processes
 from .. import forms as form_rules
-from .chinese import exception_detail, explain_exception
+from .chinese import exception_detail, explain_exception, json_message
 from .common import Problem, _as_dict, _json_line, _line_of
 from .schemas import schema_problem
 
@@ -44,7 +44,7 @@ def _load_json(name: str, data: bytes, out: list[Problem]) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        out.append(Problem(f"不是有效的 JSON：{exc.msg}（第 {exc.colno} 列）", name, exc.lineno))
+        out.append(Problem(f"不是有效的 JSON：{json_message(exc)}", name, exc.lineno))
         return None
 
 
@@ -160,6 +160,11 @@ def _manifest_problems(ctx: _Context, files: dict[str, bytes]) -> list[Problem]:
             out.append(Problem(f"消息 {key} 的表单 {msg.get('form')} 不存在", processes.MANIFEST, _json_line(raw, key)))
         if not msg.get("name"):
             out.append(Problem(f"消息 {key} 没有 BPMN 消息名（name）", processes.MANIFEST, _json_line(raw, key)))
+        confirm = msg.get("confirm")
+        if confirm is not None and not (isinstance(confirm, str) and re.search(r"[\u4e00-\u9fff]", confirm)
+                                        and len(confirm) <= 200):
+            out.append(Problem(f"消息 {key} 的 confirm 应为中文的确认提示（至多 200 个字符），写明提交后的后果",
+                               processes.MANIFEST, _json_line(raw, key)))
     if ctx.catalogue is not None:
         try:
             for p in ctx.catalogue.problems():

@@ -6,7 +6,7 @@ from typing import Any
 
 from lxml import etree
 
-from .. import notices
+from .. import notices, showspec
 from .common import BPMN_NS, NS, Problem, _as_dict, _properties
 from .context import _Context
 
@@ -36,7 +36,7 @@ def _elements(trees: dict[str, Any], ctx: _Context) -> tuple[dict[str, notices.E
             for key in ("record_actor", "form_key"):
                 if props.get(key):
                     names.add(props[key])
-            names.update(n.strip() for n in props.get("show", "").split(",") if n.strip())
+            names.update(showspec.variables(props.get("show", "")))
         for item in tree.getroot().xpath("//bpmn:inputDataItem/@name | //bpmn:outputDataItem/@name", namespaces=NS):
             names.add(str(item))
         for var in tree.getroot().xpath("//spiffworkflow:messageVariable/text()", namespaces=NS):

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any
 
 from lxml import etree
 
-from .. import sandbox
+from .. import sandbox, showspec
 from . import progress
 from .common import (
     _NOT_TASK_SPECS,
@@ -28,6 +29,9 @@ from .common import (
 from .context import _Context
 from .expressions import _evaluate_timer, _items_named, _looks_iso, _TimerBudget
 from .pysyntax import explain_check
+
+CONFIRM_MAX = 200
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 
 # ---- the rules of one file ---------------------------------------------------------------------------------
 
@@ -101,6 +105,8 @@ class _FileChecker:
             props = _properties(el)
             for prop in props:
                 self.property(el, prop)
+            if props:
+                self.confirm_pair(el)
 
     def user_task(self, task, lane_of: dict) -> None:
         label = f"任务「{_label(task)}」"
@@ -124,9 +130,9 @@ class _FileChecker:
         if name in EXPRESSION_PROPERTIES:
             self.code(value, "eval", prop, f"属性 {name} 的表达式")
         elif name == "show":
-            bad = [n for n in (s.strip() for s in value.split(",")) if n and not n.isidentifier()]
-            if bad:
-                self.problem(f"属性 show 应为逗号分隔的变量名，「{'、'.join(bad)}」不是变量名", prop)
+            self.show(value, prop)
+        elif name == "confirm":
+            self.confirm(value, prop)
         elif name == "stage" and manifest is not None and value not in _as_list(manifest.get("stages")):
             self.problem(f"阶段「{value}」不在清单的阶段列表中", prop)
         elif name == "document" and manifest is not None and value not in _as_dict(manifest.get("numbers")):
@@ -139,6 +145,35 @@ class _FileChecker:
                 "//bpmn:userTask[@id=$id]", namespaces=NS, id=i)]
             if missing:
                 self.problem(f"属性 ends_tasks 列出的「{'、'.join(missing)}」不是本文件中的用户任务", prop)
+
+    def show(self, value: str, prop) -> None:
+        """``show``: variable names and named views (``engine.showspec``); a view's arguments are expressions."""
+        entries, problems = showspec.parse(value)
+        for p in problems:
+            self.problem(p, prop)
+        root = prop.getroottree()
+        for entry in entries:
+            for arg in entry.args:
+                self.code(arg, "eval", prop, f"属性 show 中视图 {entry.kind} 的参数表达式")
+            if entry.kind == "latest" and not root.xpath("//bpmn:userTask[@id=$id]", namespaces=NS, id=entry.name):
+                self.problem(f"属性 show 中 latest 的任务「{entry.name}」不是本文件中的用户任务", prop)
+
+    def confirm(self, value: str, prop) -> None:
+        """``confirm``: the consequence people confirm before the step, in Chinese words (not an expression)."""
+        text = value.strip()
+        if len(text) > CONFIRM_MAX:
+            self.problem(f"属性 confirm 的确认提示太长（{len(text)} 个字符，至多 {CONFIRM_MAX} 个）", prop)
+        if not _CJK.search(text):
+            self.problem("属性 confirm 应为中文的确认提示，写明这一步的后果（如“不予受理后办件即告结束……确定吗？”）", prop)
+        owner = _owner(prop)
+        if owner is not None and etree.QName(owner).localname != "userTask":
+            self.problem("属性 confirm 只能用于用户任务（办理这一步之前请办理人确认）", prop)
+
+    def confirm_pair(self, el) -> None:
+        """``confirm_when`` alone would ask nobody anything."""
+        values = {p.get("name"): (p.get("value") or "").strip() for p in _properties(el)}
+        if values.get("confirm_when") and not values.get("confirm"):
+            self.problem("属性 confirm_when 须与 confirm（确认提示）一起设置：只有条件、没有提示，不会询问任何人", el)
 
     # scripts and expressions
     def expressions(self, process) -> None:

@@ -29,10 +29,19 @@
        (element.collapsed === false));
   }
 
-  function fit(viewer) {
+  /** The whole diagram in view; `leftInset` px (or a function giving them) on the left kept free: the
+      modeler's palette stands there. */
+  function fit(viewer, leftInset) {
     var canvas = viewer.get('canvas');
     var size = canvas.getSize();
-    if (size.width > 0 && size.height > 0) { canvas.zoom('fit-viewport', 'auto'); }
+    if (!(size.width > 0 && size.height > 0)) { return; }
+    canvas.zoom('fit-viewport', 'auto');
+    var inset = (typeof leftInset === 'function' ? leftInset() : leftInset) || 0;
+    var inner = canvas.viewbox().inner;
+    if (!inset || !inner || !inner.width || size.width <= inset + 40) { return; }
+    var pad = 20;
+    var zoom = Math.min((size.width - inset - 2 * pad) / inner.width, (size.height - 2 * pad) / inner.height, 1);
+    canvas.viewbox({ x: inner.x - (inset + pad) / zoom, y: inner.y - pad / zoom, width: size.width / zoom, height: size.height / zoom });
   }
 
   /** Center the view on some elements at a readable zoom (the whole diagram when there are none). */
@@ -70,11 +79,11 @@
   }
 
   /** Wire buttons with data-diagram="fit|in|out|current" inside `root` to the viewer. */
-  function wireTools(root, viewer, currentIds) {
+  function wireTools(root, viewer, currentIds, leftInset) {
     Array.prototype.forEach.call(root.querySelectorAll('[data-diagram]'), function (button) {
       button.addEventListener('click', function () {
         var what = button.getAttribute('data-diagram');
-        if (what === 'fit') { fit(viewer); }
+        if (what === 'fit') { fit(viewer, leftInset); }
         else if (what === 'in') { zoomBy(viewer, 1.25); }
         else if (what === 'out') { zoomBy(viewer, 0.8); }
         else if (what === 'current') { focus(viewer, currentIds()); }
