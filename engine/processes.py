@@ -17,6 +17,7 @@ from typing import Any
 from lxml import etree
 
 from . import caches, notices
+from . import documents as document_templates
 from . import forms as form_rules
 from . import spiff_runtime as rt
 from .deadlines import clock_due
@@ -33,10 +34,11 @@ _DTD_PATTERN = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 def read_dir(path: Path) -> dict[str, bytes]:
-    """The files of a process set, keyed by their path relative to ``path`` (``forms/x.json``)."""
+    """The files of a process set, keyed by their path relative to ``path`` (``forms/x.json``, ``documents/x.html``)."""
     path = Path(path)
     files: dict[str, bytes] = {}
-    for p in sorted(path.glob("*.bpmn")) + sorted(path.glob("*.json")) + sorted((path / "forms").glob("*.json")):
+    for p in (sorted(path.glob("*.bpmn")) + sorted(path.glob("*.json")) + sorted((path / "forms").glob("*.json"))
+              + sorted((path / "documents").glob("*.html"))):
         files[p.relative_to(path).as_posix()] = p.read_bytes()
     return files
 
@@ -327,6 +329,7 @@ def build(files: dict[str, bytes], published: bool = False) -> ProcessSet:
         chinese, original, _element = spiff_text(exc.message)
         raise ProcessDefinitionError("流程文件有误", details=[
             f"流程无法由 SpiffWorkflow 构建{where}：{chinese}（原文：{original}）"]) from exc
+    documents_issued: set[str] = set()
     for pid, (spec, subs) in specs.items():
         for s in [spec, *subs.values()]:
             for ts in s.task_specs.values():
@@ -341,12 +344,16 @@ def build(files: dict[str, bytes], published: bool = False) -> ProcessSet:
                     problems.append(f"{label} 引用的表单 {form} 不存在")
                 if ts.lane not in manifest.get("lanes", {}):
                     problems.append(f"{label} 不在已知角色的泳道中")
+                if props.get("document"):
+                    documents_issued.add(props["document"])
                 stage = props.get("stage")
                 if stage and stage not in manifest.get("stages", []):
                     problems.append(f"{label} 的阶段「{stage}」不在清单的阶段列表中")
     for key, msg in manifest.get("messages", {}).items():
         if msg.get("form") not in forms:
             problems.append(f"{MANIFEST}：消息 {key} 的表单 {msg.get('form')} 不存在")
+    if not published:       # a stored version was checked when published (older ones have no templates)
+        problems += document_templates.template_problems(files, documents_issued)
     if problems:
         raise ProcessDefinitionError("流程文件有误", details=problems)
     return ProcessSet(content_hash(files), files, manifest, catalogue, forms, specs)

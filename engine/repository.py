@@ -321,6 +321,17 @@ class Repository(AccountsRepository, SessionsRepository, StaffRepository, UnitsR
     def all_case_numbers(self) -> list:
         return self.conn.execute(select(cases.c.case_no).order_by(cases.c.id)).all()
 
+    def documents_by_number(self, number: str) -> list:
+        """The documents bearing a number (one per kind at most; the public verification page)."""
+        return self.conn.execute(select(documents).where(documents.c.number == number).order_by(documents.c.id)
+                                 .limit(5)).all()
+
+    def document_issued_digest(self, case_id: int, doc_id: int) -> str | None:
+        """The content hash the ``document_issued`` event of a document recorded."""
+        rows = self.conn.execute(select(events.c.payload).where(and_(events.c.case_id == case_id,
+                                                                     events.c.type == "document_issued"))).all()
+        return next((r.payload.get("sha256") for r in rows if r.payload.get("document_id") == doc_id), None)
+
     def documents_full(self, case_id: int) -> list:
         return self.conn.execute(select(documents).where(documents.c.case_id == case_id).order_by(documents.c.id)).all()
 

@@ -12,6 +12,7 @@ from .usecases.calendar import CalendarUseCases
 from .usecases.cases import Cases
 from .usecases.digests import Digests
 from .usecases.directory import AdminRecords
+from .usecases.documents import Documents
 from .usecases.files import Files
 from .usecases.intake import Intake
 from .usecases.keyregister import KeyRegister
@@ -30,7 +31,7 @@ from .usecases.versions import Versions
 __all__ = ["Bangban", "CaseFailed", "StartedCase"]
 
 
-class Bangban(Accounts, Sessions, Staff, AdminRecords, Units, Intake, Tasks, Messages, Reassignment, Cases,
+class Bangban(Accounts, Sessions, Staff, AdminRecords, Units, Intake, Tasks, Messages, Reassignment, Cases, Documents,
               CalendarUseCases, Versions, Audit, Digests, Supervision, Notifications, Timers, KeyRegister, Files, CaseStep,
-             ServiceBase):
+              ServiceBase):
     """The 帮办代办 service: a database and the process set new cases start on."""

@@ -195,6 +195,10 @@ def diff_files(old: dict[str, bytes], new: dict[str, bytes]) -> list[dict]:
                 changes += _diff_form(name, a, b)
             elif name == "catalogue.json":
                 changes += _diff_catalogue(name, a, b)
+            elif name.startswith("documents/"):
+                kind = "added" if a is None else "removed" if b is None else "changed"
+                changes.append(Change(kind, "单据模板", name, None, name.removeprefix("documents/").removesuffix(".html"),
+                                      KIND[kind]))
             else:
                 changes += _diff_manifest(name, a, b)
     except ProcessDefinitionError as exc:

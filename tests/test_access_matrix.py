@@ -33,6 +33,7 @@ PUBLIC = {
     "api.logout": "退出登录（未登录时无事可做）",
     "auth.logout": "退出登录（未登录时无事可做）",
     "units.register": "单位网上注册（注册前还没有账号）",
+    "views.verify": "扫码验真（单据上的二维码，只说明单据真伪与种类、编号、日期、出具单位；查错过多即限流）",
 }
 """Routes anyone may call, and why. A route missing here and not protected fails the test."""
 

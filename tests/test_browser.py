@@ -261,6 +261,7 @@ def carry_one_case(page, tmp_path: Path) -> None:
                                                           re.compile(r"消防[\s\S]*准予许可[\s\S]*武建消审〔2026〕7号")])
     documents = page.locator("#documents li")
     expect(documents).to_have_text([re.compile("帮办代办服务申请表"), re.compile(r"委托书 武帮代委〔\d{4}〕\d{4}号"),
+                                     re.compile(r"补正告知书 武帮代补〔\d{4}〕\d{4}号[\s\S]*环评"),
                                      re.compile(r"办结单 武帮代结〔\d{4}〕\d{4}号"), re.compile("评价表"),
                                      re.compile(r"评价表[\s\S]*焦作市生态环境局武陟分局"),
                                      re.compile(r"评价表[\s\S]*县住房和城乡建设局")])
@@ -275,8 +276,12 @@ def carry_one_case(page, tmp_path: Path) -> None:
         link.click()
     slip = new_tab.value
     expect(slip.locator("article.paper h1").first).to_have_text("帮办代办项目办结单（第一联）")
-    expect(slip.locator(".doc-number").first).to_have_text(number)
-    expect(slip.locator("article.paper").first).to_contain_text("SF123456789")
+    expect(slip.locator("article.paper .no").first).to_have_text(f"编号：{number}")
+    expect(slip.locator("article.paper").first).to_contain_text("已于2026年3月20日完成委托帮办代办事项")
+    expect(slip.locator("article.paper h1")).to_have_text(["帮办代办项目办结单（第一联）", "帮办代办项目办结单（第二联）"])
+    expect(slip.locator(".verify svg")).to_have_count(2)                 # each copy carries its 扫码验真 code
+    pdf = slip.request.get(slip.get_by_role("link", name="下载 PDF").get_attribute("href"))
+    assert pdf.ok and pdf.headers["content-type"] == "application/pdf" and pdf.body().startswith(b"%PDF")
     expect(slip.get_by_role("button", name="打印")).to_be_visible()
     slip.close()
     with page.context.expect_page() as new_tab:

@@ -256,14 +256,18 @@ def test_whole_case_through_the_pages(app):
     # each item's statutory clock stopped when its department decided, within the limit
     assert len(re.findall(r'class="light light-done"', page.text)) == 3
     docs = re.findall(rf'href="/cases/{case_no}/documents/(\d+)" target="_blank">(\S+) (\S+)</a>', page.text)
-    assert [kind for _, kind, _ in docs] == ["委托书", "办结单", "评价表", "评价表", "评价表", "评价表"]
+    # the 补正 round of 环评 issued its 补正告知书 (BPMN 部门办理: document_when item_decision == '需要补正')
+    assert [kind for _, kind, _ in docs] == ["委托书", "补正告知书", "办结单", "评价表", "评价表", "评价表", "评价表"]
     for doc_id, kind, number in docs:
         for c in (huarui, agent):
             r = c.get(f"/cases/{case_no}/documents/{doc_id}")
             assert r.status_code == 200
             assert number in r.text and kind in r.text
-            if kind == "办结单":
-                assert "SF123456789" in r.text and "第二联" in r.text
+            if kind == "办结单":       # 附件4: both copies, the 送达日期 as 年月日
+                flat = re.sub(r"<[^>]+>|\s+", "", r.text)
+                assert "第二联" in r.text and flat.count("已于2026年3月20日完成委托帮办代办事项") == 2
+            if kind == "补正告知书":
+                assert "环评" in r.text and "一次性告知" in r.text
     # 附件6 as printed: who is rated, the completion date (the delivery), the question, the full prompt, and the
     # logged-in rater (never typed text)
     sheets = [huarui.get(f"/cases/{case_no}/documents/{doc_id}").text for doc_id, kind, _n in docs if kind == "评价表"]
@@ -274,7 +278,8 @@ def test_whole_case_through_the_pages(app):
         assert f"被评价对象：{rated}（" in text
         assert "为进一步提升我们的服务质量，请您留下宝贵的意见和建议：" in text
         assert f"项目评价人：{rater}" in text
-    assert "☑非常满意" in re.sub(r"<[^>]+>|\s+", "", sheets[0]) and "代办" in sheets[0]
+    # 附件6 prints each level with its box after it: 非常满意☑满意□不满意□非常不满意□
+    assert "非常满意☑满意□不满意□非常不满意□" in re.sub(r"<[^>]+>|\s+", "", sheets[0]) and "代办" in sheets[0]
     r = huarui.get(f"/cases/{case_no}/application")
     assert r.status_code == 200
     for shown in ("帮办代办服务申请表", case_no, "年产万吨食品项目", "环评", "消防（设计审查/验收）", "供电", "5000"):
@@ -327,7 +332,7 @@ def test_whole_case_through_the_api(app):
     assert (v["case"]["status"], v["case"]["status_name"]) == ("completed", "已办结")
     assert [s["state"] for s in v["stages"]] == ["done"] * 5
     assert v["open_tasks"] == [] and v["actions"] == []
-    assert [d["kind"] for d in v["documents"]] == ["委托书", "办结单", "评价表", "评价表", "评价表", "评价表"]
+    assert [d["kind"] for d in v["documents"]] == ["委托书", "补正告知书", "办结单", "评价表", "评价表", "评价表", "评价表"]
     assert {i["code"]: (i["state"], i["licence_no"]) for i in v["items"]} == {
         "hp": ("准予许可", "武环审〔2026〕2号"), "xf": ("准予许可", "XF-2026-001"), "gd": ("准予许可", "GD-2026-001")}
     assert v["timeline"][0]["label"] == "提交申请" and [t["summary"] for t in v["timeline"]

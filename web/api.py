@@ -201,7 +201,8 @@ def _files_body() -> tuple[dict[str, bytes], str]:
     for name, text in files.items():
         if not isinstance(name, str) or not isinstance(text, str):
             raise InvalidInput("files 的文件名和内容都应为文本")
-        if not (name.endswith(".bpmn") or name.endswith(".json")) or ".." in name or name.startswith("/"):
+        if not (name.endswith(".bpmn") or name.endswith(".json") or (name.startswith("documents/") and name.endswith(".html"))) \
+                or ".." in name or name.startswith("/"):
             raise InvalidInput(f"不允许的文件名：{name[:100]}")
         out[name] = text.encode("utf-8")
     return out, str(body.get("comment") or "")

@@ -79,8 +79,8 @@ def new_case():
         except InvalidInput as exc:
             errors, status, values = exc, 422, dict(submitted, **form["defaults"])
         else:
-            flash(f"申请已提交，办件编号 {started.case_no}"
-                  + ("；请在“申报材料”中逐项上传申报材料" if service().start_materials(process_id) else ""))  # x-files
+            flash(f"申请已提交，办件编号 {started.case_no}；请打印本页“单据”中的申请表和承诺书，盖章签字"
+                  + ("，并在“申报材料”中逐项上传申报材料" if service().start_materials(process_id) else ""))  # x-files
             return redirect(url_for("views.case", case_no=started.case_no))
     return render_template("start.html", form=form, values=values, errors=errors, unit_id=unit_id), status
 
@@ -219,7 +219,50 @@ def audit(case_no: str):
 @bp.get("/cases/<case_no>/documents/<int:doc_id>")
 @login_required
 def document(case_no: str, doc_id: int):
-    return render_template("document.html", doc=service().get_document(g.actor, case_no, doc_id))
+    doc = service().render_document(g.actor, case_no, doc_id, request.url_root)
+    return _document_page(doc, url_for("views.document_pdf", case_no=case_no, doc_id=doc_id))
+
+
+@bp.get("/cases/<case_no>/documents/<int:doc_id>/pdf")
+@login_required
+def document_pdf(case_no: str, doc_id: int):
+    return _pdf_response(service().render_document(g.actor, case_no, doc_id, request.url_root))
+
+
+@bp.get("/cases/<case_no>/print/<kind>")
+@login_required
+def application_document(case_no: str, kind: str):
+    doc = service().render_application_document(g.actor, case_no, kind, request.url_root)
+    return _document_page(doc, url_for("views.application_document_pdf", case_no=case_no, kind=kind))
+
+
+@bp.get("/cases/<case_no>/print/<kind>/pdf")
+@login_required
+def application_document_pdf(case_no: str, kind: str):
+    return _pdf_response(service().render_application_document(g.actor, case_no, kind, request.url_root))
+
+
+def _document_page(doc: dict, pdf_url: str):
+    from markupsafe import Markup
+
+    from engine.documents import PAGE_CSS
+    return render_template("document.html", doc=dict(doc, html=Markup(doc["html"])), pdf_url=pdf_url,
+                           page_css=Markup(PAGE_CSS))
+
+
+def _pdf_response(doc: dict):
+    from urllib.parse import quote
+    body = service().document_pdf(doc)
+    filename = quote(f"{doc['kind']}-{doc['number']}.pdf")
+    return current_app.response_class(body, mimetype="application/pdf", headers={
+        "Content-Disposition": f"inline; filename*=UTF-8''{filename}", "Cache-Control": "private, no-store"})
+
+
+@bp.get("/verify/<path:number>")
+def verify(number: str):
+    """扫码验真: public, no login; nothing personal (engine.usecases.documents.verify_document)."""
+    result = service().verify_document(number, request.args.get("h"), request.remote_addr)
+    return render_template("verify.html", result=result), 200 if result["status"] == "valid" else 404
 
 
 @bp.get("/cases/<case_no>/application")

@@ -7,6 +7,7 @@
 | ``messages`` | 申请终止, 决定终止, 申请延期: which may be sent, their forms, sending | 办件页与待办页的操作 |
 | ``reassign`` | 改派: an open task (or a case's lead) to another person; tasks needing it | 时限督办, 办件页, 改派 |
 | ``cases`` | reading cases: search, the case page, diagram, documents, application | 办件查询, 办件页 |
+| ``documents`` | a case's documents from their templates as HTML and PDF; the public 扫码验真 | 单据打印, PDF, ``/verify`` |
 | ``calendar`` | the working-day calendar and the clocks it moves | 工作日历 |
 | ``accounts`` | users and units | — |
 | ``sessions`` | login (throttled), a request's session, logout, ending sessions, changing one's password | 登录, 修改密码 |

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from .. import access, forms, inboxq, notices
+from .. import documents as document_templates
 from ..access import Actor
 from ..clock import LOCAL_TZ
 from ..db import UnitOfWork
@@ -91,7 +92,8 @@ class CaseStep:
                    "lead": run.lead(),
                    "task": task.name, "title": task.title, "form": data,
                    "form_titles": {k: forms.field_title(ps.form(task.form), k) for k in data},
-                   **self._document_parties(uow, ps, run, actor, task, case)}
+                   **self._document_parties(uow, ps, run, actor, task, case),
+                   **self._document_context(uow, ps, case, task, kind)}
         content = json.loads(canonical(content))        # exactly what the database gives back, hashed as such
         doc_id = uow.repo.insert_document(case_id=case.id, kind=kind, number=number, issued_at=at, issued_by=actor.id,
                                           task_id=task.id, title=task.title, data=content)
@@ -99,6 +101,22 @@ class CaseStep:
         events.add("document_issued", at, actor, task.role, {"kind": kind, "number": number, "document_id": doc_id,
                                                             "sha256": digest}, task.id, task.element_id, task.name)
         return {"id": doc_id, "kind": kind, "number": number}
+
+    @staticmethod
+    def _document_context(uow, ps: ProcessSet, case, task: TaskInfo, kind: str) -> dict:
+        """What a document's template prints beyond the task's form, fixed when it is issued: the application as
+        submitted, its service items (name and group), the department acting, and the template it is printed with
+        (the process version, file and SHA-256: printing it again later gives the same content)."""
+        first = uow.repo.first_event(case.id)
+        application = dict(first.payload.get("form") or {}) if first is not None else {}
+        items = [{"code": i["code"], "name": i["name"], "category": i["category"]}
+                 for i in ps.catalogue.items_for(application.get("service_items") or [])]
+        name = document_templates.template_file(kind)
+        template = ps.files.get(name)
+        return {"application": application, "service_items": items,
+                "department": ps.catalogue.departments.get(task.department or "", task.department),
+                "template": {"version_id": case.version_id, "file": name,
+                             "sha256": document_templates.sha256(template)} if template is not None else None}
 
     @staticmethod
     def _document_parties(uow, ps: ProcessSet, run: CaseRun, actor: Actor, task: TaskInfo, case) -> dict:

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from .. import documents as document_templates
 from .. import processes
 from ..errors import BangbanError
 from . import progress
@@ -104,6 +105,8 @@ def validate_set(files: dict[str, bytes]) -> list[Problem]:
         ctx = _context(files, out)
         with _guard(out, processes.MANIFEST):
             out.extend(_manifest_problems(ctx, files))
+        with _guard(out):
+            out.extend(Problem(m, f) for f, m in document_templates.template_problems_by_file(files))
         trees: dict[str, Any] = {}
         bpmn_names = [n for n in files if n.endswith(".bpmn")]
         if not bpmn_names:

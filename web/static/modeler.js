@@ -124,6 +124,7 @@
     if (name === 'catalogue.json') { return '事项目录'; }
     if (name === 'bangban.json') { return '流程清单'; }
     if (name === 'notifications.json') { return '通知模板'; }
+    if (/^documents\//.test(name)) { return name.replace(/^documents\//, '').replace(/\.html$/, ''); }   // 单据种类
     try {
       return JSON.parse(texts[name]).title || '';
     } catch (e) {
@@ -138,7 +139,8 @@
     var groups = [
       ['流程图', names.filter(function (n) { return /\.bpmn$/.test(n); })],
       ['表单', names.filter(function (n) { return /^forms\//.test(n); })],
-      ['其他', names.filter(function (n) { return !/\.bpmn$/.test(n) && !/^forms\//.test(n); })]
+      ['单据模板', names.filter(function (n) { return /^documents\//.test(n); })],
+      ['其他', names.filter(function (n) { return !/\.bpmn$/.test(n) && !/^forms\//.test(n) && !/^documents\//.test(n); })]
     ];
     groups[1][1].sort(function (a, b) { return (fileTitle(a) || a).localeCompare(fileTitle(b) || b, 'zh-Hans-CN'); });
     groups.forEach(function (g) {
