@@ -26,11 +26,14 @@ ALLOWED = {"PDF", "HTTP", "HTTPS", "URL", "CSV", "XLSX", "DOCX", "JSON", "BPMN"}
 TOKEN = re.compile(r"[A-Za-z0-9_]+")
 LATIN = re.compile(r"(?=[A-Za-z_]{4,})_*[A-Za-z][A-Za-z_]*")
 """A run of four or more letters and underscores with a letter in it (a row of underscores is a line to sign on)."""
+WEB_ADDRESS = re.compile(r"(?:https?://)?[A-Za-z0-9.-]+(?::\d+)?/verify/\S+")
+"""The 扫码验真 address printed under a document's QR code (a web address is read as such, not as words)."""
 HEX_HASH = re.compile(r"(?<![0-9A-Za-z])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{8,}(?![0-9A-Za-z])")
 OWNER_ROLES = {"process_owner"}
 """The process owner works with BPMN, forms and element ids by trade: not scanned here."""
-OWNERS_PAGES = {"views.processes", "views.process_diff", "views.process_modeler"}
-"""The process versions' pages (the process owner's tool, which auditors may also read) name versions by hash."""
+OWNERS_PAGES = {"views.process_modeler"}
+"""The modeler is the process owner's alone; the versions list and the diff are read by auditors and supervisors too,
+in names (hashes, element ids, properties and scripts only for whoever may publish)."""
 
 
 def visible_text(html: str) -> str:
@@ -59,6 +62,7 @@ def shown_by_script(html: str) -> str:
 def strange_words(text: str, data: set[str]) -> set[str]:
     """Tokens of Latin letters, digits and underscores with a run of four letters/underscores in them, unless a
     known format name or data (a login, a department's code); and hexadecimal hashes."""
+    text = WEB_ADDRESS.sub(" ", text)
     words = {t for t in TOKEN.findall(text) if LATIN.search(t) and t not in ALLOWED and t not in data}
     return words | set(HEX_HASH.findall(text))
 
@@ -68,6 +72,8 @@ def test_the_scanner_finds_keys_codes_and_hashes():
             "审核结论 item_decision：hp 准予 PDF 文件</p><script>var longName = 1;</script></body></html>")
     assert strange_words(visible_text(page), set()) == {"item_decision", "17f36614fa24"}
     assert strange_words("办件 4108232026030200001 邮寄单号 SF123456789 2026-03-02", set()) == set()
+    assert strange_words("扫码验真：localhost:8000/verify/武帮代补〔2026〕0002号?h=c6a92a8c8493 编号", set()) == set()
+    assert strange_words("扫码验真：verify c6a92a8c8493", set()) == {"verify", "c6a92a8c8493"}
 
 
 @pytest.fixture

@@ -32,8 +32,19 @@ def chinese_date(value) -> str:
     return as_chinese(value)
 
 
+_FILE_KINDS = (("forms/", "表单"), ("documents/", "单据模板"), ("catalogue.json", "事项目录"),
+               ("notifications.json", "通知模板"), (".bpmn", "流程图"), (".json", "流程清单"))
+
+
+def file_kind(name) -> str:
+    """A process file as its readers name it (流程图, 表单, 事项目录 …), not by its file name."""
+    name = str(name or "")
+    return next((label for part, label in _FILE_KINDS if part in name), "流程文件")
+
+
 def init_app(app) -> None:
     from engine.forms import shown_when
     app.add_template_filter(local_time, "localtime")
     app.add_template_filter(chinese_date, "zhdate")
+    app.add_template_filter(file_kind, "file_kind")
     app.add_template_global(shown_when, "shown_when")

@@ -297,7 +297,8 @@ def process_diff():
     old_id, new_id = service().resolve_version(old_ref), service().resolve_version(new_ref)
     versions = {v["id"]: v for v in service().process_versions(g.actor)}
     return render_template("processes/diff.html", changes=service().diff_versions(g.actor, old_id, new_id),
-                           old=versions.get(old_id), new=versions.get(new_id), versions=list(versions.values()))
+                           old=versions.get(old_id), new=versions.get(new_id), versions=list(versions.values()),
+                           technical="process_publish" in service().permissions(g.actor))
 
 
 @bp.get("/processes/modeler")
