@@ -210,7 +210,7 @@ def test_the_closing_slips_two_copies_share_one_sheet_with_the_cut_line(svc, iss
     first, cut, second = text_.find("（第一联）"), text_.find("裁切线"), text_.find("（第二联）")
     assert 0 <= first < cut < second
     assert "\f" not in text_.rstrip("\f")                  # one page: no page break inside
-    assert _squeezed(text_).count("2026年3月20日完成委托帮办代办事项") == 2    # 送达日期 printed as 年月日 in both copies
+    assert _squeezed(text_).count("2026年3月2日完成委托帮办代办事项") == 2    # 送达日期 printed as 年月日 in both copies
 
 
 @needs_poppler
