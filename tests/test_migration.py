@@ -87,8 +87,8 @@ def test_migrate_command(db_url, monkeypatch, tmp_path):
     files = renamed({k: v.encode() for k, v in service.version_files(None, service.current_version_id).items()})
     service.db.dispose()
     folder = tmp_path / "p"
-    (folder / "forms").mkdir(parents=True)
     for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)       # forms/, documents/
         (folder / name).write_bytes(data)
     published = runner.invoke(cli, ["process", "publish", "-m", "改名", "--dir", str(folder)])
     assert published.exit_code == 0, published.output
