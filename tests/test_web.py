@@ -265,7 +265,7 @@ def test_whole_case_through_the_pages(app):
             assert number in r.text and kind in r.text
             if kind == "办结单":       # 附件4: both copies, the 送达日期 as 年月日
                 flat = re.sub(r"<[^>]+>|\s+", "", r.text)
-                assert "第二联" in r.text and flat.count("已于2026年3月20日完成委托帮办代办事项") == 2
+                assert "第二联" in r.text and flat.count("已于2026年3月2日完成委托帮办代办事项") == 2
             if kind == "补正告知书":
                 assert "环评" in r.text and "一次性告知" in r.text
     # 附件6 as printed: who is rated, the completion date (the delivery), the question, the full prompt, and the
