@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Preload a database with N realistic cases through the engine, fast (issue 14 item 5; see bench/README.md).
 
-    python bench/preload.py --database-url sqlite:////tmp/big.sqlite3 --cases 100000
+    python bench/preload.py --database-url sqlite:///big.sqlite3 --cases 100000
     python bench/preload.py --database-url postgresql://root@127.0.0.1:5432/test?options=-csearch_path%3Dx --cases 10000
 
 Two phases:

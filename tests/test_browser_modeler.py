@@ -32,7 +32,7 @@ from tests.helpers import (
     receipt,
     view,
 )
-from tests.test_browser import choose, chromium_page, label, login, logout, require_chromium, tick
+from tests.test_browser import chromium_page, fill_application, login, logout, require_chromium
 
 pytestmark = pytest.mark.browser
 
@@ -90,24 +90,7 @@ def start_case(page, project: str) -> str:
     """The applicant fills in 帮办代办服务申请表 with one service item and submits it."""
     page.get_by_role("link", name="新建申请").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("帮办代办服务申请表")
-    page.get_by_label(label("项目单位经办人")).fill("张三")
-    page.get_by_label(label("经办人联系电话")).fill("13800000000")
-    page.get_by_label(label("项目名称")).fill(project)
-    page.get_by_label(label("项目编号")).fill("2026-410823-14-03-000001")
-    page.get_by_label(label("投资总额（万元）")).fill("5000")
-    choose(page, "fund_source", "国内企业投资")
-    choose(page, "land_nature", "出让")
-    choose(page, "key_project", "否")
-    choose(page, "commission_scope", "全部")
-    choose(page, "construction_started", "否")
-    tick(page, "service_items", "环评")
-    page.get_by_label(label("申请渠道")).select_option(label="综合窗口")
-    page.get_by_label(label("服务方式")).select_option(label="现场服务")
-    tick(page, "declaration", "本人承诺")
-    tick(page, "commitment", "已阅读并同意")
-    page.get_by_role("button", name="提交申请").click()
-    expect(page.get_by_role("status")).to_contain_text("申请已提交，办件编号")
-    return page.locator("#case-no").inner_text()
+    return fill_application(page, project=project)
 
 
 def diagram_ready(page):

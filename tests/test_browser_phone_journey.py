@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 import tests.helpers as h
 from engine.clock import LOCAL_TZ, clock
-from tests.test_browser import choose, chromium_page, field, label, live_server, login, require_chromium, tick  # noqa: F401
+from tests.test_browser import choose, chromium_page, field, fill_application, live_server, login, require_chromium, tick  # noqa: F401  (live_server is a fixture)
 from tests.test_browser_phone import PHONE, SIDEWAYS
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("all_cases_verified")]
@@ -39,23 +39,7 @@ def test_the_applicants_whole_journey_on_a_phone(svc, live_server):  # noqa: F81
         fits(page)
         page.get_by_role("link", name="新建申请").click()
         fits(page)
-        page.get_by_label(label("项目单位经办人")).fill("张三")
-        page.get_by_label(label("经办人联系电话")).fill("13800000000")
-        page.get_by_label(label("项目名称")).fill("年产万吨食品项目")
-        page.get_by_label(label("投资总额（万元）")).fill("5000")
-        choose(page, "fund_source", "国内企业投资")
-        choose(page, "land_nature", "出让")
-        choose(page, "key_project", "否")
-        choose(page, "commission_scope", "全部")
-        choose(page, "construction_started", "否")
-        tick(page, "service_items", "环评")
-        page.get_by_label(label("申请渠道")).select_option(label="网上申请（武来办）")
-        page.get_by_label(label("服务方式")).select_option(label="网上服务")
-        tick(page, "declaration", "本人承诺")
-        tick(page, "commitment", "已阅读并同意")
-        page.get_by_role("button", name="提交申请").click()
-        expect(page.get_by_role("status")).to_contain_text("申请已提交，办件编号")
-        no = page.locator("#case-no").inner_text()
+        no = fill_application(page, code=None, channel="网上申请（武来办）", mode="网上服务")
         fits(page)
 
         h.accept_and_commission(svc, no)

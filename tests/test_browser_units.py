@@ -9,6 +9,7 @@ from engine import creditcode
 from tests.test_browser import (  # noqa: F401  (live_server is a fixture)
     choose,
     chromium_page,
+    fill_application,
     label,
     live_server,
     login,
@@ -70,23 +71,9 @@ def test_a_company_registers_the_window_approves_its_handler_applies(live_server
         expect(unit_name).not_to_be_editable()
         page.get_by_label(label("项目单位负责人")).fill("王新源")
         page.get_by_label(label("负责人联系电话")).fill("0391-7223003")
-        page.get_by_label(label("项目单位经办人")).fill("赵经办")
-        page.get_by_label(label("经办人联系电话")).fill("13712345678")
-        page.get_by_label(label("项目名称")).fill("新源机械智能装备项目")
-        page.get_by_label(label("项目编号")).fill("2026-410823-34-03-000777")     # not in the key-project register
-        choose(page, "fund_source", "国内企业投资")
-        choose(page, "land_nature", "出让")
-        choose(page, "key_project", "重点项目")
-        choose(page, "commission_scope", "全部")
-        choose(page, "construction_started", "否")
-        tick(page, "service_items", "环评")
-        page.get_by_label(label("申请渠道")).select_option(label="网上申请（武来办）")
-        page.get_by_label(label("服务方式")).select_option(label="网上服务")
-        tick(page, "declaration", "本人承诺")
-        tick(page, "commitment", "已阅读并同意")
-        page.get_by_role("button", name="提交申请").click()
-        expect(page.get_by_role("status")).to_contain_text("申请已提交，办件编号")
-        case_no = page.locator("#case-no").inner_text()
+        case_no = fill_application(page, project="新源机械智能装备项目", key="重点项目", investment=None,
+                                   code="2026-410823-34-03-000777",      # not in the key-project register
+                                   channel="网上申请（武来办）", mode="网上服务", handler=("赵经办", "13712345678"))
         logout(page)
 
         # the agent accepts; the claim is not in the register, so the window verifies it
