@@ -19,6 +19,9 @@ _JSON_MESSAGES = (
 def json_message(exc: Exception) -> str:
     """A :class:`json.JSONDecodeError` told in Chinese, with its line and column (never ``Expecting value``)."""
     msg = getattr(exc, "msg", "") or ""
+    doc, pos = getattr(exc, "doc", None), getattr(exc, "pos", None)
+    if isinstance(doc, str) and isinstance(pos, int) and doc[pos:pos + 1] in ("}", "]") and doc[:pos].rstrip().endswith(","):
+        msg = "Illegal trailing comma"      # Python before 3.13 says "Expecting property name…" / "Expecting value" here
     text = next((zh for en, zh in _JSON_MESSAGES if msg.startswith(en)), "格式有误")
     line, col = getattr(exc, "lineno", None), getattr(exc, "colno", None)
     return f"{text}（第 {line} 行第 {col} 列）" if line else text
